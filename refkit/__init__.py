@@ -1,0 +1,74 @@
+"""refkit: customer referral programs for Python shops.
+
+Signed referral codes, attribution, idempotent conversions and double-sided rewards that never
+pay a pyramid, stored in SQLite (the default), PostgreSQL or memory.
+
+>>> import refkit
+>>> program = refkit.ReferralProgram(secret_key="x" * 32, store="memory://")
+>>> program.resolve(program.code_for("alice"))
+'alice'
+"""
+
+from .clock import FrozenClock, system_clock
+from .codes import CodeCodec
+from .errors import (
+    AlreadyReferred,
+    ConfigurationError,
+    ConflictError,
+    ExpiredToken,
+    InvalidCode,
+    InvalidToken,
+    RefkitError,
+    SelfReferral,
+    StorageError,
+    ValidationError,
+)
+from .models import (
+    Conversion,
+    EarnedReward,
+    LeaderboardEntry,
+    LedgerEntry,
+    ProgramSummary,
+    Referral,
+    ReferrerStats,
+    Visit,
+)
+from .program import EVENTS, ReferralProgram
+from .rules import Reward, RewardRules
+from .storage import MemoryStore, SqlStore, Store, open_store
+from .tokens import TokenSigner
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "EVENTS",
+    "AlreadyReferred",
+    "CodeCodec",
+    "ConfigurationError",
+    "ConflictError",
+    "Conversion",
+    "EarnedReward",
+    "ExpiredToken",
+    "FrozenClock",
+    "InvalidCode",
+    "InvalidToken",
+    "LeaderboardEntry",
+    "LedgerEntry",
+    "MemoryStore",
+    "ProgramSummary",
+    "Referral",
+    "ReferralProgram",
+    "ReferrerStats",
+    "RefkitError",
+    "Reward",
+    "RewardRules",
+    "SelfReferral",
+    "SqlStore",
+    "StorageError",
+    "Store",
+    "TokenSigner",
+    "ValidationError",
+    "Visit",
+    "open_store",
+    "system_clock",
+]

@@ -1,0 +1,123 @@
+"""Every error refkit raises, in one tree.
+
+Catch :class:`RefkitError` to handle all of them; each subclass names one kind of problem, and
+where it helps callers it also subclasses the built-in it resembles::
+
+    RefkitError (Exception)
+     +-- InvalidCode (ValueError)        not a code this program issued
+     +-- InvalidToken (ValueError)       a signed token (cookie, link) failed verification
+     |    +-- ExpiredToken               ... because it is older than its max_age
+     +-- SelfReferral (ValueError)       a user referring themselves, or a referral cycle
+     +-- AlreadyReferred                 the referee is bound to another referrer for good
+     +-- ConflictError                   an order id seen before with other details
+     +-- ValidationError (ValueError)    bad input: amount, currency, id, naive datetime...
+     +-- StorageError                    the database failed; nothing partial was stored
+     +-- ConfigurationError              the program is set up wrongly (key, store URL, rules)
+
+Each message says what was wrong and what to do about it. Errors carry the data a caller
+needs as attributes (``code``, ``referee_id``, ``order_id``...).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AlreadyReferred",
+    "ConfigurationError",
+    "ConflictError",
+    "ExpiredToken",
+    "InvalidCode",
+    "InvalidToken",
+    "RefkitError",
+    "SelfReferral",
+    "StorageError",
+    "ValidationError",
+]
+
+
+class RefkitError(Exception):
+    """Base class of every error refkit raises."""
+
+
+class InvalidCode(RefkitError, ValueError):
+    """A string that is not a referral code this program issued.
+
+    :ivar code: the string given (truncated to 64 characters, so logs stay small).
+    :ivar reason: a short machine-readable reason: ``"empty"``, ``"too_long"``,
+        ``"not_ascii"``, ``"bad_characters"``, ``"bad_length"``, ``"typo"`` (the check
+        character does not match: probably mistyped), ``"not_canonical"``, ``"bad_signature"``
+        or ``"unknown_referrer"``.
+    """
+
+    def __init__(self, code: object, reason: str, message: str | None = None) -> None:
+        self.code = str(code)[:64] if isinstance(code, str) else repr(code)[:64]
+        self.reason = reason
+        super().__init__(
+            message
+            or f"{self.code!r} is not a valid referral code ({reason}); "
+            "check it was copied in full, or ask the referrer for their link"
+        )
+
+
+class InvalidToken(RefkitError, ValueError):
+    """A signed token (a referral cookie, a signed link) failed verification."""
+
+
+class ExpiredToken(InvalidToken):
+    """A signed token whose signature is good but whose age exceeds ``max_age``.
+
+    :ivar payload: the payload the token carried, for callers that want to inspect it.
+    """
+
+    def __init__(self, message: str, payload: object = None) -> None:
+        super().__init__(message)
+        self.payload = payload
+
+
+class SelfReferral(RefkitError, ValueError):
+    """A user cannot refer themselves, directly or through a cycle (B refers A after A
+    referred B)."""
+
+    def __init__(self, referee_id: str, referrer_id: str, message: str | None = None) -> None:
+        self.referee_id = referee_id
+        self.referrer_id = referrer_id
+        super().__init__(
+            message or f"user {referee_id!r} cannot be referred by {referrer_id!r}: self-referral"
+        )
+
+
+class AlreadyReferred(RefkitError):
+    """The referee is already bound to another referrer, and the first binding wins."""
+
+    def __init__(self, referee_id: str, referrer_id: str, attempted_referrer_id: str) -> None:
+        self.referee_id = referee_id
+        self.referrer_id = referrer_id
+        self.attempted_referrer_id = attempted_referrer_id
+        super().__init__(
+            f"user {referee_id!r} was already referred by {referrer_id!r}; a referral never "
+            f"changes, so {attempted_referrer_id!r} cannot take it over"
+        )
+
+
+class ConflictError(RefkitError):
+    """An order id recorded before with a different customer, amount or currency."""
+
+    def __init__(self, order_id: str, message: str) -> None:
+        self.order_id = order_id
+        super().__init__(message)
+
+
+class ValidationError(RefkitError, ValueError):
+    """Bad input: nothing was stored. The message names the argument and the rule."""
+
+
+class StorageError(RefkitError):
+    """The database failed (unreachable, locked too long, a statement failed).
+
+    The transaction was rolled back, so nothing partial is stored; retrying the same call
+    (for example the same order id) is safe.
+    """
+
+
+class ConfigurationError(RefkitError):
+    """The program is set up wrongly: a missing or short secret key, an unknown store URL,
+    inconsistent reward rules."""

@@ -1,0 +1,172 @@
+"""The records refkit returns: frozen dataclasses, safe to cache, compare and log.
+
+Data walks one way: a :class:`Visit` brings a referee, a :class:`Referral` binds them to a
+referrer, a :class:`Conversion` records their purchase, and the rules decide which
+:class:`EarnedReward` it creates; each reward's history lives in :class:`LedgerEntry` rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+__all__ = [
+    "Conversion",
+    "EarnedReward",
+    "LeaderboardEntry",
+    "LedgerEntry",
+    "ProgramSummary",
+    "Referral",
+    "ReferrerStats",
+    "Visit",
+]
+
+Source = Literal["link", "code", "staff"]
+Role = Literal["referrer", "referee"]
+RewardKind = Literal["percent", "fixed", "points"]
+RewardStatus = Literal["pending", "approved", "revoked", "reversed"]
+LedgerKind = Literal["accrued", "approved", "revoked", "reversed", "adjusted"]
+
+SOURCES: tuple[Source, ...] = ("link", "code", "staff")
+STATUSES: tuple[RewardStatus, ...] = ("pending", "approved", "revoked", "reversed")
+
+
+@dataclass(frozen=True, slots=True)
+class Visit:
+    """Someone arriving with a referrer's code (a click on a link, a landing)."""
+
+    id: int
+    referrer_id: str
+    campaign: str | None
+    visitor: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Referral:
+    """A referee bound to one referrer, for good (the first binding wins)."""
+
+    referee_id: str
+    referrer_id: str
+    source: Source
+    created_at: datetime
+    campaign: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EarnedReward:
+    """What a conversion earned one person.
+
+    ``value`` is the current amount (a partial refund lowers a percent reward) in ``currency``,
+    or a number of points (``currency`` is ``None``). ``original_value`` is what it was when
+    created. ``due_at`` is when the hold period ends and :meth:`approve_due` may approve it.
+    """
+
+    id: int
+    order_id: str
+    beneficiary_id: str
+    role: Role
+    kind: RewardKind
+    value: Decimal
+    currency: str | None
+    status: RewardStatus
+    created_at: datetime
+    due_at: datetime
+    referee_id: str
+    referrer_id: str
+    original_value: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Conversion:
+    """A purchase, and what it earned.
+
+    ``rewards`` are the rewards this conversion created (empty when it earned none);
+    ``reasons`` explain the decision, one short code each: ``"referrer_rewarded"``,
+    ``"referee_rewarded"``, ``"not_referred"``, ``"below_min_order"``,
+    ``"not_first_purchase"``, ``"outside_window"``, ``"already_rewarded"``, ``"cap_reached"``,
+    ``"no_rules"``, and for a typed code at guest checkout ``"self_referral"`` or
+    ``"code_ignored_already_referred"``.
+    """
+
+    order_id: str
+    customer_id: str
+    amount: Decimal
+    currency: str
+    referrer_id: str | None
+    rewards: tuple[EarnedReward, ...]
+    created_at: datetime
+    reasons: tuple[str, ...]
+    refunded_amount: Decimal = Decimal(0)
+    campaign: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One append-only line of a reward's history.
+
+    ``pending`` and ``approved`` are the changes this entry makes to the beneficiary's pending
+    and approved balances; a balance is the sum of its entries.
+    """
+
+    id: int
+    reward_id: int
+    beneficiary_id: str
+    kind: LedgerKind
+    pending: Decimal
+    approved: Decimal
+    currency: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ReferrerStats:
+    """One referrer's numbers.
+
+    ``revenue`` sums the referees' orders (net of refunds) across currencies, which is exact
+    for a single-currency shop; ``revenue_by_currency`` splits it. ``rewards`` maps each status
+    to the total monetary value of this user's rewards in it, and ``points`` the same for
+    points rewards. Rewards a user earned as a referee count here too.
+    """
+
+    user_id: str
+    visits: int
+    signups: int
+    conversions: int
+    revenue: Decimal
+    revenue_by_currency: dict[str, Decimal] = field(default_factory=dict)
+    rewards: dict[str, Decimal] = field(default_factory=dict)
+    points: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def balance(self) -> Decimal:
+        """Approved monetary rewards: what the shop owes this user now."""
+        return self.rewards.get("approved", Decimal(0))
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramSummary:
+    """The program-wide funnel over a period (see :meth:`ReferralProgram.summary`)."""
+
+    referrers: int
+    visits: int
+    signups: int
+    conversions: int
+    conversion_rate: float
+    revenue: Decimal
+    reward_cost: Decimal
+    k_factor: float
+    first_purchases: int = 0
+    rewarded: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderboardEntry:
+    """A referrer's rank line."""
+
+    referrer_id: str
+    conversions: int
+    revenue: Decimal
+    signups: int = 0

@@ -1,0 +1,116 @@
+"""Amounts and currencies: validation, and exact conversion to integer minor units.
+
+Amounts are :class:`~decimal.Decimal` (an ``int`` or a numeric ``str`` is accepted, a ``float``
+never: ``0.1`` is not a price). They are stored as integers in the currency's minor unit
+(cents for EUR, yen for JPY, fils for BHD: ISO 4217 exponents from the ``iso4217`` package),
+so the database never rounds and never holds NaN or infinity.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from functools import lru_cache
+
+from iso4217 import Currency
+
+from .errors import ValidationError
+
+__all__ = [
+    "MAX_AMOUNT",
+    "from_minor",
+    "quantize",
+    "to_amount",
+    "to_currency",
+    "to_minor",
+]
+
+#: The largest amount accepted, in the currency's major unit.
+MAX_AMOUNT = Decimal(10) ** 12
+
+
+def to_amount(value: object, name: str = "amount") -> Decimal:
+    """A finite, non-negative Decimal of at most :data:`MAX_AMOUNT`.
+
+    :raises ValidationError: a float, a bool, a non-numeric str, NaN, infinity, a negative or
+        over-large amount.
+    """
+    if isinstance(value, bool | float):
+        raise ValidationError(
+            f"{name} must be a Decimal, an int or a numeric str, not {type(value).__name__} "
+            f"(floats cannot hold prices exactly: use Decimal({str(value)!r}))"
+        )
+    if isinstance(value, int):
+        amount = Decimal(value)
+    elif isinstance(value, Decimal):
+        amount = value
+    elif isinstance(value, str) and len(value) <= 64:
+        try:
+            amount = Decimal(value.strip())
+        except InvalidOperation:
+            raise ValidationError(f"{name} {value!r} is not a number") from None
+    else:
+        raise ValidationError(f"{name} must be a Decimal, an int or a numeric str")
+    if not amount.is_finite():
+        raise ValidationError(f"{name} must be a finite number, got {amount}")
+    if amount < 0:
+        raise ValidationError(f"{name} must not be negative, got {amount}")
+    if amount > MAX_AMOUNT:
+        raise ValidationError(f"{name} must be at most 10^12, got {amount}")
+    return amount
+
+
+@lru_cache(maxsize=512)
+def _exponent(code: str) -> int | None:
+    try:
+        exponent = Currency(code).exponent
+    except ValueError:
+        return None
+    return 0 if exponent is None else int(exponent)
+
+
+def to_currency(value: object) -> str:
+    """An ISO 4217 code, any case in, upper case out (``"eur"`` -> ``"EUR"``).
+
+    :raises ValidationError: not three ASCII letters, or not an ISO 4217 currency.
+    """
+    if not (isinstance(value, str) and len(value) == 3 and value.isascii() and value.isalpha()):
+        raise ValidationError(f"currency must be three ASCII letters (ISO 4217), got {value!r}")
+    code = value.upper()
+    if _exponent(code) is None:
+        raise ValidationError(f"currency {code!r} is not an ISO 4217 currency code")
+    return code
+
+
+def exponent(currency: str) -> int:
+    """Decimal places of the currency's minor unit (2 for EUR, 0 for JPY, 3 for BHD)."""
+    value = _exponent(currency)
+    if value is None:
+        raise ValidationError(f"currency {currency!r} is not an ISO 4217 currency code")
+    return value
+
+
+def quantize(amount: Decimal, currency: str) -> Decimal:
+    """Round ``amount`` to the currency's minor unit, half to even (banker's rounding)."""
+    return amount.quantize(Decimal(1).scaleb(-exponent(currency)), rounding=ROUND_HALF_EVEN)
+
+
+def to_minor(amount: Decimal, currency: str, name: str = "amount") -> int:
+    """``amount`` as an integer count of minor units, exactly.
+
+    :raises ValidationError: the amount has more decimals than the currency allows
+        (``Decimal("9.999")`` in EUR).
+    """
+    places = exponent(currency)
+    scaled = amount.scaleb(places)
+    if scaled != scaled.to_integral_value():
+        raise ValidationError(
+            f"{name} {amount} has more than {places} decimal places, "
+            f"which {currency} does not allow"
+        )
+    return int(scaled)
+
+
+def from_minor(units: int, currency: str) -> Decimal:
+    """The Decimal amount of ``units`` minor units, with the currency's decimal places."""
+    places = exponent(currency)
+    return Decimal(units).scaleb(-places).quantize(Decimal(1).scaleb(-places))

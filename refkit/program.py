@@ -1,0 +1,425 @@
+"""ReferralProgram: the one object a shop talks to."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Final
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from sqlalchemy import Engine
+
+from .clock import Clock, system_clock
+from .codes import MAX_NUMBER, CodeCodec
+from .errors import AlreadyReferred, ConfigurationError, InvalidCode, SelfReferral, ValidationError
+from .keys import SecretKeys
+from .models import (
+    SOURCES,
+    Conversion,
+    EarnedReward,
+    LeaderboardEntry,
+    LedgerEntry,
+    ProgramSummary,
+    Referral,
+    ReferrerStats,
+    Source,
+    Visit,
+)
+from .money import to_amount, to_currency, to_minor
+from .rules import ConversionContext, Decision, RewardRules, decide
+from .storage import Store, open_store
+from .storage.base import NewConversion
+from .validation import to_aware, to_campaign, to_id
+
+__all__ = ["EVENTS", "ReferralProgram"]
+
+log = logging.getLogger("refkit")
+
+#: The events :meth:`ReferralProgram.on` accepts, and the record each one passes.
+EVENTS: Final = (
+    "referral.created",  # Referral
+    "conversion.recorded",  # Conversion
+    "reward.created",  # EarnedReward
+    "reward.approved",  # EarnedReward
+    "reward.revoked",  # EarnedReward (a pending reward cancelled: refund or by hand)
+    "reward.reversed",  # EarnedReward (an approved reward taken back by a refund)
+)
+_CACHE_SIZE = 65536
+
+
+class ReferralProgram:
+    """A referral program: codes, attribution, conversions, rewards and stats.
+
+    :param secret_key: signs codes and tokens: one key of at least 32 characters, or a list
+        ``[newest, older...]`` to rotate keys without invalidating codes already shared.
+    :param store: where data lives: a URL (default ``sqlite:///refkit.db``; ``memory://`` for
+        an in-memory store), an SQLAlchemy :class:`~sqlalchemy.engine.Engine`, or a
+        :class:`~refkit.storage.Store` (``other_program.store`` to share one).
+    :param rules: the rewards; without rules the program tracks visits, referrals and
+        conversions and earns no rewards.
+    :param clock: where "now" comes from (a callable returning an aware datetime).
+    :param query_param: the query parameter :meth:`link_for` puts the code in.
+    :raises ConfigurationError: a missing or short key, an unknown store URL, bad rules.
+    """
+
+    def __init__(
+        self,
+        secret_key: SecretKeys | None = None,
+        store: str | Engine | Store | None = None,
+        rules: RewardRules | None = None,
+        *,
+        clock: Clock = system_clock,
+        query_param: str = "ref",
+        campaign_param: str = "campaign",
+    ) -> None:
+        if secret_key is None:
+            raise ConfigurationError(
+                "ReferralProgram needs a secret_key of at least 32 random characters"
+            )
+        self.secret_key = secret_key
+        self._codec = CodeCodec(secret_key)
+        if rules is not None and not isinstance(rules, RewardRules):
+            raise ConfigurationError("rules must be a RewardRules(...) or None")
+        self.rules = rules
+        self.store: Store = open_store(store)
+        self.clock = clock
+        self.query_param = query_param
+        self.campaign_param = campaign_param
+        self._hooks: dict[str, list[Callable[[Any], object]]] = defaultdict(list)
+        self._numbers: dict[str, int] = {}
+        self._users: dict[int, str] = {}
+        self._cache_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<ReferralProgram store={self.store!r}>"
+
+    # -- codes -----------------------------------------------------------------------------
+
+    def create_all(self) -> None:
+        """Create (or upgrade) the store's tables now rather than on first use."""
+        self.store.create_all()
+
+    def _now(self, at: datetime | None = None, name: str = "at") -> datetime:
+        return to_aware(self.clock() if at is None else at, name)
+
+    def _remember(self, user_id: str, number: int) -> None:
+        with self._cache_lock:
+            if len(self._numbers) >= _CACHE_SIZE:
+                self._numbers.clear()
+                self._users.clear()
+            self._numbers[user_id] = number
+            self._users[number] = user_id
+
+    def code_for(self, user_id: str | int) -> str:
+        """The user's referral code: 12 characters, the same every time for the same key.
+
+        The first call assigns the user a random referrer number in the store; any user can
+        be a referrer, referees included.
+        """
+        uid = to_id(user_id)
+        number = self._numbers.get(uid)
+        if number is None:
+            number = self.store.number_for(
+                uid, lambda: secrets.randbelow(MAX_NUMBER + 1), self._now()
+            )
+            self._remember(uid, number)
+        return self._codec.encode(number)
+
+    def link_for(self, user_id: str | int, url: str, campaign: str | None = None) -> str:
+        """``url`` with the user's code (and ``campaign``) added to its query string.
+
+        Existing query parameters are kept; a previous code parameter is replaced.
+        """
+        code = self.code_for(user_id)
+        campaign = to_campaign(campaign)
+        if not isinstance(url, str):
+            raise ValidationError("url must be a str")
+        parts = urlsplit(url)
+        names = {self.query_param, self.campaign_param}
+        query = [
+            (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in names
+        ]
+        query.append((self.query_param, code))
+        if campaign is not None:
+            query.append((self.campaign_param, campaign))
+        return urlunsplit(parts._replace(query=urlencode(query)))
+
+    def verify(self, code: object) -> str:
+        """Check ``code`` offline and return its canonical form (no database access).
+
+        :raises InvalidCode: with a ``reason`` for anything this program did not issue.
+        """
+        return self._codec.parse(code).code
+
+    def resolve(self, code: object) -> str:
+        """The user id of the referrer whose code this is.
+
+        Case, surrounding spaces and separators do not matter.
+
+        :raises InvalidCode: anything that is not a code this program issued.
+        """
+        parsed = self._codec.parse(code)
+        user_id = self._users.get(parsed.number)
+        if user_id is None:
+            user_id = self.store.user_for_number(parsed.number)
+            if user_id is None:
+                raise InvalidCode(code, "unknown_referrer")
+            self._remember(user_id, parsed.number)
+        return user_id
+
+    # -- visits and referrals --------------------------------------------------------------
+
+    def record_visit(
+        self,
+        code: object,
+        *,
+        campaign: str | None = None,
+        visitor: str | None = None,
+        at: datetime | None = None,
+    ) -> Visit:
+        """Count a click or landing for the code's referrer.
+
+        :param visitor: an opaque, non-personal visitor key (for example a hash of a cookie).
+        :raises InvalidCode: the code is not one of this program's.
+        """
+        campaign = to_campaign(campaign)
+        if visitor is not None:
+            visitor = to_id(visitor, "visitor")[:128]
+        when = self._now(at)
+        return self.store.add_visit(self.resolve(code), campaign, visitor, when)
+
+    def attribute(
+        self,
+        referee_id: str | int,
+        code: object,
+        *,
+        source: Source = "link",
+        at: datetime | None = None,
+        campaign: str | None = None,
+    ) -> Referral:
+        """Bind a new customer to the code's referrer, for good.
+
+        Calling it again for the same referee returns the existing referral if it names the
+        same referrer.
+
+        :raises AlreadyReferred: the referee is bound to someone else.
+        :raises SelfReferral: the code is the referee's own, or the binding would close a
+            cycle (the referrer was referred, directly or further up, by the referee).
+        :raises InvalidCode: the code is not one of this program's.
+        """
+        referee = to_id(referee_id, "referee_id")
+        if source not in SOURCES:
+            raise ValidationError(f"source must be one of {SOURCES}, got {source!r}")
+        campaign = to_campaign(campaign)
+        when = self._now(at)
+        referrer = self.resolve(code)
+        if referrer == referee:
+            raise SelfReferral(referee, referrer)
+        result = self.store.attribute(referee, referrer, source, campaign, when)
+        if result.refused == "already_referred":
+            assert result.referral is not None
+            raise AlreadyReferred(referee, result.referral.referrer_id, referrer)
+        if result.refused in ("self_referral", "cycle"):
+            raise SelfReferral(
+                referee,
+                referrer,
+                f"user {referee!r} cannot be referred by {referrer!r}: {referrer!r} was "
+                f"referred through {referee!r}, and referrals cannot form a cycle",
+            )
+        assert result.referral is not None
+        if result.created:
+            self._emit("referral.created", result.referral)
+        return result.referral
+
+    def referral_for(self, referee_id: str | int) -> Referral | None:
+        """The referee's referral, or ``None`` if they came on their own."""
+        return self.store.referral_of(to_id(referee_id, "referee_id"))
+
+    # -- conversions -----------------------------------------------------------------------
+
+    def record_conversion(
+        self,
+        order_id: str | int,
+        customer_id: str | int,
+        amount: Decimal | int | str,
+        currency: str,
+        *,
+        code: object = None,
+        at: datetime | None = None,
+    ) -> Conversion:
+        """Record a purchase and create the rewards it earns.
+
+        Idempotent by ``order_id``: the same call again returns the stored conversion (with
+        the rewards it created) and creates nothing.
+
+        :param code: a code typed at (guest) checkout: binds the customer first if they are
+            not bound yet. A code that would be a self-referral, or that names another
+            referrer than the customer's, is ignored and explained in ``reasons``.
+        :raises ConflictError: the order id was recorded with another customer, amount or
+            currency.
+        :raises ValidationError: a bad id, amount, currency or time; nothing is stored.
+        :raises InvalidCode: ``code`` is given and is not one of this program's.
+        """
+        order = to_id(order_id, "order_id")
+        customer = to_id(customer_id, "customer_id")
+        value = to_amount(amount)
+        money = to_currency(currency)
+        minor = to_minor(value, money)
+        when = self._now(at)
+        code_referrer = None if code is None else self.resolve(code)
+        new = NewConversion(order, customer, value, minor, money, when, code_referrer)
+        rules = self.rules
+        hold = rules.hold_period if rules is not None else None
+
+        def decision(context: ConversionContext) -> Decision:
+            return decide(rules, context)
+
+        result = self.store.record_conversion(
+            new,
+            decision,
+            (lambda t: t + hold) if hold is not None else (lambda t: t),
+            rules.max_rewards_per_referrer if rules is not None else None,
+        )
+        if result.created:
+            if result.new_referral is not None:
+                self._emit("referral.created", result.new_referral)
+            self._emit("conversion.recorded", result.conversion)
+            for reward in result.conversion.rewards:
+                self._emit("reward.created", reward)
+        return result.conversion
+
+    def conversion(self, order_id: str | int) -> Conversion | None:
+        """The stored conversion of ``order_id``, or ``None``."""
+        return self.store.conversion(to_id(order_id, "order_id"))
+
+    def refund(
+        self,
+        order_id: str | int,
+        amount: Decimal | int | str | None = None,
+        *,
+        at: datetime | None = None,
+    ) -> list[EarnedReward]:
+        """Record a full refund (or a partial one of ``amount``).
+
+        A full refund revokes the order's pending rewards and reverses its approved ones; a
+        partial one lowers percent rewards in proportion. History is appended, never deleted.
+
+        :returns: the rewards that changed.
+        :raises ValidationError: an unknown order, or more than is left to refund.
+        """
+        order = to_id(order_id, "order_id")
+        when = self._now(at)
+        minor = None
+        if amount is not None:
+            stored = self.store.conversion(order)
+            if stored is None:
+                raise ValidationError(f"no conversion was recorded with order_id {order!r}")
+            minor = to_minor(to_amount(amount), stored.currency)
+        changed = self.store.refund(order, minor, when)
+        for reward in changed:
+            if reward.status in ("revoked", "reversed"):
+                self._emit(f"reward.{reward.status}", reward)
+        return changed
+
+    def approve_due(
+        self, now: datetime | None = None, *, limit: int = 10_000
+    ) -> list[EarnedReward]:
+        """Approve pending rewards whose hold period has passed (run it from a daily job)."""
+        approved = self.store.approve_due(self._now(now, "now"), limit)
+        for reward in approved:
+            self._emit("reward.approved", reward)
+        return approved
+
+    def approve(self, reward_id: int, *, at: datetime | None = None) -> EarnedReward | None:
+        """Approve one pending reward now, hold period or not; ``None`` if not pending."""
+        return self._set_status(reward_id, "approved", at)
+
+    def revoke(self, reward_id: int, *, at: datetime | None = None) -> EarnedReward | None:
+        """Revoke one pending reward (fraud, a cancelled order); ``None`` if not pending."""
+        return self._set_status(reward_id, "revoked", at)
+
+    def _set_status(self, reward_id: int, status: str, at: datetime | None) -> EarnedReward | None:
+        if isinstance(reward_id, bool) or not isinstance(reward_id, int):
+            raise ValidationError("reward_id must be an int")
+        reward = self.store.set_status(reward_id, status, self._now(at))
+        if reward is not None:
+            self._emit(f"reward.{status}", reward)
+        return reward
+
+    def rewards(
+        self, *, user_id: str | int | None = None, status: str | None = None, limit: int = 100
+    ) -> list[EarnedReward]:
+        """Rewards, newest first, optionally for one beneficiary or in one status."""
+        beneficiary = None if user_id is None else to_id(user_id)
+        return self.store.rewards(beneficiary_id=beneficiary, status=status, limit=limit)
+
+    def ledger(
+        self, user_id: str | int | None = None, *, until: datetime | None = None
+    ) -> Sequence[LedgerEntry]:
+        """The append-only reward history (a statement up to ``until`` when given)."""
+        beneficiary = None if user_id is None else to_id(user_id)
+        limit = None if until is None else to_aware(until, "until")
+        return self.store.ledger(beneficiary, limit)
+
+    # -- stats -----------------------------------------------------------------------------
+
+    def stats_for(self, user_id: str | int) -> ReferrerStats:
+        """One user's numbers as a referrer (and the rewards they earned as a referee)."""
+        return self.store.stats_for(to_id(user_id))
+
+    def summary(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        campaign: str | None = None,
+    ) -> ProgramSummary:
+        """The program's funnel over ``[since, until)`` (all time by default).
+
+        * ``referrers``: users holding a code issued before ``until`` (everyone who could share).
+        * ``visits``, ``signups`` (referrals made), ``conversions`` (purchases by referred
+          customers) and ``revenue`` (their amounts, net of refunds) in the period.
+        * ``first_purchases``: distinct referred customers who bought in the period.
+        * ``conversion_rate = first_purchases / signups``: the share of referred signups
+          who buy (0.0 without signups).
+        * ``reward_cost``: monetary rewards created in the period and not revoked or reversed.
+        * ``k_factor = signups / referrers``: new customers each potential referrer brings,
+          the viral coefficient (invitations per user times their conversion to signups).
+
+        With ``campaign``, visits, signups, conversions and rewards count only that campaign.
+        """
+        start = None if since is None else to_aware(since, "since")
+        end = None if until is None else to_aware(until, "until")
+        return self.store.summary(start, end, to_campaign(campaign))
+
+    def leaderboard(self, limit: int = 10, by: str = "conversions") -> list[LeaderboardEntry]:
+        """Top referrers by ``"conversions"`` or ``"revenue"`` (net of refunds)."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
+            raise ValidationError("limit must be an int from 1 to 1000")
+        return self.store.leaderboard(limit, by)
+
+    # -- hooks -----------------------------------------------------------------------------
+
+    def on(self, event: str, callback: Callable[[Any], object]) -> Callable[[Any], object]:
+        """Call ``callback(record)`` after ``event`` is stored (see :data:`EVENTS`).
+
+        A callback that raises is logged; the stored change stays. Returns ``callback``, so
+        ``on`` works as a decorator factory too: ``program.on("reward.created", notify)``.
+        """
+        if event not in EVENTS:
+            raise ConfigurationError(f"unknown event {event!r}; events are {', '.join(EVENTS)}")
+        if not callable(callback):
+            raise ConfigurationError("callback must be callable")
+        self._hooks[event].append(callback)
+        return callback
+
+    def _emit(self, event: str, record: object) -> None:
+        for callback in self._hooks.get(event, ()):
+            try:
+                callback(record)
+            except Exception:
+                log.exception("refkit: a %r hook failed; the stored change is kept", event)

@@ -1,0 +1,93 @@
+"""Engines by URL, with the settings refkit relies on.
+
+SQLite gets WAL, ``synchronous=NORMAL``, a busy timeout, foreign keys, and write transactions
+that take the write lock at ``BEGIN IMMEDIATE``, so concurrent writers queue instead of failing
+with "database is locked" halfway through. Read-only work begins a deferred transaction, so it
+never blocks writers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.pool import StaticPool
+
+from ..errors import ConfigurationError
+
+__all__ = ["BUSY_TIMEOUT_SECONDS", "engine_for_url", "memory_engine", "prepare_sqlite"]
+
+BUSY_TIMEOUT_SECONDS = 30
+READ_ONLY = "refkit_read_only"
+
+
+def prepare_sqlite(engine: Engine, *, wal: bool = True) -> Engine:
+    """Apply refkit's SQLite settings to ``engine`` (idempotent per engine)."""
+    if engine.dialect.name != "sqlite" or getattr(engine, "_refkit_prepared", False):
+        return engine
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # refkit emits BEGIN itself
+        cursor = dbapi_connection.cursor()
+        if wal:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+    engine._refkit_prepared = True  # type: ignore[attr-defined]
+    return engine
+
+
+def memory_engine() -> Engine:
+    """One private in-memory SQLite database, shared by the threads of this process."""
+    engine = create_engine(
+        "sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False}
+    )
+    return prepare_sqlite(engine, wal=False)
+
+
+def _normalize(url: URL) -> URL:
+    if url.drivername in ("postgresql", "postgres"):
+        return url.set(drivername="postgresql+psycopg")
+    return url
+
+
+def engine_for_url(url: str) -> Engine:
+    """An engine for a SQLAlchemy URL (``postgresql://`` means psycopg 3).
+
+    :raises ConfigurationError: not a URL, an unknown scheme, or a driver that is not installed.
+    """
+    try:
+        parsed = _normalize(make_url(url))
+        parsed.get_dialect()
+    except (ArgumentError, ValueError) as error:
+        raise ConfigurationError(
+            f"store {url!r} is not a database URL; use 'sqlite:///refkit.db', "
+            "'postgresql+psycopg://user:password@host/db' or 'memory://'"
+        ) from error
+    except NoSuchModuleError as error:
+        raise ConfigurationError(
+            f"store {url!r} has an unknown scheme {url.split(':', 1)[0]!r}; refkit knows "
+            "'sqlite', 'postgresql' (and other SQLAlchemy dialects) and 'memory'"
+        ) from error
+    options: dict[str, Any] = {}
+    if parsed.get_backend_name() == "postgresql":
+        options.update(pool_pre_ping=True)
+    try:
+        engine = create_engine(parsed, **options)
+    except ModuleNotFoundError as error:
+        hint = " (pip install 'refkit[postgres]')" if "psycopg" in str(error) else ""
+        raise ConfigurationError(
+            f"the database driver for {parsed.drivername!r} is not installed{hint}"
+        ) from error
+    return prepare_sqlite(engine)

@@ -1,0 +1,229 @@
+"""refkit's tables: one SQLAlchemy Core schema for every dialect.
+
+Every single-reward rule lives here as a constraint, so no code path (ours, a second process,
+a hand-written SQL statement) can break it:
+
+* one referrer per referee: ``refkit_referrals.referee_id`` is the primary key;
+* no self-referral: a CHECK; no two-person cycle: a unique unordered pair (``pair_low``,
+  ``pair_high``), so "A refers B" and "B refers A" cannot both exist;
+* one reward per role per referee: UNIQUE (``referee_id``, ``role``) on ``refkit_rewards``;
+* one level only: a referrer reward's beneficiary must be the referee's own referrer, checked by
+  a CHECK on the role and a composite foreign key to the referral;
+* idempotent orders: ``refkit_conversions.order_id`` is the primary key;
+* money as integer minor units with range CHECKs: no float, NaN or infinity can be stored;
+* a transition happens once: UNIQUE (``reward_id``, ``once_key``) on the append-only ledger.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "conversions",
+    "counters",
+    "ledger",
+    "metadata",
+    "referrals",
+    "referrers",
+    "rewards",
+    "visits",
+]
+
+#: The Alembic revision this metadata matches (see ``storage/migrations``).
+SCHEMA_VERSION = "0001"
+MAX_MINOR = 10**15  # 10^12 major units with up to three decimals
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, stored naive-UTC everywhere."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        result: datetime = value.replace(tzinfo=UTC)
+        return result
+
+
+naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=naming_convention)
+
+_ID = 255
+
+
+def _money_check(column: str) -> CheckConstraint:
+    return CheckConstraint(f"{column} >= 0 AND {column} <= {MAX_MINOR}", name=f"{column}_range")
+
+
+referrers = Table(
+    "refkit_referrers",
+    metadata,
+    Column("user_id", String(_ID), primary_key=True),
+    Column("number", Integer, nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    CheckConstraint("number >= 0 AND number < 8388608", name="number_range"),
+)
+
+visits = Table(
+    "refkit_visits",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("referrer_id", String(_ID), ForeignKey("refkit_referrers.user_id"), nullable=False),
+    Column("campaign", String(100)),
+    Column("visitor", String(128)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_refkit_visits_referrer", "referrer_id", "created_at"),
+    Index("ix_refkit_visits_created", "created_at"),
+    Index("ix_refkit_visits_campaign", "campaign", "created_at"),
+)
+
+referrals = Table(
+    "refkit_referrals",
+    metadata,
+    Column("referee_id", String(_ID), primary_key=True),
+    Column("referrer_id", String(_ID), ForeignKey("refkit_referrers.user_id"), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("campaign", String(100)),
+    Column("pair_low", String(_ID), nullable=False),
+    Column("pair_high", String(_ID), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    CheckConstraint("referee_id <> referrer_id", name="not_self"),
+    CheckConstraint("source IN ('link', 'code', 'staff')", name="source"),
+    CheckConstraint(
+        "(pair_low = referee_id AND pair_high = referrer_id) OR "
+        "(pair_low = referrer_id AND pair_high = referee_id)",
+        name="pair",
+    ),
+    UniqueConstraint("pair_low", "pair_high", name="uq_refkit_referrals_pair"),
+    UniqueConstraint("referee_id", "referrer_id", name="uq_refkit_referrals_binding"),
+    Index("ix_refkit_referrals_referrer", "referrer_id", "created_at"),
+    Index("ix_refkit_referrals_created", "created_at"),
+)
+
+conversions = Table(
+    "refkit_conversions",
+    metadata,
+    Column("order_id", String(_ID), primary_key=True),
+    Column("customer_id", String(_ID), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("refunded_minor", BigInteger, nullable=False, server_default="0"),
+    Column("currency", String(3), nullable=False),
+    Column("referrer_id", String(_ID)),
+    Column("campaign", String(100)),
+    Column("reasons", String(255), nullable=False, server_default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+    _money_check("amount_minor"),
+    CheckConstraint("refunded_minor >= 0 AND refunded_minor <= amount_minor", name="refund"),
+    CheckConstraint("length(currency) = 3", name="currency"),
+    Index("ix_refkit_conversions_referrer", "referrer_id", "created_at"),
+    Index("ix_refkit_conversions_customer", "customer_id", "created_at"),
+    Index("ix_refkit_conversions_created", "created_at"),
+)
+
+rewards = Table(
+    "refkit_rewards",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("order_id", String(_ID), ForeignKey("refkit_conversions.order_id"), nullable=False),
+    Column("referee_id", String(_ID), nullable=False),
+    Column("referrer_id", String(_ID), nullable=False),
+    Column("beneficiary_id", String(_ID), nullable=False),
+    Column("role", String(8), nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("value_minor", BigInteger, nullable=False),
+    Column("original_minor", BigInteger, nullable=False),
+    Column("currency", String(3)),
+    Column("status", String(8), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("due_at", UTCDateTime, nullable=False),
+    ForeignKeyConstraint(
+        ["referee_id", "referrer_id"],
+        ["refkit_referrals.referee_id", "refkit_referrals.referrer_id"],
+        name="fk_refkit_rewards_referral",
+    ),
+    UniqueConstraint("referee_id", "role", name="uq_refkit_rewards_one_per_role"),
+    CheckConstraint(
+        "(role = 'referrer' AND beneficiary_id = referrer_id) OR "
+        "(role = 'referee' AND beneficiary_id = referee_id)",
+        name="one_level",
+    ),
+    CheckConstraint("kind IN ('percent', 'fixed', 'points')", name="kind"),
+    CheckConstraint("status IN ('pending', 'approved', 'revoked', 'reversed')", name="status"),
+    CheckConstraint("(kind = 'points') = (currency IS NULL)", name="points_have_no_currency"),
+    _money_check("value_minor"),
+    _money_check("original_minor"),
+    CheckConstraint("value_minor <= original_minor", name="value_not_above_original"),
+    Index("ix_refkit_rewards_beneficiary", "beneficiary_id", "status"),
+    Index("ix_refkit_rewards_due", "status", "due_at"),
+    Index("ix_refkit_rewards_order", "order_id"),
+    Index("ix_refkit_rewards_created", "created_at"),
+)
+
+ledger = Table(
+    "refkit_ledger",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("reward_id", Integer, ForeignKey("refkit_rewards.id"), nullable=False),
+    Column("beneficiary_id", String(_ID), nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("once_key", String(8)),
+    Column("pending_minor", BigInteger, nullable=False),
+    Column("approved_minor", BigInteger, nullable=False),
+    Column("currency", String(3)),
+    Column("created_at", UTCDateTime, nullable=False),
+    CheckConstraint(
+        "kind IN ('accrued', 'approved', 'revoked', 'reversed', 'adjusted')", name="kind"
+    ),
+    CheckConstraint(
+        "(kind = 'adjusted' AND once_key IS NULL) OR (kind <> 'adjusted' AND once_key = kind)",
+        name="once_key",
+    ),
+    CheckConstraint(
+        f"pending_minor >= -{MAX_MINOR} AND pending_minor <= {MAX_MINOR} AND "
+        f"approved_minor >= -{MAX_MINOR} AND approved_minor <= {MAX_MINOR}",
+        name="range",
+    ),
+    UniqueConstraint("reward_id", "once_key", name="uq_refkit_ledger_once"),
+    Index("ix_refkit_ledger_beneficiary", "beneficiary_id", "created_at"),
+    Index("ix_refkit_ledger_created", "created_at"),
+)
+
+counters = Table(
+    "refkit_counters",
+    metadata,
+    Column("referrer_id", String(_ID), primary_key=True),
+    Column("rewards", Integer, nullable=False, server_default="0"),
+    CheckConstraint("rewards >= 0", name="rewards"),
+)

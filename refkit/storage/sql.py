@@ -1,0 +1,624 @@
+"""SqlStore: refkit's storage on SQLAlchemy Core (SQLite, PostgreSQL, other dialects).
+
+Each public method is one transaction. Uniqueness races are settled by the database with
+``INSERT ... ON CONFLICT DO NOTHING`` (a savepoint on dialects without it), caps by a
+conditional ``UPDATE ... WHERE rewards < cap``, and state changes by ``UPDATE ... WHERE
+status = 'pending'``: never by reading in Python and writing afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from functools import partial
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine, Select, Table, exists, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+
+from ..errors import ConflictError, StorageError, ValidationError
+from ..models import (
+    Conversion,
+    EarnedReward,
+    LeaderboardEntry,
+    LedgerEntry,
+    ProgramSummary,
+    Referral,
+    ReferrerStats,
+    Source,
+    Visit,
+)
+from ..money import to_minor
+from ..rules import ConversionContext
+from . import queries
+from .base import AttributionResult, ConversionResult, Decider, NewConversion
+from .engines import READ_ONLY, engine_for_url
+from .migrate import ensure_schema
+from .records import (
+    conversion_from_row,
+    ledger_from_row,
+    referral_from_row,
+    reward_from_row,
+)
+from .schema import conversions, counters, ledger, referrals, referrers, rewards, visits
+
+__all__ = ["SqlStore"]
+
+log = logging.getLogger("refkit.storage")
+T = TypeVar("T")
+
+MAX_ATTEMPTS = 5
+_RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock
+_CYCLE_QUERY = text(
+    """
+    WITH RECURSIVE chain(user_id, depth) AS (
+        SELECT referrer_id, 1 FROM refkit_referrals WHERE referee_id = :start
+        UNION ALL
+        SELECT r.referrer_id, chain.depth + 1
+        FROM refkit_referrals r JOIN chain ON r.referee_id = chain.user_id
+        WHERE chain.depth < 64
+    )
+    SELECT 1 FROM chain WHERE user_id = :target LIMIT 1
+    """
+)
+
+
+def _retryable(error: DBAPIError) -> bool:
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    if sqlstate in _RETRYABLE_SQLSTATES or error.connection_invalidated:
+        return True
+    return "database is locked" in str(error.orig)
+
+
+class SqlStore:
+    """Storage on any SQLAlchemy engine.
+
+    :param engine: an :class:`~sqlalchemy.engine.Engine` (for example Flask-SQLAlchemy's
+        ``db.engine``: refkit's tables, all prefixed ``refkit_``, live beside the shop's) or a
+        database URL.
+    :param create: create or upgrade the tables on first use.
+    """
+
+    def __init__(self, engine: Engine | str, *, create: bool = True) -> None:
+        if isinstance(engine, str):
+            engine = engine_for_url(engine)
+        elif engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+            # A shop's own SQLite engine: keep its transaction handling untouched, and give
+            # refkit a twin on the same file with refkit's settings.
+            engine = engine_for_url(engine.url.render_as_string(hide_password=False))
+        self.engine = engine
+        self._create = create
+        self._ready = not create
+        self._ready_lock = threading.Lock()
+        self._lock: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.engine.url.render_as_string(hide_password=True)}>"
+
+    # -- transactions ----------------------------------------------------------------------
+
+    def create_all(self) -> None:
+        """Create the tables, or upgrade them to this release's schema (idempotent)."""
+        try:
+            with self._lock:
+                ensure_schema(self.engine)
+        except SQLAlchemyError as error:
+            raise StorageError(f"could not create refkit's tables: {error}") from error
+        self._ready = True
+
+    def _ensure_ready(self) -> None:
+        if not self._ready:
+            with self._ready_lock:
+                if not self._ready:
+                    self.create_all()
+
+    def _run(self, work: Callable[[Connection], T], *, read_only: bool = False) -> T:
+        """Run ``work`` in one transaction, retrying serialization failures and deadlocks."""
+        self._ensure_ready()
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                with self._lock, self.engine.connect() as connection:
+                    if read_only:
+                        connection = connection.execution_options(**{READ_ONLY: True})
+                    with connection.begin():
+                        return work(connection)
+            except DBAPIError as error:
+                if attempt < MAX_ATTEMPTS and _retryable(error):
+                    log.info("refkit: retrying after %s (attempt %d)", error.orig, attempt)
+                    time.sleep(0.01 * 2**attempt)
+                    continue
+                raise StorageError(f"database error: {error.orig}") from error
+            except SQLAlchemyError as error:
+                raise StorageError(f"database error: {error}") from error
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _insert_ignore(
+        self, connection: Connection, table: Table, values: dict[str, Any], returning: bool = False
+    ) -> Any:
+        """Insert a row unless it breaks a unique constraint; the new id, True, or None."""
+        dialect = connection.dialect.name
+        if dialect in ("postgresql", "sqlite"):
+            insert = pg_insert if dialect == "postgresql" else sqlite_insert
+            statement = insert(table).values(values).on_conflict_do_nothing()
+            if returning:
+                row = connection.execute(statement.returning(table.c.id)).first()
+                return None if row is None else row.id
+            return True if connection.execute(statement).rowcount == 1 else None
+        try:
+            with connection.begin_nested():
+                result = connection.execute(table.insert().values(values))
+        except IntegrityError:
+            return None
+        return result.inserted_primary_key[0] if returning else True  # type: ignore[index]
+
+    def close(self) -> None:
+        """Release the engine's pooled connections."""
+        self.engine.dispose()
+
+    # -- referrers -------------------------------------------------------------------------
+
+    def number_for(self, user_id: str, candidates: Callable[[], int], at: datetime) -> int:
+        found = self._run(lambda c: self._number(c, user_id), read_only=True)
+        if found is not None:
+            return found
+
+        def assign(connection: Connection) -> int:
+            for _ in range(64):
+                number = candidates()
+                values = {"user_id": user_id, "number": number, "created_at": at}
+                if self._insert_ignore(connection, referrers, values):
+                    return number
+                existing = self._number(connection, user_id)
+                if existing is not None:
+                    return existing
+            raise StorageError("could not assign a referrer number: the code space is full")
+
+        return self._run(assign)
+
+    @staticmethod
+    def _number(connection: Connection, user_id: str) -> int | None:
+        statement = select(referrers.c.number).where(referrers.c.user_id == user_id)
+        value: int | None = connection.execute(statement).scalar()
+        return value
+
+    def user_for_number(self, number: int) -> str | None:
+        statement = select(referrers.c.user_id).where(referrers.c.number == number)
+        return self._run(lambda c: c.execute(statement).scalar(), read_only=True)
+
+    # -- visits and referrals --------------------------------------------------------------
+
+    def add_visit(
+        self, referrer_id: str, campaign: str | None, visitor: str | None, at: datetime
+    ) -> Visit:
+        values = {"referrer_id": referrer_id, "campaign": campaign, "visitor": visitor}
+        statement = visits.insert().values(created_at=at, **values).returning(visits.c.id)
+        visit_id = self._run(lambda c: c.execute(statement).scalar_one())
+        return Visit(visit_id, referrer_id, campaign, visitor, at)
+
+    def attribute(
+        self, referee_id: str, referrer_id: str, source: Source, campaign: str | None, at: datetime
+    ) -> AttributionResult:
+        return self._run(
+            lambda c: self._attribute(c, referee_id, referrer_id, source, campaign, at)
+        )
+
+    def _attribute(
+        self,
+        connection: Connection,
+        referee_id: str,
+        referrer_id: str,
+        source: Source,
+        campaign: str | None,
+        at: datetime,
+    ) -> AttributionResult:
+        existing = self._referral(connection, referee_id)
+        if existing is None:
+            if referee_id == referrer_id:
+                return AttributionResult(None, False, "self_referral")
+            if connection.execute(
+                _CYCLE_QUERY, {"start": referrer_id, "target": referee_id}
+            ).first():
+                return AttributionResult(None, False, "cycle")
+            low, high = sorted((referee_id, referrer_id))
+            values = {
+                "referee_id": referee_id,
+                "referrer_id": referrer_id,
+                "source": source,
+                "campaign": campaign,
+                "pair_low": low,
+                "pair_high": high,
+                "created_at": at,
+            }
+            if self._insert_ignore(connection, referrals, values):
+                return AttributionResult(
+                    Referral(referee_id, referrer_id, source, at, campaign), True
+                )
+            existing = self._referral(connection, referee_id)
+            if existing is None:  # the unordered pair exists: B already refers A
+                return AttributionResult(None, False, "cycle")
+        refused = None if existing.referrer_id == referrer_id else "already_referred"
+        return AttributionResult(existing, False, refused)
+
+    @staticmethod
+    def _referral(connection: Connection, referee_id: str) -> Referral | None:
+        row = connection.execute(
+            select(referrals).where(referrals.c.referee_id == referee_id)
+        ).first()
+        return None if row is None else referral_from_row(row)
+
+    def referral_of(self, referee_id: str) -> Referral | None:
+        return self._run(lambda c: self._referral(c, referee_id), read_only=True)
+
+    # -- conversions -----------------------------------------------------------------------
+
+    def record_conversion(
+        self,
+        conversion: NewConversion,
+        decide: Decider,
+        hold: Callable[[datetime], datetime],
+        cap: int | None,
+    ) -> ConversionResult:
+        return self._run(lambda c: self._record_conversion(c, conversion, decide, hold, cap))
+
+    def _record_conversion(
+        self,
+        connection: Connection,
+        new: NewConversion,
+        decide: Decider,
+        hold: Callable[[datetime], datetime],
+        cap: int | None,
+    ) -> ConversionResult:
+        row_values = {
+            "order_id": new.order_id,
+            "customer_id": new.customer_id,
+            "amount_minor": new.amount_minor,
+            "refunded_minor": 0,
+            "currency": new.currency,
+            "reasons": "",
+            "created_at": new.at,
+        }
+        if not self._insert_ignore(connection, conversions, row_values):
+            stored = self._conversion(connection, new.order_id)
+            assert stored is not None
+            _check_replay(stored, new)
+            return ConversionResult(stored, created=False)
+
+        reasons: list[str] = []
+        new_referral = None
+        if new.code_referrer_id is not None:
+            bound = self._attribute(
+                connection, new.customer_id, new.code_referrer_id, "code", new.campaign, new.at
+            )
+            if bound.created:
+                new_referral = bound.referral
+            elif bound.refused == "already_referred":
+                reasons.append("code_ignored_already_referred")
+            elif bound.refused in ("self_referral", "cycle"):
+                reasons.append("self_referral")
+        referral = self._referral(connection, new.customer_id)
+        earlier = select(conversions.c.order_id).where(
+            conversions.c.customer_id == new.customer_id, conversions.c.order_id != new.order_id
+        )
+        rewarded = select(rewards.c.role).where(rewards.c.referee_id == new.customer_id)
+        context = ConversionContext(
+            amount=new.amount,
+            currency=new.currency,
+            at=new.at,
+            referral=referral,
+            is_first_purchase=not connection.execute(select(exists(earlier))).scalar(),
+            rewarded_roles=frozenset(connection.execute(rewarded).scalars()),
+        )
+        decision = decide(context)
+        reasons.extend(decision.reasons)
+        created: list[EarnedReward] = []
+        for plan in decision.rewards:
+            assert referral is not None
+            capped = plan.role == "referrer" and cap is not None
+            if capped and not self._take_slot(connection, referral.referrer_id, cap or 0, +1):
+                reasons.append("cap_reached")
+                continue
+            currency = plan.currency
+            minor = int(plan.value) if currency is None else _minor(plan.value, currency)
+            values = {
+                "order_id": new.order_id,
+                "referee_id": referral.referee_id,
+                "referrer_id": referral.referrer_id,
+                "beneficiary_id": plan.beneficiary_id,
+                "role": plan.role,
+                "kind": plan.kind,
+                "value_minor": minor,
+                "original_minor": minor,
+                "currency": currency,
+                "status": "pending",
+                "created_at": new.at,
+                "due_at": hold(new.at),
+            }
+            reward_id = self._insert_ignore(connection, rewards, values, returning=True)
+            if reward_id is None:  # another order of this referee got there first
+                if capped:
+                    self._take_slot(connection, referral.referrer_id, cap or 0, -1)
+                if "already_rewarded" not in reasons:
+                    reasons.append("already_rewarded")
+                continue
+            reward = self._reward(connection, reward_id)
+            self._append(
+                connection, reward_id, plan.beneficiary_id, "accrued", minor, 0, currency, new.at
+            )
+            created.append(reward)
+            reasons.append(f"{plan.role}_rewarded")
+        campaign = referral.campaign if referral is not None else None
+        connection.execute(
+            update(conversions)
+            .where(conversions.c.order_id == new.order_id)
+            .values(
+                referrer_id=referral.referrer_id if referral else None,
+                campaign=campaign,
+                reasons=",".join(reasons),
+            )
+        )
+        stored = self._conversion(connection, new.order_id)
+        assert stored is not None
+        return ConversionResult(stored, created=True, new_referral=new_referral)
+
+    @staticmethod
+    def _take_slot(connection: Connection, referrer_id: str, cap: int, step: int) -> bool:
+        if step > 0:
+            SqlStore._insert_ignore_static(connection, referrer_id)
+            condition = counters.c.rewards < cap
+        else:
+            condition = counters.c.rewards > 0
+        result = connection.execute(
+            update(counters)
+            .where(counters.c.referrer_id == referrer_id, condition)
+            .values(rewards=counters.c.rewards + step)
+        )
+        return result.rowcount == 1
+
+    @staticmethod
+    def _insert_ignore_static(connection: Connection, referrer_id: str) -> None:
+        exists_already = connection.execute(
+            select(counters.c.referrer_id).where(counters.c.referrer_id == referrer_id)
+        ).first()
+        if exists_already is None:
+            dialect = connection.dialect.name
+            if dialect in ("postgresql", "sqlite"):
+                insert = pg_insert if dialect == "postgresql" else sqlite_insert
+                connection.execute(
+                    insert(counters)
+                    .values(referrer_id=referrer_id, rewards=0)
+                    .on_conflict_do_nothing()
+                )
+            else:
+                with contextlib.suppress(IntegrityError), connection.begin_nested():
+                    connection.execute(counters.insert().values(referrer_id=referrer_id, rewards=0))
+
+    @staticmethod
+    def _reward(connection: Connection, reward_id: int) -> EarnedReward:
+        row = connection.execute(select(rewards).where(rewards.c.id == reward_id)).one()
+        return reward_from_row(row)
+
+    @staticmethod
+    def _append(
+        connection: Connection,
+        reward_id: int,
+        beneficiary_id: str,
+        kind: str,
+        pending: int,
+        approved: int,
+        currency: str | None,
+        at: datetime,
+    ) -> None:
+        connection.execute(
+            ledger.insert().values(
+                reward_id=reward_id,
+                beneficiary_id=beneficiary_id,
+                kind=kind,
+                once_key=None if kind == "adjusted" else kind,
+                pending_minor=pending,
+                approved_minor=approved,
+                currency=currency,
+                created_at=at,
+            )
+        )
+
+    @staticmethod
+    def _conversion(connection: Connection, order_id: str) -> Conversion | None:
+        row = connection.execute(
+            select(conversions).where(conversions.c.order_id == order_id)
+        ).first()
+        if row is None:
+            return None
+        reward_rows = connection.execute(
+            select(rewards).where(rewards.c.order_id == order_id).order_by(rewards.c.id)
+        )
+        return conversion_from_row(row, tuple(reward_from_row(r) for r in reward_rows))
+
+    def conversion(self, order_id: str) -> Conversion | None:
+        return self._run(lambda c: self._conversion(c, order_id), read_only=True)
+
+    # -- refunds and approvals -------------------------------------------------------------
+
+    def refund(self, order_id: str, amount_minor: int | None, at: datetime) -> list[EarnedReward]:
+        return self._run(lambda c: self._refund(c, order_id, amount_minor, at))
+
+    def _refund(
+        self, connection: Connection, order_id: str, amount_minor: int | None, at: datetime
+    ) -> list[EarnedReward]:
+        query = select(conversions).where(conversions.c.order_id == order_id)
+        if connection.dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = connection.execute(query).first()
+        if row is None:
+            raise ValidationError(f"no conversion was recorded with order_id {order_id!r}")
+        remaining = row.amount_minor - row.refunded_minor
+        refund = remaining if amount_minor is None else amount_minor
+        if refund > remaining:
+            raise ValidationError(
+                f"refund of order {order_id!r} exceeds what is left to refund "
+                f"({remaining} minor units of {row.currency})"
+            )
+        if refund == 0:
+            return []
+        refunded = row.refunded_minor + refund
+        connection.execute(
+            update(conversions)
+            .where(conversions.c.order_id == order_id)
+            .values(refunded_minor=refunded)
+        )
+        full = refunded == row.amount_minor
+        changed: list[EarnedReward] = []
+        live = select(rewards).where(
+            rewards.c.order_id == order_id, rewards.c.status.in_(("pending", "approved"))
+        )
+        for reward in connection.execute(live).all():
+            column = "pending_minor" if reward.status == "pending" else "approved_minor"
+            if full:
+                status = "revoked" if reward.status == "pending" else "reversed"
+                moved = self._transition(connection, reward.id, reward.status, status)
+                if moved:
+                    deltas = {"pending_minor": 0, "approved_minor": 0, column: -reward.value_minor}
+                    self._append(
+                        connection, reward.id, reward.beneficiary_id, status,
+                        deltas["pending_minor"], deltas["approved_minor"], reward.currency, at,
+                    )  # fmt: skip
+            elif reward.kind == "percent":
+                kept = Decimal(row.amount_minor - refunded) / Decimal(row.amount_minor)
+                value = int((reward.original_minor * kept).to_integral_value(ROUND_HALF_EVEN))
+                reduction = reward.value_minor - value
+                if reduction <= 0:
+                    continue
+                connection.execute(
+                    update(rewards).where(rewards.c.id == reward.id).values(value_minor=value)
+                )
+                deltas = {"pending_minor": 0, "approved_minor": 0, column: -reduction}
+                self._append(
+                    connection, reward.id, reward.beneficiary_id, "adjusted",
+                    deltas["pending_minor"], deltas["approved_minor"], reward.currency, at,
+                )  # fmt: skip
+            else:
+                continue
+            changed.append(self._reward(connection, reward.id))
+        return changed
+
+    @staticmethod
+    def _transition(connection: Connection, reward_id: int, old: str, new: str) -> bool:
+        result = connection.execute(
+            update(rewards)
+            .where(rewards.c.id == reward_id, rewards.c.status == old)
+            .values(status=new)
+        )
+        return result.rowcount == 1
+
+    def approve_due(self, now: datetime, limit: int) -> list[EarnedReward]:
+        def approve(connection: Connection) -> list[EarnedReward]:
+            due = connection.execute(
+                select(rewards.c.id)
+                .where(rewards.c.status == "pending", rewards.c.due_at <= now)
+                .order_by(rewards.c.due_at, rewards.c.id)
+                .limit(limit)
+            ).scalars()
+            return [r for r in (self._set_status(connection, i, "approved", now) for i in due) if r]
+
+        return self._run(approve)
+
+    def set_status(self, reward_id: int, status: str, at: datetime) -> EarnedReward | None:
+        """Approve or revoke one pending reward by hand; ``None`` if it is not pending."""
+        return self._run(lambda c: self._set_status(c, reward_id, status, at))
+
+    def _set_status(
+        self, connection: Connection, reward_id: int, status: str, at: datetime
+    ) -> EarnedReward | None:
+        if status not in ("approved", "revoked"):
+            raise ValidationError(f"a pending reward can be approved or revoked, not {status!r}")
+        if not self._transition(connection, reward_id, "pending", status):
+            return None
+        reward = self._reward(connection, reward_id)
+        minor = _minor(reward.value, reward.currency) if reward.currency else int(reward.value)
+        approved = minor if status == "approved" else 0
+        self._append(
+            connection,
+            reward_id,
+            reward.beneficiary_id,
+            status,
+            -minor,
+            approved,
+            reward.currency,
+            at,
+        )
+        return reward
+
+    def rewards(
+        self, *, beneficiary_id: str | None = None, status: str | None = None, limit: int = 100
+    ) -> list[EarnedReward]:
+        query = (
+            select(rewards).order_by(rewards.c.created_at.desc(), rewards.c.id.desc()).limit(limit)
+        )
+        if beneficiary_id is not None:
+            query = query.where(rewards.c.beneficiary_id == beneficiary_id)
+        if status is not None:
+            query = query.where(rewards.c.status == status)
+        return self._run(lambda c: [reward_from_row(r) for r in c.execute(query)], read_only=True)
+
+    def ledger(
+        self, beneficiary_id: str | None = None, until: datetime | None = None
+    ) -> Sequence[LedgerEntry]:
+        query = select(ledger).order_by(ledger.c.created_at, ledger.c.id)
+        if beneficiary_id is not None:
+            query = query.where(ledger.c.beneficiary_id == beneficiary_id)
+        if until is not None:
+            query = query.where(ledger.c.created_at <= until)
+        return self._run(lambda c: [ledger_from_row(r) for r in c.execute(query)], read_only=True)
+
+    def iter_ledger(self, batch: int = 1000) -> Iterator[LedgerEntry]:
+        """Every ledger entry in order, read in batches (for exports of any size)."""
+        last = 0
+        while True:
+            page = select(ledger).where(ledger.c.id > last).order_by(ledger.c.id).limit(batch)
+            rows = self._run(partial(_ledger_page, page=page), read_only=True)
+            if not rows:
+                return
+            yield from rows
+            last = rows[-1].id
+
+    # -- stats -----------------------------------------------------------------------------
+
+    def stats_for(self, user_id: str) -> ReferrerStats:
+        return self._run(lambda c: queries.stats_for(c, user_id), read_only=True)
+
+    def summary(
+        self, since: datetime | None, until: datetime | None, campaign: str | None
+    ) -> ProgramSummary:
+        return self._run(lambda c: queries.summary(c, since, until, campaign), read_only=True)
+
+    def leaderboard(self, limit: int, by: str) -> list[LeaderboardEntry]:
+        return self._run(lambda c: queries.leaderboard(c, limit, by), read_only=True)
+
+
+def _ledger_page(connection: Connection, page: Select[Any]) -> list[LedgerEntry]:
+    return [ledger_from_row(row) for row in connection.execute(page)]
+
+
+def _minor(value: Decimal, currency: str) -> int:
+    return to_minor(value, currency, "reward")
+
+
+def _check_replay(stored: Conversion, new: NewConversion) -> None:
+    """The same order id again must carry the same purchase."""
+    for field, old, given in (
+        ("customer_id", stored.customer_id, new.customer_id),
+        ("amount", stored.amount, new.amount),
+        ("currency", stored.currency, new.currency),
+    ):
+        if old != given:
+            raise ConflictError(
+                new.order_id,
+                f"order {new.order_id!r} was recorded with {field} {old!r}, not {given!r}; "
+                "an order id identifies one purchase (use a new id for a new order)",
+            )

@@ -1,0 +1,65 @@
+"""Input checks shared by every entry point: ids, times, names.
+
+Each function returns the normalized value or raises :class:`~refkit.errors.ValidationError`
+naming the argument, so bad input is refused before anything is stored.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from .errors import ValidationError
+
+__all__ = ["to_aware", "to_campaign", "to_id", "to_optional_duration"]
+
+MAX_ID_LENGTH = 255
+MAX_CAMPAIGN_LENGTH = 100
+
+
+def _has_control_characters(text: str) -> bool:
+    return any(ord(char) < 32 or 127 <= ord(char) < 160 for char in text)
+
+
+def to_id(value: object, name: str = "user_id") -> str:
+    """A user or order id: a str of 1 to 255 characters without control characters, or an int
+    (turned into its string). ``bool`` is refused: ``True`` is not a user."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValidationError(f"{name} must be a str or an int, got {type(value).__name__}")
+    text = str(value)
+    if not 1 <= len(text) <= MAX_ID_LENGTH:
+        raise ValidationError(f"{name} must have 1 to {MAX_ID_LENGTH} characters, got {len(text)}")
+    if _has_control_characters(text):
+        raise ValidationError(f"{name} must not contain control characters: {text!r}")
+    return text
+
+
+def to_campaign(value: object) -> str | None:
+    """An optional campaign name: 1 to 100 printable characters, or ``None``."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_CAMPAIGN_LENGTH:
+        raise ValidationError(f"campaign must be a str of 1 to {MAX_CAMPAIGN_LENGTH} characters")
+    if _has_control_characters(value):
+        raise ValidationError(f"campaign must not contain control characters: {value!r}")
+    return value
+
+
+def to_aware(value: object, name: str = "at") -> datetime:
+    """A timezone-aware ``datetime``, converted to UTC. Naive datetimes are refused: refkit
+    cannot guess which zone they mean."""
+    if not isinstance(value, datetime):
+        raise ValidationError(f"{name} must be a datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValidationError(
+            f"{name} is a naive datetime; pass an aware one, e.g. datetime.now(timezone.utc)"
+        )
+    return value.astimezone(UTC)
+
+
+def to_optional_duration(value: object, name: str) -> timedelta | None:
+    """``None`` or a non-negative ``timedelta``."""
+    if value is None:
+        return None
+    if not isinstance(value, timedelta) or value < timedelta(0):
+        raise ValidationError(f"{name} must be a non-negative timedelta or None")
+    return value

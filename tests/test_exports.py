@@ -1,0 +1,35 @@
+"""The public names: __all__ matches what the packages export, and the error tree is right."""
+
+from __future__ import annotations
+
+import refkit
+from refkit import errors
+
+
+def test_all_lists_exactly_the_public_names() -> None:
+    public = {name for name in dir(refkit) if not name.startswith("_")}
+    modules = {"clock", "codes", "errors", "keys", "models", "money", "program", "rules",
+               "storage", "tokens", "validation", "cli", "demo", "testing"}  # fmt: skip
+    assert set(refkit.__all__) == public - modules
+    for name in refkit.__all__:
+        assert getattr(refkit, name) is not None
+
+
+def test_api_contract_names_exist() -> None:
+    for name in [
+        "ReferralProgram", "RewardRules", "Reward", "Referral", "Conversion", "EarnedReward",
+        "ReferrerStats", "ProgramSummary", "RefkitError", "InvalidCode", "SelfReferral",
+        "AlreadyReferred", "ConflictError", "ValidationError", "StorageError",
+        "ConfigurationError",
+    ]:  # fmt: skip
+        assert name in refkit.__all__
+
+
+def test_error_tree() -> None:
+    for name in errors.__all__:
+        error = getattr(errors, name)
+        assert issubclass(error, refkit.RefkitError)
+    assert issubclass(refkit.ValidationError, ValueError)
+    assert issubclass(refkit.InvalidCode, ValueError)
+    assert issubclass(refkit.ExpiredToken, refkit.InvalidToken)
+    assert "RefkitError" in (errors.__doc__ or "")

@@ -1,0 +1,68 @@
+"""Signed tokens for cookies and links."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import refkit
+from refkit import TokenSigner
+
+from .conftest import SECRET
+
+
+@pytest.fixture
+def signer(clock: refkit.FrozenClock) -> TokenSigner:
+    return TokenSigner(SECRET, "referral-cookie", max_age=timedelta(days=30), clock=clock)
+
+
+def test_round_trip(signer: TokenSigner) -> None:
+    assert signer.loads(signer.dumps({"code": "ABC", "n": 1})) == {"code": "ABC", "n": 1}
+
+
+def test_expired_tokens_are_refused(signer: TokenSigner, clock: refkit.FrozenClock) -> None:
+    token = signer.dumps("x")
+    clock.advance(days=29)
+    assert signer.loads(token) == "x"
+    clock.advance(days=2)
+    with pytest.raises(refkit.ExpiredToken):
+        signer.loads(token)
+    assert signer.loads(token, max_age=timedelta(days=60)) == "x"
+
+
+def test_tokens_are_bound_to_their_purpose(signer: TokenSigner, clock: refkit.FrozenClock) -> None:
+    other = TokenSigner(SECRET, "share-link", clock=clock)
+    with pytest.raises(refkit.InvalidToken):
+        other.loads(signer.dumps("x"))
+
+
+def test_rotation_verifies_old_tokens(clock: refkit.FrozenClock) -> None:
+    old = TokenSigner(SECRET, "p", clock=clock)
+    rotated = TokenSigner(["a-brand-new-secret-key-0123456789abcdef", SECRET], "p", clock=clock)
+    assert rotated.loads(old.dumps(1)) == 1
+    with pytest.raises(refkit.InvalidToken):
+        old.loads(rotated.dumps(1))
+
+
+@given(st.one_of(st.text(max_size=300), st.none(), st.integers(), st.binary()))
+def test_garbage_is_refused_with_invalid_token(value: object) -> None:
+    signer = TokenSigner(SECRET, "p")
+    with pytest.raises(refkit.InvalidToken):
+        signer.loads(value)
+
+
+def test_tampering_is_refused(signer: TokenSigner) -> None:
+    token = signer.dumps({"code": "ABC"})
+    for position in range(len(token)):
+        flipped = "A" if token[position] != "A" else "B"
+        tampered = token[:position] + flipped + token[position + 1 :]
+        with pytest.raises(refkit.InvalidToken):
+            signer.loads(tampered)
+
+
+def test_short_keys_are_refused() -> None:
+    with pytest.raises(refkit.ConfigurationError):
+        TokenSigner("short", "p")
