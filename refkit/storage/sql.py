@@ -146,11 +146,13 @@ class SqlStore:
         dialect = connection.dialect.name
         if dialect in ("postgresql", "sqlite"):
             insert = pg_insert if dialect == "postgresql" else sqlite_insert
-            statement = insert(table).values(values).on_conflict_do_nothing()
-            if returning:
-                row = connection.execute(statement.returning(table.c.id)).first()
-                return None if row is None else row.id
-            return True if connection.execute(statement).rowcount == 1 else None
+            # RETURNING, not rowcount: psycopg reports -1 for INSERT ... ON CONFLICT.
+            key = table.c.id if returning else next(iter(table.primary_key.columns))
+            statement = insert(table).values(values).on_conflict_do_nothing().returning(key)
+            row = connection.execute(statement).first()
+            if row is None:
+                return None
+            return row[0] if returning else True
         try:
             with connection.begin_nested():
                 result = connection.execute(table.insert().values(values))
@@ -367,10 +369,13 @@ class SqlStore:
         assert stored is not None
         return ConversionResult(stored, created=True, new_referral=new_referral)
 
-    @staticmethod
-    def _take_slot(connection: Connection, referrer_id: str, cap: int, step: int) -> bool:
+    def _take_slot(self, connection: Connection, referrer_id: str, cap: int, step: int) -> bool:
+        """Take (``step=+1``) or give back (``-1``) one of the referrer's capped reward slots.
+
+        The conditional UPDATE is atomic: concurrent conversions cannot both take the last slot.
+        """
         if step > 0:
-            SqlStore._insert_ignore_static(connection, referrer_id)
+            self._insert_ignore(connection, counters, {"referrer_id": referrer_id, "rewards": 0})
             condition = counters.c.rewards < cap
         else:
             condition = counters.c.rewards > 0
@@ -380,24 +385,6 @@ class SqlStore:
             .values(rewards=counters.c.rewards + step)
         )
         return result.rowcount == 1
-
-    @staticmethod
-    def _insert_ignore_static(connection: Connection, referrer_id: str) -> None:
-        exists_already = connection.execute(
-            select(counters.c.referrer_id).where(counters.c.referrer_id == referrer_id)
-        ).first()
-        if exists_already is None:
-            dialect = connection.dialect.name
-            if dialect in ("postgresql", "sqlite"):
-                insert = pg_insert if dialect == "postgresql" else sqlite_insert
-                connection.execute(
-                    insert(counters)
-                    .values(referrer_id=referrer_id, rewards=0)
-                    .on_conflict_do_nothing()
-                )
-            else:
-                with contextlib.suppress(IntegrityError), connection.begin_nested():
-                    connection.execute(counters.insert().values(referrer_id=referrer_id, rewards=0))
 
     @staticmethod
     def _reward(connection: Connection, reward_id: int) -> EarnedReward:
