@@ -161,7 +161,7 @@ def test_without_rules_conversions_are_tracked_but_earn_nothing(
         Decimal(10) ** 12 + 1,
         Decimal("9.999"),
         "1e400",
-    ],  # fmt: skip
+    ],
 )
 def test_bad_amounts_are_refused_and_nothing_stored(
     rewarding: refkit.ReferralProgram, amount: object
