@@ -350,9 +350,7 @@ class SqlStore:
                     reasons.append("already_rewarded")
                 continue
             reward = self._reward(connection, reward_id)
-            self._append(
-                connection, reward_id, plan.beneficiary_id, "accrued", minor, 0, currency, new.at
-            )
+            self._append(connection, reward, "accrued", new.at, pending=minor)
             created.append(reward)
             reasons.append(f"{plan.role}_rewarded")
         campaign = referral.campaign if referral is not None else None
@@ -394,26 +392,36 @@ class SqlStore:
     @staticmethod
     def _append(
         connection: Connection,
-        reward_id: int,
-        beneficiary_id: str,
+        reward: Any,
         kind: str,
-        pending: int,
-        approved: int,
-        currency: str | None,
         at: datetime,
+        *,
+        pending: int = 0,
+        approved: int = 0,
     ) -> None:
+        """Append one ledger entry for ``reward`` (a row or an EarnedReward)."""
         connection.execute(
             ledger.insert().values(
-                reward_id=reward_id,
-                beneficiary_id=beneficiary_id,
+                reward_id=reward.id,
+                beneficiary_id=reward.beneficiary_id,
                 kind=kind,
                 once_key=None if kind == "adjusted" else kind,
                 pending_minor=pending,
                 approved_minor=approved,
-                currency=currency,
+                currency=reward.currency,
                 created_at=at,
             )
         )
+
+    @classmethod
+    def _debit(
+        cls, connection: Connection, reward: Any, kind: str, units: int, at: datetime
+    ) -> None:
+        """Take ``units`` off the balance the reward sits in (pending or approved)."""
+        if reward.status == "pending":
+            cls._append(connection, reward, kind, at, pending=-units)
+        else:
+            cls._append(connection, reward, kind, at, approved=-units)
 
     @staticmethod
     def _conversion(connection: Connection, order_id: str) -> Conversion | None:
@@ -465,16 +473,10 @@ class SqlStore:
             rewards.c.order_id == order_id, rewards.c.status.in_(("pending", "approved"))
         )
         for reward in connection.execute(live).all():
-            column = "pending_minor" if reward.status == "pending" else "approved_minor"
             if full:
                 status = "revoked" if reward.status == "pending" else "reversed"
-                moved = self._transition(connection, reward.id, reward.status, status)
-                if moved:
-                    deltas = {"pending_minor": 0, "approved_minor": 0, column: -reward.value_minor}
-                    self._append(
-                        connection, reward.id, reward.beneficiary_id, status,
-                        deltas["pending_minor"], deltas["approved_minor"], reward.currency, at,
-                    )  # fmt: skip
+                if self._transition(connection, reward.id, reward.status, status):
+                    self._debit(connection, reward, status, reward.value_minor, at)
             elif reward.kind == "percent":
                 kept = Decimal(row.amount_minor - refunded) / Decimal(row.amount_minor)
                 value = int((reward.original_minor * kept).to_integral_value(ROUND_HALF_EVEN))
@@ -484,11 +486,7 @@ class SqlStore:
                 connection.execute(
                     update(rewards).where(rewards.c.id == reward.id).values(value_minor=value)
                 )
-                deltas = {"pending_minor": 0, "approved_minor": 0, column: -reduction}
-                self._append(
-                    connection, reward.id, reward.beneficiary_id, "adjusted",
-                    deltas["pending_minor"], deltas["approved_minor"], reward.currency, at,
-                )  # fmt: skip
+                self._debit(connection, reward, "adjusted", reduction, at)
             else:
                 continue
             changed.append(self._reward(connection, reward.id))
@@ -529,16 +527,7 @@ class SqlStore:
         reward = self._reward(connection, reward_id)
         minor = _minor(reward.value, reward.currency) if reward.currency else int(reward.value)
         approved = minor if status == "approved" else 0
-        self._append(
-            connection,
-            reward_id,
-            reward.beneficiary_id,
-            status,
-            -minor,
-            approved,
-            reward.currency,
-            at,
-        )
+        self._append(connection, reward, status, at, pending=-minor, approved=approved)
         return reward
 
     def rewards(
