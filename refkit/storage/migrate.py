@@ -1,14 +1,103 @@
-"""Schema creation and upgrades (Alembic revisions ship in ``storage/migrations``)."""
+"""Schema creation and upgrades through the Alembic revisions in ``storage/migrations``.
+
+:func:`ensure_schema` brings a database to this release's schema: it reads refkit's version
+table (``refkit_alembic_version``) and, unless that already names :data:`HEAD`, runs
+``alembic upgrade head`` in one transaction. Concurrent callers are serialized by the database
+(an advisory lock on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite), so two processes starting on a
+fresh database do not race. Only tables prefixed ``refkit_`` are refkit's; a shop's own tables
+in the same database are never touched.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import Engine
+from pathlib import Path
 
-from .schema import metadata
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.util import CommandError
+from sqlalchemy import Connection, Engine, text
 
-__all__ = ["ensure_schema"]
+from ..errors import StorageError
+from .engines import READ_ONLY
+from .schema import SCHEMA_VERSION
+
+__all__ = [
+    "HEAD",
+    "MIGRATIONS",
+    "VERSION_TABLE",
+    "alembic_config",
+    "current_revision",
+    "ensure_schema",
+    "include_name",
+]
+
+#: The revision this release's code expects.
+HEAD = SCHEMA_VERSION
+#: The Alembic script directory shipped in the package.
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+#: refkit's own version table, so it never collides with a shop's ``alembic_version``.
+VERSION_TABLE = "refkit_alembic_version"
+_PREFIX = "refkit_"
+_LOCK_KEY = 0x7265666B6974  # "refkit": pg_advisory_xact_lock key for schema changes
+
+
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Alembic ``include_name`` hook: only refkit's tables (a shop's are not ours to diff)."""
+    return type_ != "table" or (name or "").startswith(_PREFIX)
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic :class:`~alembic.config.Config` for refkit's migrations (no ``alembic.ini``).
+
+    :param connection: the connection ``env.py`` migrates; the caller owns its transaction.
+    """
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
+    config.set_main_option("path_separator", "os")
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def _revision(connection: Connection) -> str | None:
+    context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+    return context.get_current_revision()
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision recorded in ``refkit_alembic_version``; ``None`` before the first upgrade."""
+    with engine.connect() as connection:
+        connection = connection.execution_options(**{READ_ONLY: True})
+        with connection.begin():
+            return _revision(connection)
 
 
 def ensure_schema(engine: Engine) -> None:
-    """Create refkit's tables if missing (placeholder until the Alembic wiring lands)."""
-    metadata.create_all(engine)
+    """Create refkit's tables, or upgrade them to :data:`HEAD` (idempotent, concurrency-safe).
+
+    Cheap when the database is already at :data:`HEAD`: one read of the version table.
+
+    :raises StorageError: the database names a revision this release does not know (it was
+        migrated by a newer refkit).
+    """
+    if current_revision(engine) == HEAD:
+        return
+    with engine.connect() as connection, connection.begin():
+        _lock(connection)
+        if _revision(connection) != HEAD:  # another process may have upgraded meanwhile
+            try:
+                command.upgrade(alembic_config(connection), "head")
+            except CommandError as error:
+                raise StorageError(
+                    f"could not bring refkit's tables to revision {HEAD}: {error} "
+                    "(was this database migrated by a newer refkit release?)"
+                ) from error
+
+
+def _lock(connection: Connection) -> None:
+    """Serialize schema changes between processes until this transaction ends."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+    # SQLite: refkit's engine began this transaction with BEGIN IMMEDIATE, which holds the
+    # write lock; other dialects rely on their own DDL locking.

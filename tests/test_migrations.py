@@ -1,0 +1,177 @@
+"""Schema creation and upgrades go through the Alembic revisions shipped in the package."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import CheckConstraint, Engine, create_engine, inspect, text
+
+import refkit
+from refkit.storage.engines import engine_for_url
+from refkit.storage.migrate import (
+    HEAD,
+    VERSION_TABLE,
+    alembic_config,
+    current_revision,
+    ensure_schema,
+    include_name,
+)
+from refkit.storage.schema import SCHEMA_VERSION, metadata
+
+from .conftest import SECRET
+
+DATABASES = pytest.mark.parametrize("store_url", ["sqlite", "postgres"], indirect=True)
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[refkit.SqlStore]:
+    """A store of each kind, its tables not created yet (``create=True`` is lazy)."""
+    opened = refkit.open_store(store_url)
+    assert isinstance(opened, refkit.SqlStore)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def engine(store: refkit.SqlStore) -> Engine:
+    return store.engine
+
+
+def _differences(engine: Engine) -> list[Any]:
+    with engine.connect() as connection:
+        opts = {"version_table": VERSION_TABLE, "include_name": include_name, "compare_type": True}
+        context = MigrationContext.configure(connection, opts=opts)
+        differences: list[Any] = compare_metadata(context, metadata)
+        return differences
+
+
+def _refkit_tables(engine: Engine) -> set[str]:
+    return {name for name in inspect(engine).get_table_names() if name.startswith("refkit_")}
+
+
+def test_head_is_the_schema_version() -> None:
+    assert HEAD == SCHEMA_VERSION == "0001"
+
+
+def test_schema_matches_metadata(engine: Engine) -> None:
+    ensure_schema(engine)
+    assert _differences(engine) == []
+    assert _refkit_tables(engine) == set(metadata.tables) | {VERSION_TABLE}
+
+
+def test_check_constraints_are_created_with_their_names(engine: Engine) -> None:
+    # compare_metadata does not look at CHECK constraints, so compare their names here.
+    ensure_schema(engine)
+    inspector = inspect(engine)
+    for table in metadata.sorted_tables:
+        declared = {c.name for c in table.constraints if isinstance(c, CheckConstraint)}
+        reflected = {c["name"] for c in inspector.get_check_constraints(table.name)}
+        assert reflected == declared, table.name
+
+
+def test_version_table_names_head(engine: Engine) -> None:
+    assert current_revision(engine) is None
+    ensure_schema(engine)
+    assert current_revision(engine) == "0001"
+    with engine.connect() as connection:
+        rows = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).all()
+    assert [row.version_num for row in rows] == ["0001"]
+
+
+def test_ensure_schema_twice_is_a_no_op(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    ensure_schema(engine)
+    before = _refkit_tables(engine)
+
+    def upgrade(*args: object, **kwargs: object) -> None:
+        raise AssertionError("alembic ran although the database is at head")
+
+    monkeypatch.setattr(command, "upgrade", upgrade)
+    ensure_schema(engine)
+    assert _refkit_tables(engine) == before
+    assert current_revision(engine) == HEAD
+
+
+def test_a_shops_own_tables_are_left_alone(engine: Engine) -> None:
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE shop_orders (id INTEGER PRIMARY KEY, total INT)"))
+        connection.execute(text("INSERT INTO shop_orders (id, total) VALUES (1, 4200)"))
+    ensure_schema(engine)
+    assert _differences(engine) == []
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT id, total FROM shop_orders")).all()
+    assert [tuple(row) for row in rows] == [(1, 4200)]
+
+
+def test_upgrading_keeps_rows(store: refkit.SqlStore) -> None:
+    program = refkit.ReferralProgram(secret_key=SECRET, store=store)
+    program.create_all()
+    program.record_conversion("order-1", "alice", "19.99", "EUR")
+    ensure_schema(store.engine)
+    stored = program.conversion("order-1")
+    assert stored is not None
+    assert stored.customer_id == "alice"
+
+
+def test_a_revision_from_a_newer_release_is_refused(engine: Engine) -> None:
+    ensure_schema(engine)
+    with engine.begin() as connection:
+        connection.execute(text(f"UPDATE {VERSION_TABLE} SET version_num = '9999'"))
+    with pytest.raises(refkit.StorageError, match="9999"):
+        ensure_schema(engine)
+    assert current_revision(engine) == "9999"
+
+
+@DATABASES
+def test_downgrade_to_base_and_upgrade_again(engine: Engine) -> None:
+    ensure_schema(engine)
+    with engine.connect() as connection, connection.begin():
+        command.downgrade(alembic_config(connection), "base")
+    assert current_revision(engine) is None
+    assert _refkit_tables(engine) == {VERSION_TABLE}
+    ensure_schema(engine)
+    assert current_revision(engine) == HEAD
+    assert _differences(engine) == []
+
+
+@DATABASES
+def test_concurrent_first_runs_do_not_fail(store_url: str) -> None:
+    engines = [engine_for_url(store_url) for _ in range(4)]
+    barrier = threading.Barrier(len(engines))
+    errors: list[Exception] = []
+
+    def run(engine: Engine) -> None:
+        barrier.wait()
+        try:
+            ensure_schema(engine)
+        except Exception as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(engine,)) for engine in engines]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        assert errors == []
+        assert current_revision(engines[0]) == HEAD
+        assert _differences(engines[0]) == []
+    finally:
+        for engine in engines:
+            engine.dispose()
+
+
+def test_a_plain_sqlite_engine_works_too(tmp_path: Any) -> None:
+    # An engine refkit did not prepare (no BEGIN IMMEDIATE hook): migrations still apply.
+    engine = create_engine(f"sqlite:///{tmp_path / 'plain.db'}")
+    try:
+        ensure_schema(engine)
+        assert current_revision(engine) == HEAD
+        assert _differences(engine) == []
+    finally:
+        engine.dispose()
