@@ -1,0 +1,298 @@
+"""The ``refkit`` command: set up a store, look up codes, read stats, approve, export.
+
+::
+
+    export REFKIT_DATABASE_URL=postgresql+psycopg://shop@localhost/shop
+    export REFKIT_SECRET_KEY=...            # the key the shop signs codes with
+    refkit init                             # create (or upgrade) refkit's tables
+    refkit code alice                       # alice's referral code
+    refkit resolve k7wq-9xmp-3rda           # whose code is this?
+    refkit stats [alice] [--json]           # one referrer, or the whole program
+    refkit leaderboard --limit 5 --by revenue
+    refkit approve                          # approve rewards whose hold period has passed
+    refkit export --output ledger.csv       # the reward ledger as CSV
+
+Errors print one line on stderr (``refkit: error: ...``) and exit 1; usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any
+
+from . import __version__
+from .errors import ConfigurationError, RefkitError
+from .models import LedgerEntry
+from .program import ReferralProgram
+from .storage import DEFAULT_URL
+
+__all__ = ["LEDGER_COLUMNS", "main"]
+
+#: The columns of ``refkit export``, in order.
+LEDGER_COLUMNS = (
+    "id",
+    "created_at",
+    "reward_id",
+    "beneficiary_id",
+    "kind",
+    "pending",
+    "approved",
+    "currency",
+)
+
+
+def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    # The options are accepted before and after the subcommand; on the subcommands they
+    # default to SUPPRESS so they only override the main parser's value when given.
+    default = argparse.SUPPRESS if suppress else None
+    parser.add_argument(
+        "--db",
+        metavar="URL",
+        default=default,
+        help=f"database URL (default: $REFKIT_DATABASE_URL, then {DEFAULT_URL})",
+    )
+    parser.add_argument(
+        "--secret-key",
+        metavar="KEY",
+        default=default,
+        help="the program's secret key (default: $REFKIT_SECRET_KEY; prefer the variable: "
+        "command lines are visible to other users)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``refkit`` command."""
+    parser = argparse.ArgumentParser(
+        prog="refkit",
+        description="Manage a refkit referral program from the command line.",
+        epilog="Errors print one line on stderr and exit 1; usage errors exit 2.",
+    )
+    parser.add_argument("--version", action="version", version=f"refkit {__version__}")
+    _global_options(parser, suppress=False)
+    common = argparse.ArgumentParser(add_help=False)
+    _global_options(common, suppress=True)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=help, description=help, parents=[common])
+
+    command("init", "create (or upgrade) refkit's tables")
+    command("code", "print a user's referral code").add_argument("user", metavar="USER")
+    command("resolve", "print the user id of a code's referrer").add_argument(
+        "code", metavar="CODE"
+    )
+    stats = command("stats", "a referrer's numbers, or the program's funnel without USER")
+    stats.add_argument("user", metavar="USER", nargs="?")
+    stats.add_argument("--json", action="store_true", help="print JSON (amounts as strings)")
+    board = command("leaderboard", "the top referrers")
+    board.add_argument("--limit", type=int, default=10, metavar="N", help="how many (10)")
+    board.add_argument("--by", choices=("conversions", "revenue"), default="conversions")
+    board.add_argument("--json", action="store_true", help="print JSON (amounts as strings)")
+    command("approve", "approve the pending rewards whose hold period has passed")
+    export = command("export", "write the whole reward ledger as CSV")
+    export.add_argument(
+        "--output", "-o", metavar="FILE", help="write to FILE instead of standard output"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``refkit`` command with ``argv`` (default: ``sys.argv[1:]``); the exit status."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:  # --help, --version (0) and usage errors (2)
+        return stop.code if isinstance(stop.code, int) else 2
+    try:
+        program = _program(args)
+        try:
+            _COMMANDS[args.command](program, args)
+        finally:
+            program.store.close()
+    except RefkitError as error:
+        return _fail(str(error))
+    except OSError as error:
+        if isinstance(error, BrokenPipeError):  # `refkit export | head`: not an error
+            _silence_stdout()
+            return 0
+        return _fail(str(error))
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def _fail(message: str) -> int:
+    print(f"refkit: error: {' '.join(message.split())}", file=sys.stderr)
+    return 1
+
+
+def _silence_stdout() -> None:
+    # Python flushes stdout at exit; point it at devnull so that flush cannot fail again.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def _program(args: argparse.Namespace) -> ReferralProgram:
+    key = args.secret_key or os.environ.get("REFKIT_SECRET_KEY")
+    if not key:
+        raise ConfigurationError(
+            "no secret key: set REFKIT_SECRET_KEY (or pass --secret-key) to the key "
+            "the shop's program uses"
+        )
+    url = args.db or os.environ.get("REFKIT_DATABASE_URL") or DEFAULT_URL
+    return ReferralProgram(secret_key=key, store=url)
+
+
+# -- commands ------------------------------------------------------------------------------
+
+
+def _init(program: ReferralProgram, args: argparse.Namespace) -> None:
+    program.create_all()
+    print(f"refkit tables are ready in {program.store!r}")
+
+
+def _code(program: ReferralProgram, args: argparse.Namespace) -> None:
+    print(program.code_for(args.user))
+
+
+def _resolve(program: ReferralProgram, args: argparse.Namespace) -> None:
+    print(program.resolve(args.code))
+
+
+def _stats(program: ReferralProgram, args: argparse.Namespace) -> None:
+    if args.user is None:
+        summary = dataclasses.asdict(program.summary())
+        _print_record(summary, args.json)
+        return
+    stats = program.stats_for(args.user)
+    record = dataclasses.asdict(stats)
+    record["balance"] = stats.balance
+    _print_record(record, args.json)
+
+
+def _leaderboard(program: ReferralProgram, args: argparse.Namespace) -> None:
+    entries = program.leaderboard(limit=args.limit, by=args.by)
+    if args.json:
+        print(_to_json([dataclasses.asdict(entry) for entry in entries]))
+        return
+    rows: list[tuple[str, ...]] = [("rank", "referrer", "conversions", "revenue", "signups")]
+    for rank, entry in enumerate(entries, 1):
+        values = (rank, entry.referrer_id, entry.conversions, entry.revenue, entry.signups)
+        rows.append(tuple(str(value) for value in values))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = [row[0].rjust(widths[0]), row[1].ljust(widths[1])]
+        cells += [cell.rjust(width) for cell, width in zip(row[2:], widths[2:], strict=True)]
+        print("  ".join(cells).rstrip())
+
+
+def _approve(program: ReferralProgram, args: argparse.Namespace) -> None:
+    total, batch = 0, 10_000
+    while True:  # approve_due works in batches; a backlog may take several
+        approved = len(program.approve_due(limit=batch))
+        total += approved
+        if approved < batch:
+            break
+    print(f"approved {total} reward{'' if total == 1 else 's'}")
+
+
+def _export(program: ReferralProgram, args: argparse.Namespace) -> None:
+    iter_ledger: Callable[[], Iterable[LedgerEntry]] | None = getattr(
+        program.store, "iter_ledger", None
+    )
+    entries = iter_ledger() if iter_ledger is not None else program.ledger()
+    if args.output is None:
+        _write_csv(sys.stdout, entries)
+        sys.stdout.flush()
+        return
+    # Write beside the target and rename, so a failure never leaves half a ledger behind.
+    target = Path(args.output)
+    try:
+        handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed or removed below)
+            "w", encoding="utf-8", newline="", dir=target.parent, prefix=f".{target.name}.",
+            delete=False,
+        )  # fmt: skip
+    except OSError as error:
+        raise OSError(f"cannot write {str(target)!r}: {error.strerror or error}") from error
+    try:
+        with handle:
+            count = _write_csv(handle, entries)
+        os.replace(handle.name, target)
+    except BaseException:
+        os.unlink(handle.name)
+        raise
+    print(f"exported {count} ledger entries to {target}", file=sys.stderr)
+
+
+def _write_csv(stream: IO[str], entries: Iterable[LedgerEntry]) -> int:
+    writer = csv.writer(stream)
+    writer.writerow(LEDGER_COLUMNS)
+    count = 0
+    for count, entry in enumerate(entries, 1):  # noqa: B007 (count is the result)
+        writer.writerow(
+            (
+                entry.id,
+                entry.created_at.isoformat(),
+                entry.reward_id,
+                entry.beneficiary_id,
+                entry.kind,
+                entry.pending,
+                entry.approved,
+                entry.currency or "",
+            )
+        )
+    return count
+
+
+_COMMANDS: dict[str, Callable[[ReferralProgram, argparse.Namespace], None]] = {
+    "init": _init,
+    "code": _code,
+    "resolve": _resolve,
+    "stats": _stats,
+    "leaderboard": _leaderboard,
+    "approve": _approve,
+    "export": _export,
+}
+
+
+# -- output --------------------------------------------------------------------------------
+
+
+def _to_json(value: object) -> str:
+    def default(item: object) -> str:
+        if isinstance(item, Decimal):
+            return str(item)
+        raise TypeError(f"{type(item).__name__} is not JSON serializable")
+
+    return json.dumps(value, default=default, indent=2)
+
+
+def _print_record(record: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(_to_json(record))
+        return
+    lines = list(_flatten(record))
+    width = max(len(label) for label, _ in lines)
+    for label, value in lines:
+        print(f"{label.ljust(width)}  {value}")
+
+
+def _flatten(record: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """``("rewards pending", "12.00")`` lines from a record; nested dicts get a prefix."""
+    for name, value in record.items():
+        label = name.replace("_", " ")
+        if isinstance(value, dict):
+            for key, item in sorted(value.items()):
+                yield f"{label} {key}", str(item)
+        elif isinstance(value, float):
+            yield label, f"{value:.4g}"
+        else:
+            yield label, str(value)
