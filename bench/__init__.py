@@ -1,0 +1,11 @@
+"""refkit's benchmarks: ``python -m bench`` (``--quick``, ``--only NAME``).
+
+These machines are noisy, so no figure stands alone: every benchmark times refkit and a
+hand-written baseline doing the same minimal work in the same process, interleaved round by
+round, and reports the ratio. Nothing here asserts a time; ``tests/test_bench_smoke.py`` only
+checks that each benchmark still runs.
+
+Modules: :mod:`bench.codes` (offline code checks), :mod:`bench.conversions` (rewarded
+conversions on SQLite and PostgreSQL); :mod:`bench.harness`, :mod:`bench.report` and
+:mod:`bench.pg` are helpers.
+"""
