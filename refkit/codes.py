@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import operator
 from typing import NamedTuple
 
 from hashids import Hashids
@@ -82,6 +83,8 @@ def normalize_code(text: object) -> str:
     """
     if not isinstance(text, str):
         raise InvalidCode(text, "not_a_string", f"a referral code is a str, not {type(text)!r}")
+    if len(text) == CODE_LENGTH and _ALPHABET_SET.issuperset(text):
+        return text  # already canonical: the common case, from a link
     if len(text) > MAX_INPUT_LENGTH:
         raise InvalidCode(text, "too_long")
     if not text.isascii():
@@ -113,7 +116,7 @@ def check_character(body: str) -> str:
 
     Luhn mod N detects every single-character substitution (and most swaps of neighbours).
     """
-    total = sum(table[char] for table, char in zip(_WEIGHTS, body, strict=True))
+    total = sum(map(operator.getitem, _WEIGHTS, body))
     return ALPHABET[-total % len(ALPHABET)]
 
 
