@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from functools import partial
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, Select, Table, exists, select, text, update
@@ -349,7 +350,7 @@ class SqlStore:
                 if "already_rewarded" not in reasons:
                     reasons.append("already_rewarded")
                 continue
-            reward = self._reward(connection, reward_id)
+            reward = reward_from_row(SimpleNamespace(id=reward_id, **values))
             self._append(connection, reward, "accrued", new.at, pending=minor)
             created.append(reward)
             reasons.append(f"{plan.role}_rewarded")
@@ -363,8 +364,16 @@ class SqlStore:
                 reasons=",".join(reasons),
             )
         )
-        stored = self._conversion(connection, new.order_id)
-        assert stored is not None
+        # What was just written, without reading it back.
+        stored_row = SimpleNamespace(
+            **{
+                **row_values,
+                "referrer_id": referral.referrer_id if referral else None,
+                "campaign": campaign,
+                "reasons": ",".join(reasons),
+            }
+        )
+        stored = conversion_from_row(stored_row, tuple(created))
         return ConversionResult(stored, created=True, new_referral=new_referral)
 
     def _take_slot(self, connection: Connection, referrer_id: str, cap: int, step: int) -> bool:
