@@ -1,6 +1,16 @@
-"""refkit_flask: the Flask extension for refkit (arrives with the next release).
+"""refkit_flask: refkit for Flask shops.
 
-The framework-agnostic core lives in :mod:`refkit`; this package will wrap it by composition.
+>>> from flask import Flask
+>>> from refkit_flask import RefKit
+>>> app = Flask(__name__)
+>>> app.config["REFKIT_SECRET_KEY"] = "x" * 32
+>>> app.config["REFKIT_DATABASE_URL"] = "memory://"
+>>> refkit = RefKit(app)
 """
 
-__all__: list[str] = []
+from . import signals
+from .capture import is_bot, safe_local_path
+from .config import DEFAULTS, Settings
+from .extension import RefKit, RefKitState
+
+__all__ = ["DEFAULTS", "RefKit", "RefKitState", "Settings", "is_bot", "safe_local_path", "signals"]

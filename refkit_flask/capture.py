@@ -1,0 +1,127 @@
+"""Capturing referrals: ``?ref=`` on any page and ``GET /r/<code>``.
+
+A valid code records a visit (not for HEAD requests or link-preview bots, and at most once per
+visitor, code and day) and is kept in a signed cookie (HttpOnly, SameSite=Lax, Secure over
+HTTPS) for the attribution window. First touch wins: a later code never replaces a valid
+earlier one. An invalid code sets nothing and records nothing. Redirects go only to local
+paths; anything else falls back to the landing page.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from flask import Response, g, request
+
+from refkit import InvalidCode, InvalidToken
+
+if TYPE_CHECKING:
+    from .extension import RefKitState
+
+__all__ = ["is_bot", "read_cookie", "safe_local_path"]
+
+_BOTS = re.compile(
+    r"bot\b|bot/|crawl|spider|slurp|preview|facebookexternalhit|facebookcatalog|embedly|"
+    r"whatsapp|telegram|slack|discord|skype|linkedin|pinterest|vkshare|w3c_validator|"
+    r"headlesschrome|lighthouse|python-requests|curl/|wget/|httpclient|okhttp|go-http-client",
+    re.IGNORECASE,
+)
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f\\]")
+
+
+def is_bot(user_agent: str | None) -> bool:
+    """Whether a User-Agent looks like a crawler or a link-preview fetcher (or is missing)."""
+    return not user_agent or bool(_BOTS.search(user_agent))
+
+
+def safe_local_path(target: str | None, fallback: str) -> str:
+    """``target`` if it is a path on this site, else ``fallback``.
+
+    Refused: absolute and scheme-relative URLs (``//host``, ``/\\host``, ``https:``,
+    ``javascript:``), backslashes, control characters (CR, LF, tab...) and anything not
+    starting with a single ``/``.
+    """
+    if not target or not isinstance(target, str) or len(target) > 2048:
+        return fallback
+    if _UNSAFE.search(target) or not target.startswith("/") or target.startswith("//"):
+        return fallback
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return fallback
+    return target
+
+
+def read_cookie(state: RefKitState) -> dict[str, Any] | None:
+    """The visitor's referral cookie payload, if present and valid."""
+    token = request.cookies.get(state.settings.cookie_name)
+    if not token:
+        return None
+    try:
+        payload = state.cookies.loads(token)
+    except InvalidToken:
+        return None
+    if not isinstance(payload, dict) or not isinstance(payload.get("code"), str):
+        return None
+    return payload
+
+
+def capture(state: RefKitState, code: str, campaign: str | None) -> bool:
+    """Record a visit for ``code`` and remember it in the cookie; True if the code is valid.
+
+    Nothing is recorded for HEAD requests or bots, but a valid code still answers True so
+    the landing route redirects the same way.
+    """
+    program = state.program
+    try:
+        canonical = program.verify(code)
+        program.resolve(canonical)
+    except InvalidCode:
+        return False
+    if request.method != "GET" or is_bot(request.headers.get("User-Agent")):
+        return True
+    payload = _pending_cookie(state) or read_cookie(state) or {}
+    today = program.clock().date().isoformat()
+    seen = {c: day for c, day in dict(payload.get("seen") or {}).items() if day == today}
+    if seen.get(canonical) != today:
+        program.record_visit(canonical, campaign=_campaign(campaign))
+        seen[canonical] = today
+    if not isinstance(payload.get("code"), str):  # first touch wins
+        payload = {"code": canonical, "campaign": _campaign(campaign), "at": _now(state)}
+    payload["seen"] = seen
+    g._refkit_cookie = payload
+    return True
+
+
+def _campaign(value: str | None) -> str | None:
+    if not value or len(value) > 100 or _UNSAFE.search(value):
+        return None
+    return value
+
+
+def _now(state: RefKitState) -> str:
+    when: datetime = state.program.clock()
+    return when.isoformat()
+
+
+def _pending_cookie(state: RefKitState) -> dict[str, Any] | None:
+    pending = g.get("_refkit_cookie")
+    return dict(pending) if isinstance(pending, dict) else None
+
+
+def store_cookie(state: RefKitState, response: Response) -> Response:
+    """``after_request``: write the referral cookie captured during this request."""
+    payload = g.pop("_refkit_cookie", None)
+    if payload is not None:
+        response.set_cookie(
+            state.settings.cookie_name,
+            state.cookies.dumps(payload),
+            max_age=int(state.settings.cookie_max_age.total_seconds()),
+            httponly=True,
+            samesite="Lax",
+            secure=request.is_secure,
+            path="/",
+        )
+    return response

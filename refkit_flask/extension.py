@@ -1,0 +1,340 @@
+"""RefKit: the Flask extension (``RefKit(app)`` or ``RefKit()`` + ``init_app(app)``)."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, TypeVar, cast
+
+from blinker import NamedSignal
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    g,
+    has_app_context,
+    make_response,
+    redirect,
+    request,
+    url_for,
+)
+
+from refkit import Conversion, Referral, ReferralProgram, RefkitError, TokenSigner
+
+from . import capture, signals
+from .config import Settings, read_settings
+
+__all__ = ["RefKit", "RefKitState"]
+
+log = logging.getLogger("refkit.flask")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(eq=False)
+class RefKitState:
+    """What refkit keeps for one app, in ``app.extensions["refkit"]``."""
+
+    extension: RefKit
+    settings: Settings
+    program: ReferralProgram
+    cookies: TokenSigner
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _PendingConversion:
+    order_id: str | int
+    amount: Decimal | int | str
+    currency: str
+    customer_id: str | int | None
+    code: str | None
+
+
+class RefKit:
+    """refkit for Flask.
+
+    :param app: the app to set up now; or call :meth:`init_app` later (one extension object
+        can serve several apps: state lives in ``app.extensions["refkit"]``).
+    :param store: a URL, an SQLAlchemy engine (for example Flask-SQLAlchemy's ``db.engine``)
+        or a store; overrides ``REFKIT_DATABASE_URL``. A callable is called with the app, for
+        engines that only exist inside an app context.
+    :param rules: the :class:`refkit.RewardRules`; overrides ``REFKIT_RULES``.
+    :param clock: the program's clock (tests pass a :class:`refkit.FrozenClock`).
+    """
+
+    def __init__(self, app: Flask | None = None, **options: Any) -> None:
+        self._options = options
+        self._user_loader: Callable[[], Any] | None = None
+        self._admin_check: Callable[[], bool] | None = None
+        if app is not None:
+            self.init_app(app)
+
+    # -- set-up ----------------------------------------------------------------------------
+
+    def init_app(self, app: Flask) -> None:
+        """Read the ``REFKIT_*`` config, build the app's program, and register the routes,
+        the ``?ref=`` capture, the Jinja helpers and the ``flask refkit`` commands.
+
+        :raises refkit.ConfigurationError: a missing or short secret key, a bad store URL.
+        """
+        options = dict(self._options)
+        if callable(options.get("store")):
+            with app.app_context():
+                options["store"] = options["store"](app)
+        settings = read_settings(app, options)
+        program = ReferralProgram(
+            secret_key=settings.secret_key,
+            store=settings.store,
+            rules=settings.rules,
+            query_param=settings.query_param,
+            campaign_param=settings.campaign_param,
+            **({"clock": options["clock"]} if "clock" in options else {}),
+        )
+        state = RefKitState(
+            extension=self,
+            settings=settings,
+            program=program,
+            cookies=TokenSigner(
+                settings.secret_key,
+                "referral-cookie",
+                max_age=settings.cookie_max_age,
+                clock=program.clock,
+            ),
+        )
+        app.extensions["refkit"] = state
+        for event, signal in signals.SIGNALS.items():
+            program.on(event, functools.partial(_send, app, signal))
+        app.register_blueprint(self._landing_blueprint(state))
+        from .views import build_blueprint
+
+        app.register_blueprint(build_blueprint(self, settings), url_prefix=settings.url_prefix)
+        if settings.capture_all_pages:
+            app.before_request(self._capture_query_param)
+        app.after_request(self._store_cookie)
+        app.context_processor(self._template_helpers)
+        from .cli import refkit_cli
+
+        if "refkit" not in app.cli.commands:
+            app.cli.add_command(refkit_cli)
+
+    def _landing_blueprint(self, state: RefKitState) -> Blueprint:
+        blueprint = Blueprint("refkit_landing", __name__)
+        settings = state.settings
+
+        @blueprint.route(f"{settings.landing_path}/<path:code>", methods=["GET", "HEAD"])
+        def landing(code: str) -> Response:
+            self._guard(
+                lambda: capture.capture(_state(), code, request.args.get(settings.campaign_param))
+            )
+            target = capture.safe_local_path(request.args.get("next"), settings.landing_redirect)
+            return cast(Response, redirect(target, code=302))
+
+        return blueprint
+
+    # -- per-request plumbing --------------------------------------------------------------
+
+    def _capture_query_param(self) -> None:
+        state = _state()
+        code = request.args.get(state.settings.query_param)
+        if code and request.blueprint != "refkit_landing":
+            self._guard(
+                lambda: capture.capture(
+                    state, code, request.args.get(state.settings.campaign_param)
+                )
+            )
+
+    def _store_cookie(self, response: Response) -> Response:
+        return capture.store_cookie(_state(), response)
+
+    def _template_helpers(self) -> dict[str, Any]:
+        return {"refkit_link": self.share_link, "refkit_code": self.code}
+
+    def _guard(self, work: Callable[[], Any], default: Any = None) -> Any:
+        """Run ``work``; a refkit failure is logged and never breaks the shop's page (unless
+        ``REFKIT_RAISE_ERRORS``)."""
+        try:
+            return work()
+        except Exception:
+            if _state().settings.raise_errors:
+                raise
+            log.exception("refkit: an error was caught so the shop's request goes on")
+            return default
+
+    # -- the public API --------------------------------------------------------------------
+
+    @property
+    def program(self) -> ReferralProgram:
+        """The current app's :class:`refkit.ReferralProgram` (needs an app context)."""
+        return _state().program
+
+    def user_loader(self, callback: F) -> F:
+        """Register the function returning the logged-in user's id (or ``None``).
+
+        Without one, Flask-Login's ``current_user`` is used when Flask-Login is installed.
+        """
+        self._user_loader = callback
+        return callback
+
+    def admin_check(self, callback: F) -> F:
+        """Register the function deciding who may open ``/refkit/admin`` (True: allowed).
+        Without one, nobody may."""
+        self._admin_check = callback
+        return callback
+
+    def current_user_id(self) -> str | None:
+        """The logged-in user's id as a str, or ``None``."""
+        loader = self._user_loader or _flask_login_user
+        user = loader()
+        if user is None or user == "":
+            return None
+        return str(user)
+
+    def is_admin(self) -> bool:
+        """Whether the current request may see the admin pages (deny without a check)."""
+        if self._admin_check is None:
+            return False
+        return bool(self._guard(self._admin_check, default=False))
+
+    def captured_code(self) -> str | None:
+        """The referral code this visitor arrived with (from the signed cookie), if any."""
+        pending = g.get("_refkit_cookie")
+        payload = pending if isinstance(pending, dict) else capture.read_cookie(_state())
+        code = payload.get("code") if payload else None
+        return code if isinstance(code, str) else None
+
+    def attribute_signup(self, user_id: str | int, *, source: str = "link") -> Referral | None:
+        """Bind a newly registered user to the referrer whose code they arrived with.
+
+        Call it in the registration view once the user exists. Returns the referral, or
+        ``None`` when the visitor came without a code or the binding was refused (their own
+        code, already referred: logged, never raised unless ``REFKIT_RAISE_ERRORS``).
+        """
+        code = self.captured_code()
+        if code is None:
+            return None
+        state = _state()
+        payload = capture.read_cookie(state) or g.get("_refkit_cookie") or {}
+        campaign = payload.get("campaign") if isinstance(payload, dict) else None
+        result: Referral | None = self._guard(
+            lambda: state.program.attribute(
+                user_id,
+                code,
+                source=source,  # type: ignore[arg-type]
+                campaign=campaign,
+            )
+        )
+        return result
+
+    def conversion(
+        self,
+        order_id: str | int,
+        amount: Decimal | int | str,
+        currency: str,
+        customer_id: str | int | None = None,
+        *,
+        code: str | None = None,
+    ) -> Conversion | None:
+        """Record a purchase.
+
+        Inside a :meth:`track_conversion` view it is recorded once the view has answered
+        below 400 (and returns ``None``); anywhere else (a webhook, a job) at once. The
+        customer defaults to the logged-in user; a guest's order binds through the referral
+        cookie, or through ``code`` typed at checkout.
+        """
+        pending = _PendingConversion(order_id, amount, currency, customer_id, code)
+        queue = g.get("_refkit_conversions") if has_app_context() else None
+        if isinstance(queue, list):
+            queue.append(pending)
+            return None
+        return self._record(pending)
+
+    def _record(self, pending: _PendingConversion) -> Conversion | None:
+        def work() -> Conversion | None:
+            customer = pending.customer_id
+            if customer is None:
+                customer = self.current_user_id()
+            if customer is None:
+                raise RefkitError("refkit.conversion() needs customer_id when nobody is logged in")
+            program = _state().program
+            code = pending.code
+            if code is None and program.referral_for(customer) is None:
+                code = self.captured_code()
+            return program.record_conversion(
+                pending.order_id, customer, pending.amount, pending.currency, code=code
+            )
+
+        result: Conversion | None = self._guard(work)
+        return result
+
+    def track_conversion(self, view: F) -> F:
+        """Decorate a checkout view: ``refkit.conversion(...)`` calls inside it are recorded
+        only if the view answers with a status below 400. A refkit failure never breaks the
+        checkout: it is logged (raised with ``REFKIT_RAISE_ERRORS``)."""
+
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            outer = g.get("_refkit_conversions")
+            g._refkit_conversions = []
+            try:
+                response = make_response(view(*args, **kwargs))
+                queued: list[_PendingConversion] = g._refkit_conversions
+            finally:
+                g._refkit_conversions = outer
+            if response.status_code < 400:
+                for pending in queued:
+                    self._record(pending)
+            return response
+
+        return cast(F, wrapper)
+
+    def code(self, user_id: str | int | None = None) -> str | None:
+        """The user's referral code (the logged-in user by default), or ``None``."""
+        user = user_id if user_id is not None else self.current_user_id()
+        if user is None:
+            return None
+        result: str | None = self._guard(lambda: _state().program.code_for(user))
+        return result
+
+    def share_link(
+        self,
+        user_id: str | int | None = None,
+        campaign: str | None = None,
+        *,
+        external: bool = True,
+    ) -> str | None:
+        """The user's share link (``/r/<code>`` on this site), or ``None`` when anonymous."""
+        code = self.code(user_id)
+        if code is None:
+            return None
+        params: dict[str, Any] = {"code": code, "_external": external}
+        if campaign:
+            params[_state().settings.campaign_param] = campaign
+        return url_for("refkit_landing.landing", **params)
+
+
+def _state() -> RefKitState:
+    try:
+        state = current_app.extensions["refkit"]
+    except KeyError:
+        raise RuntimeError(
+            "refkit is not set up on this app: call RefKit(app) or refkit.init_app(app)"
+        ) from None
+    return cast(RefKitState, state)
+
+
+def _send(app: Flask, signal: NamedSignal, record: object) -> None:
+    signal.send(app, record=record)
+
+
+def _flask_login_user() -> Any:
+    try:
+        from flask_login import current_user  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    if current_user is None or not getattr(current_user, "is_authenticated", False):
+        return None
+    return current_user.get_id()

@@ -1,0 +1,46 @@
+"""Blinker signals mirroring the core's events.
+
+Each is sent with the Flask app as sender and the record as ``record``::
+
+    from refkit_flask import signals
+
+    @signals.reward_created.connect
+    def notify(app, record):
+        send_mail(record.beneficiary_id, f"You earned {record.value}")
+"""
+
+from __future__ import annotations
+
+from blinker import NamedSignal, Namespace
+
+__all__ = [
+    "SIGNALS",
+    "conversion_recorded",
+    "referral_captured",
+    "referral_created",
+    "reward_approved",
+    "reward_created",
+    "reward_reversed",
+    "reward_revoked",
+]
+
+_signals = Namespace()
+
+referral_created: NamedSignal = _signals.signal("refkit.referral-created")
+conversion_recorded: NamedSignal = _signals.signal("refkit.conversion-recorded")
+reward_created: NamedSignal = _signals.signal("refkit.reward-created")
+reward_approved: NamedSignal = _signals.signal("refkit.reward-approved")
+reward_revoked: NamedSignal = _signals.signal("refkit.reward-revoked")
+reward_reversed: NamedSignal = _signals.signal("refkit.reward-reversed")
+#: Sent when a visitor arrives with a valid code (``record`` is the canonical code).
+referral_captured: NamedSignal = _signals.signal("refkit.referral-captured")
+
+#: The core event each signal mirrors.
+SIGNALS: dict[str, NamedSignal] = {
+    "referral.created": referral_created,
+    "conversion.recorded": conversion_recorded,
+    "reward.created": reward_created,
+    "reward.approved": reward_approved,
+    "reward.revoked": reward_revoked,
+    "reward.reversed": reward_reversed,
+}
