@@ -14,9 +14,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from flask import Response, g, request
+from flask import Response, current_app, g, request
 
 from refkit import InvalidCode, InvalidToken
+
+from . import signals
 
 if TYPE_CHECKING:
     from .extension import RefKitState
@@ -29,6 +31,8 @@ _BOTS = re.compile(
     r"headlesschrome|lighthouse|python-requests|curl/|wget/|httpclient|okhttp|go-http-client",
     re.IGNORECASE,
 )
+#: Codes remembered per day for visit de-duplication (keeps the cookie well under 4 KB).
+MAX_SEEN_CODES = 20
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f\\]")
 
 
@@ -65,6 +69,16 @@ def read_cookie(state: RefKitState) -> dict[str, Any] | None:
         return None
     if not isinstance(payload, dict) or not isinstance(payload.get("code"), str):
         return None
+    # The token is re-signed on every visit; the window runs from the first touch.
+    try:
+        first_touch = datetime.fromisoformat(str(payload.get("at")))
+    except ValueError:
+        return None
+    if (
+        first_touch.tzinfo is None
+        or state.program.clock() - first_touch > state.settings.cookie_max_age
+    ):
+        return None
     return payload
 
 
@@ -85,6 +99,8 @@ def capture(state: RefKitState, code: str, campaign: str | None) -> bool:
     payload = _pending_cookie(state) or read_cookie(state) or {}
     today = program.clock().date().isoformat()
     seen = {c: day for c, day in dict(payload.get("seen") or {}).items() if day == today}
+    if len(seen) >= MAX_SEEN_CODES and canonical not in seen:
+        seen.pop(next(iter(seen)))  # keep the cookie small: forget the oldest code seen today
     if seen.get(canonical) != today:
         program.record_visit(canonical, campaign=_campaign(campaign))
         seen[canonical] = today
@@ -92,6 +108,8 @@ def capture(state: RefKitState, code: str, campaign: str | None) -> bool:
         payload = {"code": canonical, "campaign": _campaign(campaign), "at": _now(state)}
     payload["seen"] = seen
     g._refkit_cookie = payload
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    signals.referral_captured.send(app, record=canonical)
     return True
 
 

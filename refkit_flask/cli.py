@@ -1,9 +1,75 @@
-"""``flask refkit ...`` commands."""
+"""``flask refkit ...``: the app's program from the command line.
+
+::
+
+    flask refkit init-db                     # create (or upgrade) refkit's tables
+    flask refkit stats [USER] [--json]       # one referrer, or the program's funnel
+    flask refkit approve                     # approve rewards whose hold period has passed
+    flask refkit export [--output FILE]      # the reward ledger as CSV
+
+The commands use the app's own program (its key, store and rules) and share their output with
+the ``refkit`` command (:mod:`refkit.cli`): the same stats layout, the same CSV columns
+(:data:`refkit.cli.LEDGER_COLUMNS`). Errors print one line and exit 1.
+"""
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Callable
+from typing import Any, cast
+
+import click
+from flask import current_app
 from flask.cli import AppGroup
+
+from refkit import ReferralProgram, RefkitError
+from refkit import cli as core
 
 __all__ = ["refkit_cli"]
 
 refkit_cli = AppGroup("refkit", help="refkit: the referral program.")
+
+_Command = Callable[[ReferralProgram, argparse.Namespace], None]
+
+
+def _run(command: _Command, **arguments: Any) -> None:
+    """Run one of :mod:`refkit.cli`'s commands on the app's program."""
+    program = cast(ReferralProgram, current_app.extensions["refkit"].program)
+    try:
+        command(program, argparse.Namespace(**arguments))
+    except RefkitError as error:
+        raise click.ClickException(" ".join(str(error).split())) from error
+    except OSError as error:  # export: a file that cannot be written
+        raise click.ClickException(" ".join(str(error).split())) from error
+
+
+@refkit_cli.command("init-db")
+def init_db() -> None:
+    """Create (or upgrade) refkit's tables in the app's store."""
+    _run(core._init)
+
+
+@refkit_cli.command("stats")
+@click.argument("user", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (amounts as strings).")
+def stats(user: str | None, as_json: bool) -> None:
+    """Print USER's numbers as a referrer, or the program's funnel without USER."""
+    _run(core._stats, user=user, json=as_json)
+
+
+@refkit_cli.command("approve")
+def approve() -> None:
+    """Approve the pending rewards whose hold period has passed, and print how many."""
+    _run(core._approve)
+
+
+@refkit_cli.command("export")
+@click.option(
+    "--output",
+    "-o",
+    metavar="FILE",
+    help="Write to FILE (replaced whole, never half-written) instead of standard output.",
+)
+def export(output: str | None) -> None:
+    """Write the whole reward ledger as CSV (the columns of ``refkit export``)."""
+    _run(core._export, output=output)

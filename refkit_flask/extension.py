@@ -17,6 +17,7 @@ from flask import (
     current_app,
     g,
     has_app_context,
+    has_request_context,
     make_response,
     redirect,
     request,
@@ -151,7 +152,13 @@ class RefKit:
         return capture.store_cookie(_state(), response)
 
     def _template_helpers(self) -> dict[str, Any]:
-        return {"refkit_link": self.share_link, "refkit_code": self.code}
+        def refkit_link(campaign: str | None = None) -> str:
+            return self.share_link(campaign=campaign) or ""
+
+        def refkit_code() -> str:
+            return self.code() or ""
+
+        return {"refkit_link": refkit_link, "refkit_code": refkit_code}
 
     def _guard(self, work: Callable[[], Any], default: Any = None) -> Any:
         """Run ``work``; a refkit failure is logged and never breaks the shop's page (unless
@@ -201,6 +208,8 @@ class RefKit:
 
     def captured_code(self) -> str | None:
         """The referral code this visitor arrived with (from the signed cookie), if any."""
+        if not has_request_context():  # a job or a CLI command: there is no visitor
+            return None
         pending = g.get("_refkit_cookie")
         payload = pending if isinstance(pending, dict) else capture.read_cookie(_state())
         code = payload.get("code") if payload else None

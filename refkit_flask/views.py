@@ -1,18 +1,303 @@
-"""The JSON API and the admin pages (a blueprint built per app)."""
+"""The ``/refkit`` blueprint: the JSON API (``/api/...``) and the admin page (``/admin``).
+
+The API serves an "invite friends" widget; every answer is JSON, errors included
+(``{"error": "..."}`` with the HTTP status), amounts are decimal strings, and nothing is cached
+(``Cache-Control: no-store``):
+
+=========================  ================================================================
+``GET  /api/me``           the logged-in user's code, share link and stats (401: anonymous)
+``GET  /api/me/link``      a share link, ``?campaign=`` optional
+``GET  /api/me/rewards``   the user's rewards, newest first (``?limit=`` 1 to 100, default 20)
+``POST /api/codes/check``  ``{"code": "..."}``: is it a code of this program? Never says whose.
+``GET  /api/openapi.json`` the OpenAPI 3.1 description of the above
+=========================  ================================================================
+
+``GET /admin`` is a plain server-rendered summary, shown only when the ``@refkit.admin_check``
+callback allows it (403 otherwise).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import logging
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from flask import Blueprint
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    jsonify,
+    make_response,
+    render_template,
+    request,
+    url_for,
+)
+from werkzeug.exceptions import HTTPException
+
+from refkit import (
+    EarnedReward,
+    InvalidCode,
+    ReferralProgram,
+    ReferrerStats,
+    RefkitError,
+    StorageError,
+    ValidationError,
+)
+from refkit.models import STATUSES
+from refkit.validation import to_campaign
+
+from .openapi import build_spec
 
 if TYPE_CHECKING:
     from .config import Settings
     from .extension import RefKit
 
-__all__ = ["build_blueprint"]
+__all__ = ["API_ROUTES", "DEFAULT_REWARDS_LIMIT", "MAX_REWARDS_LIMIT", "build_blueprint"]
+
+log = logging.getLogger("refkit.flask")
+
+#: The API's paths (below ``{url_prefix}/api``) and the methods each answers.
+API_ROUTES: dict[str, tuple[str, ...]] = {
+    "/me": ("GET",),
+    "/me/link": ("GET",),
+    "/me/rewards": ("GET",),
+    "/codes/check": ("POST",),
+    "/openapi.json": ("GET",),
+}
+DEFAULT_REWARDS_LIMIT = 20
+MAX_REWARDS_LIMIT = 100
+#: How many pending rewards the admin page reads to count those due for approval.
+DUE_SCAN_LIMIT = 10_000
+_ANY_METHOD = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+class ApiError(Exception):
+    """An error answered as ``{"error": message}`` with ``status``."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
 
 
 def build_blueprint(extension: RefKit, settings: Settings) -> Blueprint:
-    """The ``/refkit`` blueprint: ``/api/...`` and ``/admin``."""
-    return Blueprint("refkit", __name__, template_folder="templates")
+    """The ``/refkit`` blueprint of one app: ``/api/...`` (nested) and ``/admin``."""
+    blueprint = Blueprint("refkit", __name__, template_folder="templates")
+    blueprint.register_blueprint(_api_blueprint(extension), url_prefix="/api")
+
+    @blueprint.get("/admin")
+    def admin() -> Response:
+        if not extension.is_admin():
+            abort(403)
+        page = render_template("refkit/admin.html", **_admin_context(extension.program))
+        response = make_response(page)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    return blueprint
+
+
+# -- the JSON API --------------------------------------------------------------------------
+
+
+def _api_blueprint(extension: RefKit) -> Blueprint:
+    api = Blueprint("api", __name__)
+
+    def logged_in_user() -> str:
+        user_id = extension.current_user_id()
+        if user_id is None:
+            raise ApiError(401, "nobody is logged in: log in to see your referral code")
+        return user_id
+
+    def share_link(user_id: str, campaign: str | None) -> str:
+        link = extension.share_link(user_id, campaign)
+        if link is None:  # share_link logs and hides refkit failures
+            raise ApiError(503, "the share link is unavailable right now; try again later")
+        return link
+
+    @api.get("/me")
+    def me() -> Response:
+        user_id = logged_in_user()
+        program = extension.program
+        code = program.code_for(user_id)
+        return jsonify(
+            user_id=user_id,
+            code=code,
+            link=share_link(user_id, None),
+            stats=stats_json(program.stats_for(user_id)),
+        )
+
+    @api.get("/me/link")
+    def me_link() -> Response:
+        user_id = logged_in_user()
+        campaign = _campaign_arg()
+        return jsonify(
+            code=extension.program.code_for(user_id),
+            campaign=campaign,
+            link=share_link(user_id, campaign),
+        )
+
+    @api.get("/me/rewards")
+    def me_rewards() -> Response:
+        user_id = logged_in_user()
+        limit = _limit_arg()
+        rewards = extension.program.rewards(user_id=user_id, limit=limit)
+        return jsonify(rewards=[reward_json(reward) for reward in rewards])
+
+    @api.post("/codes/check")
+    def check_code() -> Response:
+        body = request.get_json(force=True, silent=True)
+        if not isinstance(body, dict) or not isinstance(body.get("code"), str):
+            raise ApiError(400, 'send a JSON object with the code as a string: {"code": "..."}')
+        return jsonify(_check(extension, body["code"]))
+
+    @api.get("/openapi.json")
+    def openapi() -> Response:
+        server = url_for(".openapi").rsplit("/openapi.json", 1)[0]  # with the script root
+        return jsonify(build_spec(server))
+
+    @api.route("/", defaults={"rest": ""}, methods=_ANY_METHOD)
+    @api.route("/<path:rest>", methods=_ANY_METHOD)
+    def unknown(rest: str) -> NoReturn:
+        # Routing errors would otherwise get the shop's HTML 404/405 pages.
+        allowed = API_ROUTES.get(f"/{rest}")
+        if allowed is not None:
+            head = ["HEAD"] if "GET" in allowed else []
+            abort(405, valid_methods=[*allowed, *head, "OPTIONS"])
+        abort(404, f"no such API endpoint; the API is described at {url_for('.openapi')}")
+
+    api.register_error_handler(ApiError, _api_error)
+    api.register_error_handler(RefkitError, _refkit_error)
+    api.register_error_handler(HTTPException, _http_error)
+    api.after_request(_no_store)
+    return api
+
+
+def _campaign_arg() -> str | None:
+    value = request.args.get("campaign")
+    if value is None or value == "":
+        return None
+    return to_campaign(value)  # ValidationError: a 400
+
+
+def _limit_arg() -> int:
+    raw = request.args.get("limit")
+    if raw is None:
+        return DEFAULT_REWARDS_LIMIT
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_REWARDS_LIMIT:
+        raise ApiError(400, f"limit must be a whole number from 1 to {MAX_REWARDS_LIMIT}")
+    return int(raw)
+
+
+def _check(extension: RefKit, code: str) -> dict[str, Any]:
+    """``{"valid", "reason", "code"}`` for a typed code; never the referrer's id."""
+    program = extension.program
+    try:
+        canonical = program.verify(code)
+        referrer = program.resolve(canonical)
+    except InvalidCode as error:
+        return {"valid": False, "reason": error.reason, "code": None}
+    if referrer == extension.current_user_id():
+        return {"valid": False, "reason": "self_referral", "code": canonical}
+    return {"valid": True, "reason": None, "code": canonical}
+
+
+def _json_error(status: int, message: str) -> Response:
+    response = jsonify(error=message)
+    response.status_code = status
+    return response
+
+
+def _api_error(error: ApiError) -> Response:
+    return _json_error(error.status, error.message)
+
+
+def _refkit_error(error: RefkitError) -> Response:
+    if isinstance(error, InvalidCode | ValidationError):
+        return _json_error(400, " ".join(str(error).split()))
+    if isinstance(error, StorageError):
+        log.exception("refkit: the store failed during an API request")
+        return _json_error(503, "the referral program is unavailable right now; try again later")
+    log.exception("refkit: an API request failed")
+    return _json_error(500, "the referral program failed; the error is in the server log")
+
+
+def _http_error(error: HTTPException) -> Response:
+    response = _json_error(error.code or 500, error.description or error.name)
+    for name, value in error.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
+
+
+def _no_store(response: Response) -> Response:
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+# -- serialization -------------------------------------------------------------------------
+
+
+def money(value: Decimal) -> str:
+    """A decimal as a JSON string, never in exponent notation (``"12.50"``)."""
+    return format(value, "f")
+
+
+def stats_json(stats: ReferrerStats) -> dict[str, Any]:
+    """A user's stats for the API: every reward status present, amounts as strings."""
+    return {
+        "visits": stats.visits,
+        "signups": stats.signups,
+        "conversions": stats.conversions,
+        "revenue": money(stats.revenue),
+        "rewards": {status: money(stats.rewards[status]) for status in STATUSES},
+        "points": {status: stats.points[status] for status in STATUSES},
+        "balance": money(stats.balance),
+    }
+
+
+def reward_json(reward: EarnedReward) -> dict[str, Any]:
+    """A reward for its beneficiary. Other users' ids and the order id are left out."""
+    return {
+        "id": reward.id,
+        "role": reward.role,
+        "kind": reward.kind,
+        "value": _value(reward.value, reward.currency),
+        "original_value": _value(reward.original_value, reward.currency),
+        "currency": reward.currency,
+        "status": reward.status,
+        "created_at": reward.created_at.isoformat(),
+        "due_at": reward.due_at.isoformat(),
+    }
+
+
+def _value(value: Decimal, currency: str | None) -> str:
+    return money(value) if currency is not None else str(int(value))  # points: whole
+
+
+# -- the admin page ------------------------------------------------------------------------
+
+
+def _admin_context(program: ReferralProgram) -> dict[str, Any]:
+    summary = program.summary()
+    now: datetime = program.clock()
+    pending = program.rewards(status="pending", limit=DUE_SCAN_LIMIT)
+    due = sum(1 for reward in pending if reward.due_at <= now)
+    numbers = [
+        ("referrers", "Referrers", str(summary.referrers)),
+        ("visits", "Visits", str(summary.visits)),
+        ("signups", "Signups", str(summary.signups)),
+        ("conversions", "Conversions", str(summary.conversions)),
+        ("conversion_rate", "Conversion rate", f"{summary.conversion_rate * 100:.1f}%"),
+        ("revenue", "Revenue", money(summary.revenue)),
+        ("reward_cost", "Reward cost", money(summary.reward_cost)),
+        ("k_factor", "K-factor", f"{summary.k_factor:.2f}"),
+    ]
+    return {
+        "numbers": numbers,
+        "leaders": program.leaderboard(limit=10),
+        "due": due,
+        "due_truncated": len(pending) >= DUE_SCAN_LIMIT,
+        "money": money,
+    }
