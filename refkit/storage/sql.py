@@ -57,6 +57,7 @@ T = TypeVar("T")
 
 MAX_ATTEMPTS = 5
 _RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock
+_BINDING_LOCK_KEY = 0x7265666B697402  # pg_advisory_xact_lock key serializing new referrals
 _CYCLE_QUERY = text(
     """
     WITH RECURSIVE chain(user_id, depth) AS (
@@ -225,6 +226,13 @@ class SqlStore:
         if existing is None:
             if referee_id == referrer_id:
                 return AttributionResult(None, False, "self_referral")
+            if connection.dialect.name == "postgresql":
+                # Check-then-insert is safe only if no other binding commits in between: two
+                # or more concurrent bindings (a->b, b->c, c->a) could each pass the check and
+                # close a cycle together. SQLite already serializes writers (BEGIN IMMEDIATE).
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _BINDING_LOCK_KEY}
+                )
             if connection.execute(
                 _CYCLE_QUERY, {"start": referrer_id, "target": referee_id}
             ).first():
@@ -478,9 +486,16 @@ class SqlStore:
         )
         full = refunded == row.amount_minor
         changed: list[EarnedReward] = []
-        live = select(rewards).where(
-            rewards.c.order_id == order_id, rewards.c.status.in_(("pending", "approved"))
+        live = (
+            select(rewards)
+            .where(rewards.c.order_id == order_id, rewards.c.status.in_(("pending", "approved")))
+            .order_by(rewards.c.id)
         )
+        if connection.dialect.name == "postgresql":
+            # Lock the rewards read here, or approve_due could approve one between this read
+            # and the writes below: a full refund would then leave it approved, a partial one
+            # would debit the wrong (pending) balance.
+            live = live.with_for_update()
         for reward in connection.execute(live).all():
             if full:
                 status = "revoked" if reward.status == "pending" else "reversed"
