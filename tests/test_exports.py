@@ -33,3 +33,24 @@ def test_error_tree() -> None:
     assert issubclass(refkit.InvalidCode, ValueError)
     assert issubclass(refkit.ExpiredToken, refkit.InvalidToken)
     assert "RefkitError" in (errors.__doc__ or "")
+
+
+def test_flask_all_lists_exactly_the_public_names() -> None:
+    import refkit_flask
+
+    public = {name for name in dir(refkit_flask) if not name.startswith("_")}
+    modules = {"capture", "cli", "config", "extension", "openapi", "views", "demo", "testing",
+               "dashboard", "charts", "queries"}  # fmt: skip
+    assert set(refkit_flask.__all__) == public - modules
+    assert "RefKit" in refkit_flask.__all__
+
+
+def test_core_never_imports_flask() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, refkit, refkit.cli, refkit.demo; print('flask' in sys.modules)"
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"
