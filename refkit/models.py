@@ -17,6 +17,8 @@ __all__ = [
     "EarnedReward",
     "LeaderboardEntry",
     "LedgerEntry",
+    "MoneyTotals",
+    "PointTotals",
     "ProgramSummary",
     "Referral",
     "ReferrerStats",
@@ -31,6 +33,33 @@ LedgerKind = Literal["accrued", "approved", "revoked", "reversed", "adjusted"]
 
 SOURCES: tuple[Source, ...] = ("link", "code", "staff")
 STATUSES: tuple[RewardStatus, ...] = ("pending", "approved", "revoked", "reversed")
+
+
+class MoneyTotals(dict[str, Decimal]):
+    """Monetary totals by reward status: a status without rewards reads as ``Decimal(0)``.
+
+    The status is not added by reading it, and an unknown status still raises
+    :class:`KeyError`. Compares equal to a plain dict of the same items.
+    """
+
+    __slots__ = ()
+
+    def __missing__(self, status: str) -> Decimal:
+        if status in STATUSES:
+            return Decimal(0)
+        raise KeyError(status)
+
+
+class PointTotals(dict[str, int]):
+    """Points by reward status: a status without rewards reads as ``0`` (see
+    :class:`MoneyTotals`)."""
+
+    __slots__ = ()
+
+    def __missing__(self, status: str) -> int:
+        if status in STATUSES:
+            return 0
+        raise KeyError(status)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +90,8 @@ class EarnedReward:
 
     ``value`` is the current amount (a partial refund lowers a percent reward) in ``currency``,
     or a number of points (``currency`` is ``None``). ``original_value`` is what it was when
-    created. ``due_at`` is when the hold period ends and :meth:`approve_due` may approve it.
+    created. ``due_at`` is when the hold period ends and
+    :meth:`~refkit.ReferralProgram.approve_due` may approve it.
     """
 
     id: int
@@ -128,7 +158,8 @@ class ReferrerStats:
     ``revenue`` sums the referees' orders (net of refunds) across currencies, which is exact
     for a single-currency shop; ``revenue_by_currency`` splits it. ``rewards`` maps each status
     to the total monetary value of this user's rewards in it, and ``points`` the same for
-    points rewards. Rewards a user earned as a referee count here too.
+    points rewards; a status without rewards reads as zero (``stats.rewards["approved"]``).
+    Rewards a user earned as a referee count here too.
     """
 
     user_id: str
@@ -139,6 +170,12 @@ class ReferrerStats:
     revenue_by_currency: dict[str, Decimal] = field(default_factory=dict)
     rewards: dict[str, Decimal] = field(default_factory=dict)
     points: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.rewards, MoneyTotals):
+            object.__setattr__(self, "rewards", MoneyTotals(self.rewards))
+        if not isinstance(self.points, PointTotals):
+            object.__setattr__(self, "points", PointTotals(self.points))
 
     @property
     def balance(self) -> Decimal:

@@ -17,6 +17,7 @@ from .errors import ValidationError
 
 __all__ = [
     "MAX_AMOUNT",
+    "exponent",
     "from_minor",
     "quantize",
     "to_amount",

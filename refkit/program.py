@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlencode, urlsplit, urlunsplit
 
 from sqlalchemy import Engine
 
@@ -133,7 +133,8 @@ class ReferralProgram:
     def link_for(self, user_id: str | int, url: str, campaign: str | None = None) -> str:
         """``url`` with the user's code (and ``campaign``) added to its query string.
 
-        Existing query parameters are kept; a previous code parameter is replaced.
+        Existing query parameters are kept as they were written (order, encoding, blank
+        values); a previous code or campaign parameter is replaced.
         """
         code = self.code_for(user_id)
         campaign = to_campaign(campaign)
@@ -141,13 +142,16 @@ class ReferralProgram:
             raise ValidationError("url must be a str")
         parts = urlsplit(url)
         names = {self.query_param, self.campaign_param}
-        query = [
-            (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in names
+        kept = [
+            piece
+            for piece in parts.query.split("&")
+            if piece and unquote_plus(piece.split("=", 1)[0]) not in names
         ]
-        query.append((self.query_param, code))
+        added = [(self.query_param, code)]
         if campaign is not None:
-            query.append((self.campaign_param, campaign))
-        return urlunsplit(parts._replace(query=urlencode(query)))
+            added.append((self.campaign_param, campaign))
+        query = "&".join([*kept, urlencode(added)])
+        return urlunsplit(parts._replace(query=query))
 
     def verify(self, code: object) -> str:
         """Check ``code`` offline and return its canonical form (no database access).
@@ -219,7 +223,12 @@ class ReferralProgram:
         when = self._now(at)
         referrer = self.resolve(code)
         if referrer == referee:
-            raise SelfReferral(referee, referrer)
+            raise SelfReferral(
+                referee,
+                referrer,
+                f"user {referee!r} cannot be referred with their own code: a referral code is "
+                "for bringing someone else, so check the code belongs to another user",
+            )
         result = self.store.attribute(referee, referrer, source, campaign, when)
         if result.refused == "already_referred":
             assert result.referral is not None
@@ -229,7 +238,9 @@ class ReferralProgram:
                 referee,
                 referrer,
                 f"user {referee!r} cannot be referred by {referrer!r}: {referrer!r} was "
-                f"referred through {referee!r}, and referrals cannot form a cycle",
+                f"referred through {referee!r}, and referrals cannot form a cycle; "
+                f"{referee!r} keeps no referrer, or can use the code of someone outside "
+                "their own referral chain",
             )
         assert result.referral is not None
         if result.created:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Literal
 
 from .errors import ConfigurationError, ValidationError
 from .models import Referral, RewardKind, Role
-from .money import quantize, to_amount, to_currency
+from .money import MAX_AMOUNT, exponent, quantize, to_amount, to_currency, to_minor
 from .validation import to_optional_duration
 
 __all__ = ["ConversionContext", "Decision", "PlannedReward", "Reward", "RewardRules", "decide"]
@@ -34,22 +34,38 @@ class Reward:
     def percent(
         cls, rate: Decimal | int | str, *, cap: Decimal | int | str | None = None
     ) -> Reward:
-        """``rate`` percent of the order amount, in the order's currency, at most ``cap``."""
+        """``rate`` percent of the order amount, in the order's currency, at most ``cap``.
+
+        ``cap`` is in the order's currency too; on an order in a currency with fewer decimals
+        than ``cap`` has, it is rounded down to that currency's minor unit.
+        """
         value = to_amount(rate, "percent rate")
         if not 0 < value <= 100:
             raise ValidationError(f"a percent reward must be above 0 and at most 100, got {value}")
-        return cls("percent", value, None, None if cap is None else to_amount(cap, "cap"))
+        limit = None if cap is None else to_amount(cap, "cap")
+        if limit is not None and limit <= 0:
+            raise ValidationError(f"a percent reward's cap must be above 0 (or None), got {limit}")
+        return cls("percent", value, None, limit)
 
     @classmethod
     def fixed(cls, amount: Decimal | int | str, currency: str) -> Reward:
-        """A fixed ``amount`` in ``currency``, whatever the order's size."""
-        return cls("fixed", to_amount(amount, "fixed reward"), to_currency(currency))
+        """A fixed ``amount`` in ``currency``, whatever the order's size.
+
+        :raises ValidationError: a non-positive amount, or more decimals than ``currency``
+            allows (``Decimal("5.555")`` in EUR), so a bad rule fails here, not at checkout.
+        """
+        value = to_amount(amount, "fixed reward")
+        if value <= 0:
+            raise ValidationError(f"a fixed reward must be above 0, got {value}")
+        code = to_currency(currency)
+        to_minor(value, code, "fixed reward")
+        return cls("fixed", value, code)
 
     @classmethod
     def points(cls, points: int) -> Reward:
-        """A whole number of loyalty points."""
-        if isinstance(points, bool) or not isinstance(points, int) or points <= 0:
-            raise ValidationError(f"points must be a positive int, got {points!r}")
+        """A whole number of loyalty points, from 1 to 10^12."""
+        if isinstance(points, bool) or not isinstance(points, int) or not 0 < points <= MAX_AMOUNT:
+            raise ValidationError(f"points must be an int from 1 to 10^12, got {points!r}")
         return cls("points", Decimal(points))
 
     def earned_on(self, amount: Decimal, currency: str) -> tuple[Decimal, str | None]:
@@ -60,7 +76,8 @@ class Reward:
             return self.value, self.currency
         value = quantize(amount * self.value / 100, currency)
         if self.cap is not None:
-            value = min(value, self.cap)
+            cap = self.cap.quantize(Decimal(1).scaleb(-exponent(currency)), rounding=ROUND_DOWN)
+            value = min(value, cap)
         return value, currency
 
 
@@ -95,6 +112,10 @@ class RewardRules:
         if self.min_order_amount is not None:
             object.__setattr__(
                 self, "min_order_amount", to_amount(self.min_order_amount, "min_order_amount")
+            )
+        if not isinstance(self.first_purchase_only, bool):
+            raise ConfigurationError(
+                f"first_purchase_only must be True or False, got {self.first_purchase_only!r}"
             )
         to_optional_duration(self.attribution_window, "attribution_window")
         if to_optional_duration(self.hold_period, "hold_period") is None:

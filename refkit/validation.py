@@ -20,16 +20,29 @@ def _has_control_characters(text: str) -> bool:
     return any(ord(char) < 32 or 127 <= ord(char) < 160 for char in text)
 
 
+def _check_text(text: str, name: str) -> None:
+    """Refuse control characters, and lone surrogates (not Unicode text: no database stores
+    them, and they would fail deep inside the driver instead of here)."""
+    if _has_control_characters(text):
+        raise ValidationError(f"{name} must not contain control characters: {text!r}")
+    if any(0xD800 <= ord(char) < 0xE000 for char in text):
+        raise ValidationError(
+            f"{name} contains a lone surrogate and is not valid Unicode text: {text!r}; "
+            "decode the bytes it came from as UTF-8"
+        )
+
+
 def to_id(value: object, name: str = "user_id") -> str:
     """A user or order id: a str of 1 to 255 characters without control characters, or an int
     (turned into its string). ``bool`` is refused: ``True`` is not a user."""
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise ValidationError(f"{name} must be a str or an int, got {type(value).__name__}")
+    if isinstance(value, int) and value.bit_length() > 1024:  # far over 255 digits
+        raise ValidationError(f"{name} must have 1 to {MAX_ID_LENGTH} characters")
     text = str(value)
     if not 1 <= len(text) <= MAX_ID_LENGTH:
         raise ValidationError(f"{name} must have 1 to {MAX_ID_LENGTH} characters, got {len(text)}")
-    if _has_control_characters(text):
-        raise ValidationError(f"{name} must not contain control characters: {text!r}")
+    _check_text(text, name)
     return text
 
 
@@ -39,8 +52,7 @@ def to_campaign(value: object) -> str | None:
         return None
     if not isinstance(value, str) or not 1 <= len(value) <= MAX_CAMPAIGN_LENGTH:
         raise ValidationError(f"campaign must be a str of 1 to {MAX_CAMPAIGN_LENGTH} characters")
-    if _has_control_characters(value):
-        raise ValidationError(f"campaign must not contain control characters: {value!r}")
+    _check_text(value, "campaign")
     return value
 
 

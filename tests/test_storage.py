@@ -150,7 +150,7 @@ def _reward_sql(order: str, referrer: str, beneficiary: str, role: str, value: i
             id="over-refund",
         ),
         pytest.param(
-            "UPDATE refkit_conversions SET amount_minor = 10000000000000000 WHERE order_id='o1'",
+            "UPDATE refkit_conversions SET amount_minor = 10000000000000001 WHERE order_id='o1'",
             id="over-large-amount",
         ),
         pytest.param(

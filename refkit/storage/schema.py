@@ -50,7 +50,7 @@ __all__ = [
 
 #: The Alembic revision this metadata matches (see ``storage/migrations``).
 SCHEMA_VERSION = "0001"
-MAX_MINOR = 10**15  # 10^12 major units with up to three decimals
+MAX_MINOR = 10**16  # 10^12 major units with up to four decimals (CLF, UYW)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

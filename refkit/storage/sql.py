@@ -58,14 +58,15 @@ T = TypeVar("T")
 MAX_ATTEMPTS = 5
 _RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock
 _BINDING_LOCK_KEY = 0x7265666B697402  # pg_advisory_xact_lock key serializing new referrals
+# Every referrer up the chain from :start. UNION (not UNION ALL) drops repeats, so the walk
+# ends even on a cycle, and there is no depth limit a long chain could slip past.
 _CYCLE_QUERY = text(
     """
-    WITH RECURSIVE chain(user_id, depth) AS (
-        SELECT referrer_id, 1 FROM refkit_referrals WHERE referee_id = :start
-        UNION ALL
-        SELECT r.referrer_id, chain.depth + 1
+    WITH RECURSIVE chain(user_id) AS (
+        SELECT referrer_id FROM refkit_referrals WHERE referee_id = :start
+        UNION
+        SELECT r.referrer_id
         FROM refkit_referrals r JOIN chain ON r.referee_id = chain.user_id
-        WHERE chain.depth < 64
     )
     SELECT 1 FROM chain WHERE user_id = :target LIMIT 1
     """
@@ -112,7 +113,10 @@ class SqlStore:
             with self._lock:
                 ensure_schema(self.engine)
         except SQLAlchemyError as error:
-            raise StorageError(f"could not create refkit's tables: {error}") from error
+            raise StorageError(
+                f"could not create refkit's tables: {error}. Check that the store URL points "
+                "to a database (for SQLite, in a directory that exists) and that it is writable"
+            ) from error
         self._ready = True
 
     def _ensure_ready(self) -> None:
@@ -136,9 +140,9 @@ class SqlStore:
                     log.info("refkit: retrying after %s (attempt %d)", error.orig, attempt)
                     time.sleep(0.01 * 2**attempt)
                     continue
-                raise StorageError(f"database error: {error.orig}") from error
+                raise StorageError(_storage_message(error.orig)) from error
             except SQLAlchemyError as error:
-                raise StorageError(f"database error: {error}") from error
+                raise StorageError(_storage_message(error)) from error
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _insert_ignore(
@@ -599,6 +603,14 @@ class SqlStore:
 
     def leaderboard(self, limit: int, by: str) -> list[LeaderboardEntry]:
         return self._run(lambda c: queries.leaderboard(c, limit, by), read_only=True)
+
+
+def _storage_message(error: object) -> str:
+    return (
+        f"the database failed: {error}. Nothing was stored; check that the store URL is right "
+        "and the database is reachable and writable, then retry (retrying the same call, "
+        "for example the same order id, is safe)"
+    )
 
 
 def _ledger_page(connection: Connection, page: Select[Any]) -> list[LedgerEntry]:

@@ -21,7 +21,7 @@ down_revision: str | Sequence[str] | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_MAX_MINOR = 10**15
+_MAX_MINOR = 10**16
 
 
 def _id() -> sa.String:
