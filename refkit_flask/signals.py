@@ -26,11 +26,19 @@ __all__ = [
 
 _signals = Namespace()
 
+#: Sent when a referee is bound to a referrer (``record`` is the :class:`~refkit.Referral`).
 referral_created: NamedSignal = _signals.signal("refkit.referral-created")
+#: Sent when a purchase is recorded, not when the same order is recorded again (``record``
+#: is the :class:`~refkit.Conversion`).
 conversion_recorded: NamedSignal = _signals.signal("refkit.conversion-recorded")
+#: Sent for each reward a conversion creates (``record`` is the :class:`~refkit.EarnedReward`).
 reward_created: NamedSignal = _signals.signal("refkit.reward-created")
+#: Sent when a pending reward is approved (``record`` is the :class:`~refkit.EarnedReward`).
 reward_approved: NamedSignal = _signals.signal("refkit.reward-approved")
+#: Sent when a pending reward is revoked (``record`` is the :class:`~refkit.EarnedReward`).
 reward_revoked: NamedSignal = _signals.signal("refkit.reward-revoked")
+#: Sent when an approved reward is reversed by a refund (``record`` is the
+#: :class:`~refkit.EarnedReward`).
 reward_reversed: NamedSignal = _signals.signal("refkit.reward-reversed")
 #: Sent when a visitor arrives with a valid code (``record`` is the canonical code).
 referral_captured: NamedSignal = _signals.signal("refkit.referral-captured")

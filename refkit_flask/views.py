@@ -12,14 +12,13 @@ The API serves an "invite friends" widget; every answer is JSON, errors included
 ``GET  /api/openapi.json`` the OpenAPI 3.1 description of the above
 =========================  ================================================================
 
-``GET /admin`` is a plain server-rendered summary, shown only when the ``@refkit.admin_check``
-callback allows it (403 otherwise).
+``GET /admin`` is the program's dashboard (:mod:`refkit_flask.admin`), shown only when the
+``@refkit.admin_check`` callback allows it (403 otherwise).
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -28,8 +27,6 @@ from flask import (
     Response,
     abort,
     jsonify,
-    make_response,
-    render_template,
     request,
     url_for,
 )
@@ -38,7 +35,6 @@ from werkzeug.exceptions import HTTPException
 from refkit import (
     EarnedReward,
     InvalidCode,
-    ReferralProgram,
     ReferrerStats,
     RefkitError,
     StorageError,
@@ -47,6 +43,7 @@ from refkit import (
 from refkit.models import STATUSES
 from refkit.validation import to_campaign
 
+from .admin import register_admin
 from .openapi import build_spec
 
 if TYPE_CHECKING:
@@ -67,8 +64,6 @@ API_ROUTES: dict[str, tuple[str, ...]] = {
 }
 DEFAULT_REWARDS_LIMIT = 20
 MAX_REWARDS_LIMIT = 100
-#: How many pending rewards the admin page reads to count those due for approval.
-DUE_SCAN_LIMIT = 10_000
 _ANY_METHOD = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
@@ -82,19 +77,11 @@ class ApiError(Exception):
 
 
 def build_blueprint(extension: RefKit, settings: Settings) -> Blueprint:
-    """The ``/refkit`` blueprint of one app: ``/api/...`` (nested) and ``/admin``."""
+    """The ``/refkit`` blueprint of one app: ``/api/...`` (nested) and ``/admin...``."""
     blueprint = Blueprint("refkit", __name__, template_folder="templates")
     blueprint.register_blueprint(_api_blueprint(extension), url_prefix="/api")
 
-    @blueprint.get("/admin")
-    def admin() -> Response:
-        if not extension.is_admin():
-            abort(403)
-        page = render_template("refkit/admin.html", **_admin_context(extension.program))
-        response = make_response(page)
-        response.headers["Cache-Control"] = "no-store"
-        return response
-
+    register_admin(blueprint, extension)
     return blueprint
 
 
@@ -274,30 +261,3 @@ def reward_json(reward: EarnedReward) -> dict[str, Any]:
 
 def _value(value: Decimal, currency: str | None) -> str:
     return money(value) if currency is not None else str(int(value))  # points: whole
-
-
-# -- the admin page ------------------------------------------------------------------------
-
-
-def _admin_context(program: ReferralProgram) -> dict[str, Any]:
-    summary = program.summary()
-    now: datetime = program.clock()
-    pending = program.rewards(status="pending", limit=DUE_SCAN_LIMIT)
-    due = sum(1 for reward in pending if reward.due_at <= now)
-    numbers = [
-        ("referrers", "Referrers", str(summary.referrers)),
-        ("visits", "Visits", str(summary.visits)),
-        ("signups", "Signups", str(summary.signups)),
-        ("conversions", "Conversions", str(summary.conversions)),
-        ("conversion_rate", "Conversion rate", f"{summary.conversion_rate * 100:.1f}%"),
-        ("revenue", "Revenue", money(summary.revenue)),
-        ("reward_cost", "Reward cost", money(summary.reward_cost)),
-        ("k_factor", "K-factor", f"{summary.k_factor:.2f}"),
-    ]
-    return {
-        "numbers": numbers,
-        "leaders": program.leaderboard(limit=10),
-        "due": due,
-        "due_truncated": len(pending) >= DUE_SCAN_LIMIT,
-        "money": money,
-    }

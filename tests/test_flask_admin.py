@@ -57,10 +57,15 @@ def metrics(page: str) -> dict[str, str]:
 
 
 def leaderboard_rows(page: str) -> list[list[str]]:
-    body = page.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    section = page.split('id="refkit-leaders"', 1)[1].split("</section>", 1)[0]
+    body = section.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
     rows = re.findall(r"<tr>(.*?)</tr>", body, re.DOTALL)
     return [
-        [html.unescape(cell) for cell in re.findall(r"<td[^>]*>(.*?)</td>", row)] for row in rows
+        [
+            html.unescape(re.sub(r"<[^>]+>", "", cell)).strip()  # the referrer cell is a link
+            for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.DOTALL)
+        ]
+        for row in rows
     ]
 
 
@@ -99,10 +104,11 @@ def test_admin_shows_zeros_for_a_new_program(app: Flask) -> None:
         "signups": "0",
         "conversions": "0",
         "conversion_rate": "0.0%",
-        "revenue": "0",
-        "reward_cost": "0",
+        "revenue": "0.00 EUR",  # the currency of the rules' fixed reward
+        "reward_cost": "0.00 EUR",
         "k_factor": "0.00",
         "due_rewards": "0",
+        "due_count": "0",
     }
     assert "No referred purchases yet." in page
 
@@ -115,8 +121,8 @@ def test_admin_shows_the_program_summary(app: Flask, sales: refkit.ReferralProgr
     assert shown["signups"] == "3"
     assert shown["conversions"] == "2"
     assert shown["conversion_rate"] == "66.7%"  # 2 of 3 referred signups bought
-    assert Decimal(shown["revenue"]) == Decimal("150.00")
-    assert Decimal(shown["reward_cost"]) == Decimal("25.00")  # 10 + 5 to alice, 5 + 5 referees
+    assert shown["revenue"] == "150.00 EUR"
+    assert shown["reward_cost"] == "25.00 EUR"  # 10 + 5 to alice, 5 + 5 referees
     assert shown["k_factor"] == "1.50"  # 3 signups / 2 referrers
 
 
@@ -140,7 +146,7 @@ def test_admin_shows_the_top_ten_referrers(app: Flask, program: refkit.ReferralP
             program.record_conversion(f"o{rank}-{n}", f"c{rank}-{n}", Decimal("20.00"), "EUR")
     rows = leaderboard_rows(admin_page(app))
     assert len(rows) == 10
-    assert rows[0] == ["1", "r00", "12", "12", "240.00"]
+    assert rows[0] == ["1", "r00", "12", "12", "240.00 EUR"]
     assert [row[1] for row in rows] == [f"r{rank:02}" for rank in range(10)]
 
 
@@ -154,7 +160,11 @@ def test_admin_escapes_user_ids_and_has_no_script_or_remote_assets(
     assert "<script" not in page
     assert "&lt;script&gt;" in page
     assert leaderboard_rows(page)[0][1] == evil
-    assert not re.search(r"\b(src|href)=", page)
+    assert not re.search(r"\bsrc=", page)
+    # links and forms stay on this site: the dashboard's own pages and actions
+    targets = re.findall(r'\b(?:href|action)="([^"]*)"', page)
+    assert targets
+    assert all(target.startswith("/refkit/admin") for target in targets)
     assert "http" not in page.split("<body>", 1)[1]
 
 
