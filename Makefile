@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-cli test lint format bench clean
+.PHONY: demo demo-cli test docs lint format bench screenshot clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[flask,postgres,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[flask,postgres,dev,docs]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -20,6 +20,9 @@ demo-cli: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+docs: $(STAMP)
+	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check .
@@ -33,5 +36,10 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+# The dashboard screenshot in the docs, taken by the browser test (needs /usr/bin/chromium).
+screenshot: $(STAMP)
+	REFKIT_DASHBOARD_SCREENSHOT=docs/_static/dashboard.png $(BIN)/python -m pytest -q \
+		tests/test_dashboard_browser.py -k chromium
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info docs/_build

@@ -64,6 +64,7 @@ class ReferralProgram:
         conversions and earns no rewards.
     :param clock: where "now" comes from (a callable returning an aware datetime).
     :param query_param: the query parameter :meth:`link_for` puts the code in.
+    :param campaign_param: the query parameter :meth:`link_for` puts the campaign in.
     :raises ConfigurationError: a missing or short key, an unknown store URL, bad rules.
     """
 

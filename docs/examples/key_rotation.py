@@ -1,0 +1,24 @@
+"""Rotating the secret key without breaking the codes and links already shared."""
+
+import refkit
+
+OLD_KEY = "the key the shop used until today, 32+ chars"
+NEW_KEY = "the new random key, also 32 or more characters"
+
+before = refkit.ReferralProgram(secret_key=OLD_KEY, store="memory://")
+shared = before.code_for("alice")  # printed on flyers, sitting in inboxes...
+
+# Newest key first; older keys still verify what they signed.
+after = refkit.ReferralProgram(secret_key=[NEW_KEY, OLD_KEY], store=before.store)
+assert after.resolve(shared) == "alice"
+assert after.code_for("alice") != shared  # new codes are signed with the newest key
+assert after.resolve(after.code_for("alice")) == "alice"
+
+# Once the old key is dropped, its codes are refused: a leaked key stops working.
+only_new = refkit.ReferralProgram(secret_key=NEW_KEY, store=before.store)
+try:
+    only_new.resolve(shared)
+except refkit.InvalidCode as error:
+    assert error.reason == "bad_signature"
+else:
+    raise AssertionError("a code signed with a dropped key was accepted")
