@@ -43,7 +43,8 @@ def postgres_database() -> Iterator[str]:
     """A fresh PostgreSQL database for this session (dropped afterwards)."""
     base = postgres_url_or_skip()
     name = f"refkit_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    # pool_pre_ping: test_pg_restart restarts the server, killing the pooled connection.
+    admin = create_engine(base, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     url = admin.url.set(database=name).render_as_string(hide_password=False)
