@@ -26,6 +26,8 @@ from .errors import (
 from .models import (
     Conversion,
     EarnedReward,
+    Fingerprint,
+    FlaggedReferral,
     LeaderboardEntry,
     LedgerEntry,
     ProgramSummary,
@@ -49,6 +51,8 @@ __all__ = [
     "Conversion",
     "EarnedReward",
     "ExpiredToken",
+    "Fingerprint",
+    "FlaggedReferral",
     "FrozenClock",
     "InvalidCode",
     "InvalidToken",

@@ -15,6 +15,8 @@ from typing import Literal
 __all__ = [
     "Conversion",
     "EarnedReward",
+    "Fingerprint",
+    "FlaggedReferral",
     "LeaderboardEntry",
     "LedgerEntry",
     "MoneyTotals",
@@ -159,7 +161,8 @@ class ReferrerStats:
     for a single-currency shop; ``revenue_by_currency`` splits it. ``rewards`` maps each status
     to the total monetary value of this user's rewards in it, and ``points`` the same for
     points rewards; a status without rewards reads as zero (``stats.rewards["approved"]``).
-    Rewards a user earned as a referee count here too.
+    Rewards a user earned as a referee count here too. ``flagged`` counts this referrer's
+    referrals waiting for review (see :meth:`~refkit.ReferralProgram.flagged_referrals`).
     """
 
     user_id: str
@@ -170,6 +173,7 @@ class ReferrerStats:
     revenue_by_currency: dict[str, Decimal] = field(default_factory=dict)
     rewards: dict[str, Decimal] = field(default_factory=dict)
     points: dict[str, int] = field(default_factory=dict)
+    flagged: int = 0
 
     def __post_init__(self) -> None:
         if not isinstance(self.rewards, MoneyTotals):
@@ -207,3 +211,33 @@ class LeaderboardEntry:
     conversions: int
     revenue: Decimal
     signups: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    """A request's fraud signals, as keyed hashes only (never a raw IP address or user agent).
+
+    Make one with :meth:`~refkit.ReferralProgram.fingerprint`; ``at`` is when the request
+    happened (the click's time, for the fast-purchase check).
+    """
+
+    ip: str | None = None
+    user_agent: str | None = None
+    at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FlaggedReferral:
+    """A referral waiting for a person's review, and why.
+
+    ``reasons``: ``"same_device"`` (same IP address and user agent at the click and at
+    signup), ``"disposable_email"`` (the referee's email is at a disposable domain),
+    ``"fast_purchase"`` (a purchase soon after the click). While a referral is flagged,
+    :meth:`~refkit.ReferralProgram.approve_due` leaves its rewards pending.
+    """
+
+    referee_id: str
+    referrer_id: str
+    reasons: tuple[str, ...]
+    flagged_at: datetime
+    referred_at: datetime

@@ -7,7 +7,7 @@ import secrets
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
 from urllib.parse import unquote_plus, urlencode, urlsplit, urlunsplit
@@ -22,6 +22,8 @@ from .models import (
     SOURCES,
     Conversion,
     EarnedReward,
+    Fingerprint,
+    FlaggedReferral,
     LeaderboardEntry,
     LedgerEntry,
     ProgramSummary,
@@ -31,12 +33,13 @@ from .models import (
     Visit,
 )
 from .money import to_amount, to_currency, to_minor
+from .privacy import PSEUDONYM_PREFIX, Pepper, is_disposable, normalize_email, normalize_ip
 from .rules import ConversionContext, Decision, RewardRules, decide
 from .storage import Store, open_store
 from .storage.base import NewConversion
-from .validation import to_aware, to_campaign, to_id
+from .validation import to_aware, to_campaign, to_id, to_optional_duration
 
-__all__ = ["EVENTS", "ReferralProgram"]
+__all__ = ["DEFAULT_FAST_PURCHASE", "DEFAULT_SIGNAL_RETENTION", "EVENTS", "ReferralProgram"]
 
 log = logging.getLogger("refkit")
 
@@ -50,6 +53,11 @@ EVENTS: Final = (
     "reward.reversed",  # EarnedReward (an approved reward taken back by a refund)
 )
 _CACHE_SIZE = 65536
+#: A purchase this soon after the referee's click flags the referral (``fast_purchase``).
+DEFAULT_FAST_PURCHASE: Final = timedelta(seconds=60)
+#: Fraud signals (hashes) are kept this long, then :meth:`ReferralProgram.purge_signals`
+#: deletes them.
+DEFAULT_SIGNAL_RETENTION: Final = timedelta(days=30)
 
 
 class ReferralProgram:
@@ -65,6 +73,10 @@ class ReferralProgram:
     :param clock: where "now" comes from (a callable returning an aware datetime).
     :param query_param: the query parameter :meth:`link_for` puts the code in.
     :param campaign_param: the query parameter :meth:`link_for` puts the campaign in.
+    :param fast_purchase: a referee's purchase within this time of their click flags the
+        referral for review (``None``: never); 60 seconds by default.
+    :param signal_retention: how long fraud signals (keyed hashes of IP addresses and user
+        agents) are kept before :meth:`purge_signals` deletes them; 30 days by default.
     :raises ConfigurationError: a missing or short key, an unknown store URL, bad rules.
     """
 
@@ -77,6 +89,8 @@ class ReferralProgram:
         clock: Clock = system_clock,
         query_param: str = "ref",
         campaign_param: str = "campaign",
+        fast_purchase: timedelta | None = DEFAULT_FAST_PURCHASE,
+        signal_retention: timedelta = DEFAULT_SIGNAL_RETENTION,
     ) -> None:
         if secret_key is None:
             raise ConfigurationError(
@@ -91,6 +105,15 @@ class ReferralProgram:
         self.clock = clock
         self.query_param = query_param
         self.campaign_param = campaign_param
+        try:
+            self.fast_purchase = to_optional_duration(fast_purchase, "fast_purchase")
+            retention = to_optional_duration(signal_retention, "signal_retention")
+        except ValidationError as error:
+            raise ConfigurationError(str(error)) from None
+        if retention is None:
+            raise ConfigurationError("signal_retention must be a timedelta")
+        self.signal_retention = retention
+        self._pepper = Pepper(secret_key)
         self._hooks: dict[str, list[Callable[[Any], object]]] = defaultdict(list)
         self._numbers: dict[str, int] = {}
         self._users: dict[int, str] = {}
@@ -141,7 +164,10 @@ class ReferralProgram:
         campaign = to_campaign(campaign)
         if not isinstance(url, str):
             raise ValidationError("url must be a str")
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError as error:  # e.g. "http://[::1/p": an unbalanced IPv6 bracket
+            raise ValidationError(f"url is not a valid URL: {error}") from None
         names = {self.query_param, self.campaign_param}
         kept = [
             piece
@@ -172,7 +198,7 @@ class ReferralProgram:
         user_id = self._users.get(parsed.number)
         if user_id is None:
             user_id = self.store.user_for_number(parsed.number)
-            if user_id is None:
+            if user_id is None or user_id.startswith(PSEUDONYM_PREFIX):
                 raise InvalidCode(code, "unknown_referrer")
             self._remember(user_id, parsed.number)
         return user_id
@@ -206,18 +232,29 @@ class ReferralProgram:
         source: Source = "link",
         at: datetime | None = None,
         campaign: str | None = None,
+        email: str | None = None,
+        click: Fingerprint | None = None,
+        signup: Fingerprint | None = None,
     ) -> Referral:
         """Bind a new customer to the code's referrer, for good.
 
         Calling it again for the same referee returns the existing referral if it names the
         same referrer.
 
+        :param email: the referee's email: a shortcut for :meth:`identify` first.
+        :param click: the :meth:`fingerprint` of the request that brought the referee (the
+            click on the link); with ``signup``, the fraud signals checked and kept (as
+            keyed hashes) for review.
+        :param signup: the :meth:`fingerprint` of the signup request.
         :raises AlreadyReferred: the referee is bound to someone else.
-        :raises SelfReferral: the code is the referee's own, or the binding would close a
-            cycle (the referrer was referred, directly or further up, by the referee).
+        :raises SelfReferral: the code is the referee's own, the referee and the referrer
+            registered the same normalized email (:meth:`identify`), or the binding would
+            close a cycle (the referrer was referred, directly or further up, by the referee).
         :raises InvalidCode: the code is not one of this program's.
         """
-        referee = to_id(referee_id, "referee_id")
+        if email is not None:
+            self.identify(referee_id, email=email, at=at)
+        referee = self._subject(to_id(referee_id, "referee_id"))
         if source not in SOURCES:
             raise ValidationError(f"source must be one of {SOURCES}, got {source!r}")
         campaign = to_campaign(campaign)
@@ -230,7 +267,15 @@ class ReferralProgram:
                 f"user {referee!r} cannot be referred with their own code: a referral code is "
                 "for bringing someone else, so check the code belongs to another user",
             )
-        result = self.store.attribute(referee, referrer, source, campaign, when)
+        result = self.store.attribute(referee, referrer, source, campaign, when, click, signup)
+        if result.refused == "same_email":
+            raise SelfReferral(
+                referee,
+                referrer,
+                f"user {referee!r} cannot be referred by {referrer!r}: both registered the "
+                "same email address (compared without case, +tags and Gmail dots), so they "
+                "look like one person; if they are not, check the emails passed to identify()",
+            )
         if result.refused == "already_referred":
             assert result.referral is not None
             raise AlreadyReferred(referee, result.referral.referrer_id, referrer)
@@ -250,7 +295,7 @@ class ReferralProgram:
 
     def referral_for(self, referee_id: str | int) -> Referral | None:
         """The referee's referral, or ``None`` if they came on their own."""
-        return self.store.referral_of(to_id(referee_id, "referee_id"))
+        return self.store.referral_of(self._subject(to_id(referee_id, "referee_id")))
 
     # -- conversions -----------------------------------------------------------------------
 
@@ -263,6 +308,7 @@ class ReferralProgram:
         *,
         code: object = None,
         at: datetime | None = None,
+        email: str | None = None,
     ) -> Conversion:
         """Record a purchase and create the rewards it earns.
 
@@ -271,7 +317,11 @@ class ReferralProgram:
 
         :param code: a code typed at (guest) checkout: binds the customer first if they are
             not bound yet. A code that would be a self-referral, or that names another
-            referrer than the customer's, is ignored and explained in ``reasons``.
+            referrer than the customer's, is ignored and explained in ``reasons``; so is one
+            whose referrer registered the customer's email (:meth:`identify`).
+        :param email: the customer's email: a shortcut for :meth:`identify` first. A
+            customer sharing their referrer's normalized email earns nobody a reward
+            (reason ``"self_referral"``).
         :raises ConflictError: the order id was recorded with another customer, amount or
             currency.
         :raises ValidationError: a bad id, amount, currency or time; nothing is stored.
@@ -279,12 +329,24 @@ class ReferralProgram:
         """
         order = to_id(order_id, "order_id")
         customer = to_id(customer_id, "customer_id")
+        if email is not None:
+            self.identify(customer, email=email, at=at)
+        customer = self._subject(customer)
         value = to_amount(amount)
         money = to_currency(currency)
         minor = to_minor(value, money)
         when = self._now(at)
         code_referrer = None if code is None else self.resolve(code)
-        new = NewConversion(order, customer, value, minor, money, when, code_referrer)
+        new = NewConversion(
+            order,
+            customer,
+            value,
+            minor,
+            money,
+            when,
+            code_referrer,
+            fast_purchase=self.fast_purchase,
+        )
         rules = self.rules
         hold = rules.hold_period if rules is not None else None
 
@@ -377,6 +439,93 @@ class ReferralProgram:
         beneficiary = None if user_id is None else to_id(user_id)
         limit = None if until is None else to_aware(until, "until")
         return self.store.ledger(beneficiary, limit)
+
+    # -- abuse and privacy -----------------------------------------------------------------
+
+    def identify(self, user_id: str | int, *, email: str, at: datetime | None = None) -> None:
+        """Register the user's email, as a keyed hash of its normalized form only.
+
+        Referrals between users who registered the same normalized email (case, ``+tags``,
+        and for Gmail dots and ``googlemail.com``, ignored) are refused as self-referrals.
+        An address at a disposable email domain flags the user's referral for review.
+        Calling it again replaces the stored hash.
+
+        :raises ValidationError: not an email address.
+        """
+        uid = self._subject(to_id(user_id))
+        normalized = normalize_email(email)
+        self.store.identify(
+            uid, self._pepper.hash("email", normalized), is_disposable(normalized), self._now(at)
+        )
+
+    def fingerprint(
+        self,
+        *,
+        ip: str | None = None,
+        user_agent: str | None = None,
+        at: datetime | None = None,
+    ) -> Fingerprint:
+        """A request's fraud signals as keyed hashes (the raw values are not kept).
+
+        IPv6 addresses are reduced to their /64 network first. Pass the result as
+        ``click=`` or ``signup=`` to :meth:`attribute`.
+        """
+        ip_hash = None if not ip else self._pepper.hash("ip", normalize_ip(str(ip)[:256]))
+        ua_hash = None if not user_agent else self._pepper.hash("ua", str(user_agent)[:1024])
+        return Fingerprint(ip_hash, ua_hash, None if at is None else to_aware(at))
+
+    def flagged_referrals(self, limit: int = 100) -> list[FlaggedReferral]:
+        """Referrals waiting for review, the most recently flagged first.
+
+        Their rewards stay pending: :meth:`approve_due` skips them until :meth:`clear_flags`
+        (the referral is fine) or a :meth:`revoke` (it is not); :meth:`approve` still
+        approves one by hand.
+        """
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000:
+            raise ValidationError("limit must be an int from 1 to 10000")
+        return self.store.flagged_referrals(limit)
+
+    def clear_flags(self, referee_id: str | int, *, at: datetime | None = None) -> int:
+        """Mark a flagged referral as reviewed and fine: :meth:`approve_due` approves its
+        rewards again. Returns how many flags were cleared; a reason once cleared is not
+        raised again for that referral."""
+        referee = self._subject(to_id(referee_id, "referee_id"))
+        return self.store.clear_flags(referee, self._now(at))
+
+    def purge_signals(
+        self, older_than: timedelta | None = None, *, now: datetime | None = None
+    ) -> int:
+        """Delete fraud signals stored more than ``older_than`` ago (default: the program's
+        ``signal_retention``, 30 days). Run it daily, beside :meth:`approve_due`. Returns
+        the number of referrals whose signals were deleted."""
+        window = to_optional_duration(older_than, "older_than") or self.signal_retention
+        return self.store.purge_signals(self._now(now, "now") - window)
+
+    def erase(self, user_id: str | int, *, at: datetime | None = None) -> str:
+        """Erase a user: their id is replaced in every refkit table by a stable keyed
+        pseudonym, which is returned; their email hash, fraud signals and the visitor keys
+        of their visits are deleted; their code stops resolving.
+
+        Amounts, statuses and the ledger stay as they were, so totals and statements do not
+        change. The same user id given again later maps to the same pseudonym: a referee
+        who was erased and comes back stays bound to their referrer and cannot earn a second
+        reward. (This is pseudonymization: whoever holds the secret key and the user id can
+        still compute the pseudonym.)
+        """
+        uid = to_id(user_id)
+        pseudonym = self._pepper.pseudonym(uid)
+        if uid.startswith(PSEUDONYM_PREFIX):
+            return uid
+        self.store.erase(uid, pseudonym, lambda: secrets.randbelow(MAX_NUMBER + 1), self._now(at))
+        with self._cache_lock:
+            number = self._numbers.pop(uid, None)
+            if number is not None:
+                self._users.pop(number, None)
+        return pseudonym
+
+    def _subject(self, user_id: str) -> str:
+        """The id stored for ``user_id``: its pseudonym once the user was erased."""
+        return self.store.subject_for(user_id, self._pepper.pseudonyms(user_id))
 
     # -- stats -----------------------------------------------------------------------------
 

@@ -2,9 +2,10 @@
 
 A valid code records a visit (not for HEAD requests or link-preview bots, and at most once per
 visitor, code and day) and is kept in a signed cookie (HttpOnly, SameSite=Lax, Secure over
-HTTPS) for the attribution window. First touch wins: a later code never replaces a valid
-earlier one. An invalid code sets nothing and records nothing. Redirects go only to local
-paths; anything else falls back to the landing page.
+HTTPS) for the attribution window, with the click's fraud signals (keyed hashes of the IP
+address and User-Agent, never the raw values) for the check at signup. First touch wins: a
+later code never replaces a valid earlier one. An invalid code sets nothing and records
+nothing. Redirects go only to local paths; anything else falls back to the landing page.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from urllib.parse import urlsplit
 
 from flask import Response, current_app, g, request
 
-from refkit import InvalidCode, InvalidToken
+from refkit import Fingerprint, InvalidCode, InvalidToken, ValidationError
+from refkit.validation import to_campaign
 
 from . import signals
 
@@ -106,6 +108,8 @@ def capture(state: RefKitState, code: str, campaign: str | None) -> bool:
         seen[canonical] = today
     if not isinstance(payload.get("code"), str):  # first touch wins
         payload = {"code": canonical, "campaign": _campaign(campaign), "at": _now(state)}
+        click = request_fingerprint(state)
+        payload["fp"] = [click.ip, click.user_agent]
     payload["seen"] = seen
     g._refkit_cookie = payload
     app = current_app._get_current_object()  # type: ignore[attr-defined]
@@ -113,10 +117,33 @@ def capture(state: RefKitState, code: str, campaign: str | None) -> bool:
     return True
 
 
-def _campaign(value: str | None) -> str | None:
-    if not value or len(value) > 100 or _UNSAFE.search(value):
+def request_fingerprint(state: RefKitState) -> Fingerprint:
+    """This request's fraud signals: keyed hashes of its IP address and User-Agent (the raw
+    values are neither stored nor put in the cookie)."""
+    return state.program.fingerprint(
+        ip=request.remote_addr, user_agent=request.headers.get("User-Agent")
+    )
+
+
+def click_fingerprint(payload: dict[str, Any]) -> Fingerprint | None:
+    """The click's fingerprint kept in a referral cookie payload, if it holds one."""
+    hashes = payload.get("fp")
+    if not isinstance(hashes, list) or len(hashes) != 2:
         return None
-    return value
+    ip, user_agent = (h if isinstance(h, str) and len(h) <= 64 else None for h in hashes)
+    try:
+        at = datetime.fromisoformat(str(payload.get("at")))
+    except ValueError:
+        return None
+    return Fingerprint(ip, user_agent, at if at.tzinfo is not None else None)
+
+
+def _campaign(value: str | None) -> str | None:
+    """The campaign from a link if the core would accept it, else none (the code still counts)."""
+    try:
+        return to_campaign(value or None)
+    except ValidationError:
+        return None
 
 
 def _now(state: RefKitState) -> str:

@@ -32,6 +32,7 @@ DEFAULTS: dict[str, Any] = {
     "REFKIT_LANDING_PATH": "/r",
     "REFKIT_LANDING_REDIRECT": "/",
     "REFKIT_CAPTURE_ALL_PAGES": True,
+    "REFKIT_FLAG_SAME_DEVICE": False,
     "REFKIT_RAISE_ERRORS": False,
 }
 
@@ -54,6 +55,7 @@ class Settings:
     landing_redirect: str
     capture_all_pages: bool
     raise_errors: bool
+    flag_same_device: bool = False
 
 
 def _seconds(value: Any, key: str) -> timedelta:
@@ -114,4 +116,5 @@ def read_settings(app: Flask, options: dict[str, Any]) -> Settings:
         landing_redirect=redirect_to,
         capture_all_pages=bool(config["REFKIT_CAPTURE_ALL_PAGES"]),
         raise_errors=bool(config["REFKIT_RAISE_ERRORS"]),
+        flag_same_device=bool(config["REFKIT_FLAG_SAME_DEVICE"]),
     )

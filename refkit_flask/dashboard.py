@@ -9,7 +9,7 @@ dataclasses, so every number on the page can be tested without parsing HTML:
 :func:`top_referrers`       the leaderboard (all time)
 :func:`campaigns`           the funnel and money split by campaign
 :func:`rewards_due`         pending rewards whose hold period has passed
-:func:`flagged_referrals`   referrals flagged for review (none yet: flags come later)
+:func:`flagged_referrals`   referrals flagged for review, and why
 :func:`referrer_report`     one referrer: referrals, orders, and the ledger with its balance
 ==========================  =============================================================
 
@@ -379,9 +379,29 @@ class FlaggedReferral:
     created_at: datetime
 
 
-def flagged_referrals(program: ReferralProgram) -> list[FlaggedReferral]:
-    """Referrals flagged for review. Nothing flags referrals yet, so this is empty."""
-    return []
+#: How many flagged referrals the page lists.
+FLAGGED_LIST_LIMIT: Final = 50
+_FLAG_LABELS: Final = {
+    "same_device": "same IP address and browser at the click and at signup",
+    "disposable_email": "disposable email address",
+    "fast_purchase": "purchase right after the click",
+}
+
+
+def flagged_referrals(
+    program: ReferralProgram, limit: int = FLAGGED_LIST_LIMIT
+) -> list[FlaggedReferral]:
+    """Referrals flagged for review (:meth:`refkit.ReferralProgram.flagged_referrals`), the
+    most recently flagged first, each with its reasons in words."""
+    return [
+        FlaggedReferral(
+            referee_id=flagged.referee_id,
+            referrer_id=flagged.referrer_id,
+            reason="; ".join(_FLAG_LABELS.get(r, r) for r in flagged.reasons),
+            created_at=flagged.flagged_at,
+        )
+        for flagged in program.flagged_referrals(limit)
+    ]
 
 
 # -- one referrer --------------------------------------------------------------------------

@@ -215,12 +215,20 @@ class RefKit:
         code = payload.get("code") if payload else None
         return code if isinstance(code, str) else None
 
-    def attribute_signup(self, user_id: str | int, *, source: str = "link") -> Referral | None:
+    def attribute_signup(
+        self, user_id: str | int, *, source: str = "link", email: str | None = None
+    ) -> Referral | None:
         """Bind a newly registered user to the referrer whose code they arrived with.
 
         Call it in the registration view once the user exists. Returns the referral, or
         ``None`` when the visitor came without a code or the binding was refused (their own
         code, already referred: logged, never raised unless ``REFKIT_RAISE_ERRORS``).
+
+        The click's fraud signals (from the cookie; its time for the fast-purchase check)
+        are passed to :meth:`refkit.ReferralProgram.attribute`, and with
+        :data:`REFKIT_FLAG_SAME_DEVICE` this request's too, which flags the referral for
+        review when they match; ``email`` (the new user's) is registered with
+        :meth:`refkit.ReferralProgram.identify` first.
         """
         code = self.captured_code()
         if code is None:
@@ -228,12 +236,18 @@ class RefKit:
         state = _state()
         payload = capture.read_cookie(state) or g.get("_refkit_cookie") or {}
         campaign = payload.get("campaign") if isinstance(payload, dict) else None
+        click = capture.click_fingerprint(payload) if isinstance(payload, dict) else None
         result: Referral | None = self._guard(
             lambda: state.program.attribute(
                 user_id,
                 code,
                 source=source,  # type: ignore[arg-type]
                 campaign=campaign,
+                email=email,
+                click=click,
+                signup=capture.request_fingerprint(state)
+                if state.settings.flag_same_device
+                else None,
             )
         )
         return result

@@ -131,6 +131,7 @@ def test_frozen_program_clock_lets_a_test_pass_the_hold_period(
     with frozen_program_clock(app) as clock:
         client = referral_client(app, "alice")
         client.post("/register", data={"user_id": "bob"})
+        clock.advance(minutes=5)  # not a fast purchase, which would be held for review
         program.record_conversion("o-1", "bob", Decimal("100"), "EUR")
         result = app.test_cli_runner().invoke(args=["refkit", "approve"])
         assert result.stdout.strip() == "approved 0 rewards"

@@ -56,7 +56,7 @@ def _refkit_tables(engine: Engine) -> set[str]:
 
 
 def test_head_is_the_schema_version() -> None:
-    assert HEAD == SCHEMA_VERSION == "0001"
+    assert HEAD == SCHEMA_VERSION == "0002"
 
 
 def test_schema_matches_metadata(engine: Engine) -> None:
@@ -78,10 +78,10 @@ def test_check_constraints_are_created_with_their_names(engine: Engine) -> None:
 def test_version_table_names_head(engine: Engine) -> None:
     assert current_revision(engine) is None
     ensure_schema(engine)
-    assert current_revision(engine) == "0001"
+    assert current_revision(engine) == "0002"
     with engine.connect() as connection:
         rows = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).all()
-    assert [row.version_num for row in rows] == ["0001"]
+    assert [row.version_num for row in rows] == ["0002"]
 
 
 def test_ensure_schema_twice_is_a_no_op(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -175,3 +175,45 @@ def test_a_plain_sqlite_engine_works_too(tmp_path: Any) -> None:
         assert _differences(engine) == []
     finally:
         engine.dispose()
+
+
+def test_upgrading_a_0001_database_with_rows_to_0002_keeps_them(engine: Engine) -> None:
+    with engine.connect() as connection, connection.begin():
+        command.upgrade(alembic_config(connection), "0001")
+    assert current_revision(engine) == "0001"
+    when = "2026-03-01 12:00:00"
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO refkit_referrers (user_id, number, created_at) "
+                f"VALUES ('alice', 42, '{when}')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO refkit_referrals (referee_id, referrer_id, source, pair_low, "
+                f"pair_high, created_at) VALUES ('bob', 'alice', 'link', 'alice', 'bob', '{when}')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO refkit_conversions (order_id, customer_id, amount_minor, currency, "
+                f"referrer_id, created_at) VALUES ('o1', 'bob', 1999, 'EUR', 'alice', '{when}')"
+            )
+        )
+    ensure_schema(engine)
+    assert current_revision(engine) == "0002"
+    assert _differences(engine) == []
+    program = refkit.ReferralProgram(secret_key=SECRET, store=engine)
+    try:
+        referral = program.referral_for("bob")
+        assert referral is not None
+        assert referral.referrer_id == "alice"
+        stored = program.conversion("o1")
+        assert stored is not None
+        assert stored.referrer_id == "alice"
+        assert program.stats_for("alice").flagged == 0
+        assert program.flagged_referrals() == []
+        assert program.erase("bob").startswith("refkit-erased:")  # the new tables work
+    finally:
+        program.store.close()

@@ -13,6 +13,7 @@ def test_a_friend_who_buys_earns_both_rewards(tmp_path: Path) -> None:
     with frozen_program_clock(app) as clock:
         friend = referral_client(app, referrer_id="alice")  # arrived through alice's link
         friend.post("/signup", data={"email": "bob@example.com"})
+        clock.advance(minutes=5)  # a purchase within a minute of the click is flagged
         friend.post("/checkout", data={"product": "beans"})
 
         program = app.extensions["refkit"].program

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
 from ..models import (
     Conversion,
     EarnedReward,
+    Fingerprint,
+    FlaggedReferral,
     LeaderboardEntry,
     LedgerEntry,
     ProgramSummary,
@@ -43,13 +45,15 @@ class NewConversion:
     at: datetime
     code_referrer_id: str | None = None
     campaign: str | None = None
+    #: flag the referral when the purchase comes this soon after the click
+    fast_purchase: timedelta | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class AttributionResult:
     referral: Referral | None
     created: bool
-    #: why no referral was made: "self_referral", "cycle", "already_referred"
+    #: why no referral was made: "self_referral", "cycle", "already_referred", "same_email"
     refused: str | None = None
 
 
@@ -82,7 +86,14 @@ class Store(Protocol):
     ) -> Visit: ...
 
     def attribute(
-        self, referee_id: str, referrer_id: str, source: Source, campaign: str | None, at: datetime
+        self,
+        referee_id: str,
+        referrer_id: str,
+        source: Source,
+        campaign: str | None,
+        at: datetime,
+        click: Fingerprint | None = None,
+        signup: Fingerprint | None = None,
     ) -> AttributionResult: ...
 
     def referral_of(self, referee_id: str) -> Referral | None: ...
@@ -120,5 +131,22 @@ class Store(Protocol):
     ) -> ProgramSummary: ...
 
     def leaderboard(self, limit: int, by: str) -> list[LeaderboardEntry]: ...
+
+    def identify(self, user_id: str, email_hash: str, disposable: bool, at: datetime) -> None:
+        """Store the user's normalized-email hash; flag their referral if disposable."""
+
+    def subject_for(self, user_id: str, pseudonyms: tuple[str, ...]) -> str:
+        """``user_id``, or its pseudonym if the user was erased."""
+
+    def flagged_referrals(self, limit: int) -> list[FlaggedReferral]: ...
+
+    def clear_flags(self, referee_id: str, at: datetime) -> int: ...
+
+    def purge_signals(self, before: datetime) -> int: ...
+
+    def erase(
+        self, user_id: str, pseudonym: str, candidates: Callable[[], int], at: datetime
+    ) -> None:
+        """Replace ``user_id`` by ``pseudonym`` everywhere; delete its keys and signals."""
 
     def close(self) -> None: ...

@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, Connection, Select, and_, func, select
 from ..errors import ValidationError
 from ..models import LeaderboardEntry, ProgramSummary, ReferrerStats
 from ..money import from_minor
-from .schema import conversions, referrals, referrers, rewards, visits
+from .schema import conversions, flags, referrals, referrers, rewards, visits
 
 __all__ = ["leaderboard", "stats_for", "summary"]
 
@@ -57,8 +57,15 @@ def stats_for(connection: Connection, user_id: str) -> ReferrerStats:
             points[status] += int(units)
         else:
             money[status] += from_minor(int(units), currency)
+    flagged = _count(
+        connection,
+        select(func.count(func.distinct(flags.c.referee_id)))
+        .select_from(flags.join(referrals, referrals.c.referee_id == flags.c.referee_id))
+        .where(referrals.c.referrer_id == user_id, flags.c.cleared_at.is_(None)),
+    )
     return ReferrerStats(
         user_id=user_id,
+        flagged=flagged,
         visits=visits_count,
         signups=signups,
         conversions=sum(int(count) for _, count, _ in by_currency),

@@ -12,6 +12,11 @@ a hand-written SQL statement) can break it:
 * idempotent orders: ``refkit_conversions.order_id`` is the primary key;
 * money as integer minor units with range CHECKs: no float, NaN or infinity can be stored;
 * a transition happens once: UNIQUE (``reward_id``, ``once_key``) on the append-only ledger.
+
+Revision 0002 adds the abuse and privacy tables: ``refkit_identities`` (a keyed hash of each
+user's normalized email), ``refkit_flags`` (referrals waiting for review), ``refkit_signals``
+(keyed hashes of the click's and the signup's IP address and user agent, purged after the
+retention window) and ``refkit_erasures`` (the pseudonyms of erased users).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -40,16 +46,20 @@ __all__ = [
     "SCHEMA_VERSION",
     "conversions",
     "counters",
+    "erasures",
+    "flags",
+    "identities",
     "ledger",
     "metadata",
     "referrals",
     "referrers",
     "rewards",
+    "signals",
     "visits",
 ]
 
 #: The Alembic revision this metadata matches (see ``storage/migrations``).
-SCHEMA_VERSION = "0001"
+SCHEMA_VERSION = "0002"
 MAX_MINOR = 10**16  # 10^12 major units with up to four decimals (CLF, UYW)
 
 
@@ -226,4 +236,44 @@ counters = Table(
     Column("referrer_id", String(_ID), primary_key=True),
     Column("rewards", Integer, nullable=False, server_default="0"),
     CheckConstraint("rewards >= 0", name="rewards"),
+)
+
+identities = Table(
+    "refkit_identities",
+    metadata,
+    Column("user_id", String(_ID), primary_key=True),
+    Column("email_hash", String(64), nullable=False),
+    Column("disposable", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_refkit_identities_email", "email_hash"),
+)
+
+flags = Table(
+    "refkit_flags",
+    metadata,
+    Column("referee_id", String(_ID), primary_key=True),
+    Column("reason", String(32), primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("cleared_at", UTCDateTime),
+    Index("ix_refkit_flags_open", "cleared_at", "created_at"),
+)
+
+signals = Table(
+    "refkit_signals",
+    metadata,
+    Column("referee_id", String(_ID), primary_key=True),
+    Column("click_ip", String(64)),
+    Column("click_ua", String(64)),
+    Column("clicked_at", UTCDateTime),
+    Column("signup_ip", String(64)),
+    Column("signup_ua", String(64)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_refkit_signals_created", "created_at"),
+)
+
+erasures = Table(
+    "refkit_erasures",
+    metadata,
+    Column("pseudonym", String(_ID), primary_key=True),
+    Column("erased_at", UTCDateTime, nullable=False),
 )

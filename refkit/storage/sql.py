@@ -19,7 +19,7 @@ from functools import partial
 from types import SimpleNamespace
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Select, Table, exists, select, text, update
+from sqlalchemy import Connection, Engine, Select, Table, and_, exists, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
@@ -28,6 +28,8 @@ from ..errors import ConflictError, StorageError, ValidationError
 from ..models import (
     Conversion,
     EarnedReward,
+    Fingerprint,
+    FlaggedReferral,
     LeaderboardEntry,
     LedgerEntry,
     ProgramSummary,
@@ -37,8 +39,8 @@ from ..models import (
     Visit,
 )
 from ..money import to_minor
-from ..rules import ConversionContext
-from . import queries
+from ..rules import ConversionContext, Decision
+from . import abuse, queries
 from .base import AttributionResult, ConversionResult, Decider, NewConversion
 from .engines import READ_ONLY, engine_for_url
 from .migrate import ensure_schema
@@ -48,7 +50,7 @@ from .records import (
     referral_from_row,
     reward_from_row,
 )
-from .schema import conversions, counters, ledger, referrals, referrers, rewards, visits
+from .schema import conversions, counters, flags, ledger, referrals, referrers, rewards, visits
 
 __all__ = ["SqlStore"]
 
@@ -211,10 +213,19 @@ class SqlStore:
         return Visit(visit_id, referrer_id, campaign, visitor, at)
 
     def attribute(
-        self, referee_id: str, referrer_id: str, source: Source, campaign: str | None, at: datetime
+        self,
+        referee_id: str,
+        referrer_id: str,
+        source: Source,
+        campaign: str | None,
+        at: datetime,
+        click: Fingerprint | None = None,
+        signup: Fingerprint | None = None,
     ) -> AttributionResult:
         return self._run(
-            lambda c: self._attribute(c, referee_id, referrer_id, source, campaign, at)
+            lambda c: self._attribute(
+                c, referee_id, referrer_id, source, campaign, at, click, signup
+            )
         )
 
     def _attribute(
@@ -225,11 +236,15 @@ class SqlStore:
         source: Source,
         campaign: str | None,
         at: datetime,
+        click: Fingerprint | None = None,
+        signup: Fingerprint | None = None,
     ) -> AttributionResult:
         existing = self._referral(connection, referee_id)
         if existing is None:
             if referee_id == referrer_id:
                 return AttributionResult(None, False, "self_referral")
+            if abuse.same_email(connection, referee_id, referrer_id):
+                return AttributionResult(None, False, "same_email")
             if connection.dialect.name == "postgresql":
                 # Check-then-insert is safe only if no other binding commits in between: two
                 # or more concurrent bindings (a->b, b->c, c->a) could each pass the check and
@@ -252,6 +267,7 @@ class SqlStore:
                 "created_at": at,
             }
             if self._insert_ignore(connection, referrals, values):
+                abuse.on_referral(connection, self._insert_ignore, referee_id, click, signup, at)
                 return AttributionResult(
                     Referral(referee_id, referrer_id, source, at, campaign), True
                 )
@@ -315,9 +331,18 @@ class SqlStore:
                 new_referral = bound.referral
             elif bound.refused == "already_referred":
                 reasons.append("code_ignored_already_referred")
-            elif bound.refused in ("self_referral", "cycle"):
+            elif bound.refused in ("self_referral", "cycle", "same_email"):
                 reasons.append("self_referral")
         referral = self._referral(connection, new.customer_id)
+        if referral is not None and new.fast_purchase is not None:
+            abuse.flag_fast_purchase(
+                connection, self._insert_ignore, referral.referee_id, new.at, new.fast_purchase
+            )
+        if referral is not None and abuse.same_email(
+            connection, referral.referee_id, referral.referrer_id
+        ):
+            # Identified as one person after the binding: nobody earns on their own purchase.
+            decide = _refuse_self_referral
         earlier = select(conversions.c.order_id).where(
             conversions.c.customer_id == new.customer_id, conversions.c.order_id != new.order_id
         )
@@ -533,7 +558,11 @@ class SqlStore:
         def approve(connection: Connection) -> list[EarnedReward]:
             due = connection.execute(
                 select(rewards.c.id)
-                .where(rewards.c.status == "pending", rewards.c.due_at <= now)
+                .where(
+                    rewards.c.status == "pending",
+                    rewards.c.due_at <= now,
+                    ~exists().where(and_(flags.c.referee_id == rewards.c.referee_id, abuse.OPEN)),
+                )
                 .order_by(rewards.c.due_at, rewards.c.id)
                 .limit(limit)
             ).scalars()
@@ -591,6 +620,42 @@ class SqlStore:
             yield from rows
             last = rows[-1].id
 
+    # -- abuse and privacy -----------------------------------------------------------------
+
+    def identify(self, user_id: str, email_hash: str, disposable: bool, at: datetime) -> None:
+        """Store the user's email hash (replacing an earlier one)."""
+        self._run(
+            lambda c: abuse.identify(c, self._insert_ignore, user_id, email_hash, disposable, at)
+        )
+
+    def subject_for(self, user_id: str, pseudonyms: tuple[str, ...]) -> str:
+        """``user_id``, or its pseudonym (one of ``pseudonyms``) if the user was erased."""
+        return self._run(lambda c: abuse.subject_for(c, user_id, pseudonyms), read_only=True)
+
+    def flagged_referrals(self, limit: int) -> list[FlaggedReferral]:
+        return self._run(lambda c: abuse.flagged_referrals(c, limit), read_only=True)
+
+    def clear_flags(self, referee_id: str, at: datetime) -> int:
+        return self._run(lambda c: abuse.clear_flags(c, referee_id, at))
+
+    def purge_signals(self, before: datetime) -> int:
+        return self._run(lambda c: abuse.purge_signals(c, before))
+
+    def erase(
+        self, user_id: str, pseudonym: str, candidates: Callable[[], int], at: datetime
+    ) -> None:
+        def work(connection: Connection) -> None:
+            taken = select(referrers.c.number)
+            for _ in range(64):
+                spare = candidates()
+                if not connection.execute(
+                    select(exists(taken.where(referrers.c.number == spare)))
+                ).scalar():
+                    break
+            abuse.erase(connection, self._insert_ignore, user_id, pseudonym, spare, at)
+
+        self._run(work)
+
     # -- stats -----------------------------------------------------------------------------
 
     def stats_for(self, user_id: str) -> ReferrerStats:
@@ -603,6 +668,10 @@ class SqlStore:
 
     def leaderboard(self, limit: int, by: str) -> list[LeaderboardEntry]:
         return self._run(lambda c: queries.leaderboard(c, limit, by), read_only=True)
+
+
+def _refuse_self_referral(context: ConversionContext) -> Decision:
+    return Decision((), ("self_referral",))
 
 
 def _storage_message(error: object) -> str:
