@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-cli test docs lint format bench screenshot clean
+.PHONY: demo demo-cli test docs lint format bench fuzz screenshot clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,12 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# A short fixed budget of coverage-guided fuzzing (atheris: not in the dev extra, it is
+# installed here; docs/security.rst has the figure of a long run).
+fuzz: $(STAMP)
+	$(BIN)/python -c 'import atheris' 2>/dev/null || $(BIN)/python -m pip install --quiet atheris
+	$(BIN)/python tools/fuzz_codes.py -atheris_runs=200000 -seed=1
 
 # The dashboard screenshot in the docs, taken by the browser test (needs /usr/bin/chromium).
 screenshot: $(STAMP)

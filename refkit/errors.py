@@ -49,7 +49,8 @@ class InvalidCode(RefkitError, ValueError):
     """
 
     def __init__(self, code: object, reason: str, message: str | None = None) -> None:
-        self.code = str(code)[:64] if isinstance(code, str) else repr(code)[:64]
+        # Never format the whole input: it may be megabytes, or an int too long to print.
+        self.code = code[:64] if isinstance(code, str) else f"<{type(code).__name__}>"
         self.reason = reason
         super().__init__(
             message

@@ -8,7 +8,7 @@ so the database never rounds and never holds NaN or infinity.
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import MAX_EMAX, MIN_EMIN, ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 from functools import lru_cache
 
 from iso4217 import Currency
@@ -27,6 +27,8 @@ __all__ = [
 
 #: The largest amount accepted, in the currency's major unit.
 MAX_AMOUNT = Decimal(10) ** 12
+#: Significant digits an amount may have (13 before the point, plenty after).
+MAX_DIGITS = 40
 
 
 def to_amount(value: object, name: str = "amount") -> Decimal:
@@ -53,6 +55,8 @@ def to_amount(value: object, name: str = "amount") -> Decimal:
         raise ValidationError(f"{name} must be a Decimal, an int or a numeric str")
     if not amount.is_finite():
         raise ValidationError(f"{name} must be a finite number, got {amount}")
+    if len(amount.as_tuple().digits) > MAX_DIGITS:
+        raise ValidationError(f"{name} has more than {MAX_DIGITS} digits; no price needs that many")
     if amount < 0:
         raise ValidationError(f"{name} must not be negative, got {amount}")
     if amount > MAX_AMOUNT:
@@ -69,13 +73,23 @@ def _exponent(code: str) -> int | None:
     return 0 if exponent is None else int(exponent)
 
 
+def _preview(value: object) -> str:
+    """A short, safe description of bad input for an error message (never the whole input:
+    it may be megabytes, or an int too long to print)."""
+    if isinstance(value, str):
+        return repr(value[:16]) + ("..." if len(value) > 16 else "")
+    return f"a {type(value).__name__}"
+
+
 def to_currency(value: object) -> str:
     """An ISO 4217 code, any case in, upper case out (``"eur"`` -> ``"EUR"``).
 
     :raises ValidationError: not three ASCII letters, or not an ISO 4217 currency.
     """
     if not (isinstance(value, str) and len(value) == 3 and value.isascii() and value.isalpha()):
-        raise ValidationError(f"currency must be three ASCII letters (ISO 4217), got {value!r}")
+        raise ValidationError(
+            f"currency must be three ASCII letters (ISO 4217), got {_preview(value)}"
+        )
     code = value.upper()
     if _exponent(code) is None:
         raise ValidationError(f"currency {code!r} is not an ISO 4217 currency code")
@@ -102,8 +116,10 @@ def to_minor(amount: Decimal, currency: str, name: str = "amount") -> int:
         (``Decimal("9.999")`` in EUR).
     """
     places = exponent(currency)
-    scaled = amount.scaleb(places)
-    if scaled != scaled.to_integral_value():
+    # A context wide enough for every digit: the default one (28 digits) would round.
+    context = Context(prec=len(amount.as_tuple().digits) + places + 2, Emin=MIN_EMIN, Emax=MAX_EMAX)
+    scaled = amount.scaleb(places, context=context)
+    if scaled != scaled.to_integral_value(context=context):
         raise ValidationError(
             f"{name} {amount} has more than {places} decimal places, "
             f"which {currency} does not allow"

@@ -146,7 +146,12 @@ _PATHS: dict[str, Any] = {
                     "name": "campaign",
                     "in": "query",
                     "required": False,
-                    "schema": {"type": "string", "minLength": 1, "maxLength": 100},
+                    "description": "Empty means no campaign; control characters are refused.",
+                    "schema": {
+                        "type": "string",
+                        "maxLength": 100,
+                        "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$",
+                    },
                 }
             ],
             "responses": {

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 from flask import (
     Blueprint,
@@ -64,7 +64,7 @@ API_ROUTES: dict[str, tuple[str, ...]] = {
 }
 DEFAULT_REWARDS_LIMIT = 20
 MAX_REWARDS_LIMIT = 100
-_ANY_METHOD = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+_ANY_METHOD = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 class ApiError(Exception):
@@ -103,7 +103,7 @@ def _api_blueprint(extension: RefKit) -> Blueprint:
             raise ApiError(503, "the share link is unavailable right now; try again later")
         return link
 
-    @api.get("/me")
+    @api.get("/me", provide_automatic_options=False)
     def me() -> Response:
         user_id = logged_in_user()
         program = extension.program
@@ -115,7 +115,7 @@ def _api_blueprint(extension: RefKit) -> Blueprint:
             stats=stats_json(program.stats_for(user_id)),
         )
 
-    @api.get("/me/link")
+    @api.get("/me/link", provide_automatic_options=False)
     def me_link() -> Response:
         user_id = logged_in_user()
         campaign = _campaign_arg()
@@ -125,30 +125,37 @@ def _api_blueprint(extension: RefKit) -> Blueprint:
             link=share_link(user_id, campaign),
         )
 
-    @api.get("/me/rewards")
+    @api.get("/me/rewards", provide_automatic_options=False)
     def me_rewards() -> Response:
         user_id = logged_in_user()
         limit = _limit_arg()
         rewards = extension.program.rewards(user_id=user_id, limit=limit)
         return jsonify(rewards=[reward_json(reward) for reward in rewards])
 
-    @api.post("/codes/check")
+    @api.post("/codes/check", provide_automatic_options=False)
     def check_code() -> Response:
-        body = request.get_json(force=True, silent=True)
+        try:
+            body = request.get_json(force=True, silent=True)
+        except RecursionError:  # absurdly nested JSON: silent=True only catches ValueError
+            body = None
         if not isinstance(body, dict) or not isinstance(body.get("code"), str):
             raise ApiError(400, 'send a JSON object with the code as a string: {"code": "..."}')
         return jsonify(_check(extension, body["code"]))
 
-    @api.get("/openapi.json")
+    @api.get("/openapi.json", provide_automatic_options=False)
     def openapi() -> Response:
         server = url_for(".openapi").rsplit("/openapi.json", 1)[0]  # with the script root
         return jsonify(build_spec(server))
 
     @api.route("/", defaults={"rest": ""}, methods=_ANY_METHOD)
     @api.route("/<path:rest>", methods=_ANY_METHOD)
-    def unknown(rest: str) -> NoReturn:
-        # Routing errors would otherwise get the shop's HTML 404/405 pages.
+    def unknown(rest: str) -> Response:
+        # Routing errors would otherwise get the shop's HTML 404/405 pages. OPTIONS comes here
+        # too (the API's routes have no automatic OPTIONS), so Allow lists only real methods.
         allowed = API_ROUTES.get(f"/{rest}")
+        if allowed is not None and request.method == "OPTIONS":
+            head = ["HEAD"] if "GET" in allowed else []
+            return Response(status=204, headers={"Allow": ", ".join([*allowed, *head, "OPTIONS"])})
         if allowed is not None:
             head = ["HEAD"] if "GET" in allowed else []
             abort(405, valid_methods=[*allowed, *head, "OPTIONS"])
