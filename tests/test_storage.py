@@ -164,3 +164,33 @@ def _reward_sql(order: str, referrer: str, beneficiary: str, role: str, value: i
 def test_constraints_refuse_forbidden_rows(seeded: refkit.ReferralProgram, sql: str) -> None:
     with pytest.raises(IntegrityError):
         _raw(seeded, sql)
+
+
+def test_postgres_connections_time_out_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    from refkit.storage import engines
+
+    seen: list[dict[str, object]] = []
+    real = engines.create_engine
+
+    def spy(url: object, **options: object):  # type: ignore[no-untyped-def]
+        seen.append(options)
+        return real(url, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engines, "create_engine", spy)
+    engines.engine_for_url("postgresql://u:p@localhost/db")
+    engines.engine_for_url("postgresql://u:p@localhost/db?connect_timeout=1")
+    assert seen[0]["connect_args"] == {"connect_timeout": engines.CONNECT_TIMEOUT_SECONDS}
+    assert "connect_args" not in seen[1]  # the URL's own timeout wins
+
+
+def test_an_unreachable_postgres_fails_with_storage_error_quickly() -> None:
+    import time
+
+    # Port 1 on loopback: nothing listens, so the connection is refused at once.
+    program = refkit.ReferralProgram(
+        secret_key=SECRET, store="postgresql://u:p@127.0.0.1:1/db?connect_timeout=2"
+    )
+    started = time.perf_counter()
+    with pytest.raises(refkit.StorageError):
+        program.code_for("alice")
+    assert time.perf_counter() - started < 10

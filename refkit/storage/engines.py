@@ -20,6 +20,8 @@ from ..errors import ConfigurationError
 __all__ = ["BUSY_TIMEOUT_SECONDS", "engine_for_url", "memory_engine", "prepare_sqlite"]
 
 BUSY_TIMEOUT_SECONDS = 30
+#: PostgreSQL connect timeout, unless the URL sets ``connect_timeout`` itself.
+CONNECT_TIMEOUT_SECONDS = 10
 READ_ONLY = "refkit_read_only"
 
 
@@ -83,6 +85,9 @@ def engine_for_url(url: str) -> Engine:
     options: dict[str, Any] = {}
     if parsed.get_backend_name() == "postgresql":
         options.update(pool_pre_ping=True)
+        if "connect_timeout" not in parsed.query:
+            # An unreachable server must fail fast (StorageError), not hang a checkout.
+            options.update(connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS})
     try:
         engine = create_engine(parsed, **options)
     except ModuleNotFoundError as error:
