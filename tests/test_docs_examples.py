@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -43,6 +44,7 @@ DRIVEN = {
     "django_shop.py",
     "fastapi_shop.py",
     "storage_postgres.py",
+    "rate_limit.py",
 }
 SELF_CHECKING = sorted(p.name for p in EXAMPLES.glob("*.py") if p.name not in DRIVEN)
 #: Languages a page may show without a test running the block: not Python.
@@ -199,6 +201,45 @@ def test_fastapi_example_binds_and_rewards(examples: Path) -> None:
     with TestClient(fastapi_shop.app) as other:
         assert "refkit_referral" not in other.get("/r/XXXX", follow_redirects=False).cookies
     program.store.close()
+
+
+# -- rate limiting -------------------------------------------------------------------------
+
+
+def test_rate_limit_example_throttles_wrong_codes_per_client(examples: Path) -> None:
+    pytest.importorskip("flask_limiter", reason="the docs extra installs Flask-Limiter")
+    rate_limit = _import("rate_limit")
+    app = rate_limit.create_app({"TESTING": True})
+    allowed = int(rate_limit.GUESSES.split("/")[0])
+    with app.app_context():
+        code = rate_limit.referrals.program.code_for("alice")
+    guesser = app.test_client()
+    # The proxy appends the address it saw; ProxyFix(x_for=1) trusts only that last one.
+    guesser.environ_base["HTTP_X_FORWARDED_FOR"] = "192.0.2.1, 203.0.113.7"
+
+    def check(client: Any, typed: str) -> Any:
+        return client.post("/refkit/api/codes/check", json={"code": typed})
+
+    for _ in range(allowed + 5):  # valid codes are not counted
+        assert guesser.get(f"/r/{code}").status_code == 302
+        assert check(guesser, code).get_json()["valid"] is True
+    for attempt in range(allowed):  # wrong codes are, on both routes together
+        if attempt % 2:
+            assert guesser.get("/r/NOT-A-CODE").status_code == 302
+        else:
+            assert check(guesser, "NOT-A-CODE").status_code == 200
+    assert guesser.get("/r/NOT-A-CODE").status_code == 429
+    blocked = check(guesser, code)
+    assert blocked.status_code == 429
+    assert "error" in blocked.get_json()  # the API's JSON error shape
+
+    # Another forged first hop does not help: the guesser is still 203.0.113.7.
+    guesser.environ_base["HTTP_X_FORWARDED_FOR"] = "198.51.100.9, 203.0.113.7"
+    assert check(guesser, "NOT-A-CODE").status_code == 429
+    neighbour = app.test_client()
+    neighbour.environ_base["HTTP_X_FORWARDED_FOR"] = "198.51.100.9"
+    assert neighbour.get("/r/NOT-A-CODE").status_code == 302
+    assert check(neighbour, code).get_json()["valid"] is True
 
 
 # -- storage -------------------------------------------------------------------------------
