@@ -105,7 +105,7 @@ def read(program: ReferralProgram, work: Callable[[Connection], T]) -> T:
             f"the admin dashboard reads refkit's SQL tables, and {store!r} has none; "
             "use a store opened from a URL or an SQLAlchemy engine"
         )
-    return store._run(work, read_only=True)
+    return store.read(work)
 
 
 # -- days and weeks ------------------------------------------------------------------------

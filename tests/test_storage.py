@@ -194,3 +194,11 @@ def test_an_unreachable_postgres_fails_with_storage_error_quickly() -> None:
     with pytest.raises(refkit.StorageError):
         program.code_for("alice")
     assert time.perf_counter() - started < 10
+
+
+def test_read_runs_a_query_of_your_own(program: refkit.ReferralProgram) -> None:
+    program.attribute("bob", program.code_for("alice"))
+    store = program.store
+    assert isinstance(store, SqlStore)
+    count = store.read(lambda c: c.execute(text("SELECT count(*) FROM refkit_referrals")).scalar())
+    assert count == 1

@@ -127,6 +127,12 @@ class SqlStore:
                 if not self._ready:
                     self.create_all()
 
+    def read(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work(connection)`` in one read-only transaction, for queries of your own
+        over refkit's tables (reports, dashboards). Tables are created first if needed, and
+        driver errors become :class:`~refkit.StorageError`."""
+        return self._run(work, read_only=True)
+
     def _run(self, work: Callable[[Connection], T], *, read_only: bool = False) -> T:
         """Run ``work`` in one transaction, retrying serialization failures and deadlocks."""
         self._ensure_ready()
