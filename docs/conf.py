@@ -40,6 +40,8 @@ nitpicky = True
 nitpick_ignore = [
     # The type variable of RefKit's decorators (``def user_loader(callback: F) -> F``).
     ("py:class", "refkit_flask.extension.F"),
+    # The result type of SqlStore.read(work) (``work: Callable[[Connection], T]) -> T``).
+    ("py:class", "refkit.storage.sql.T"),
 ]
 
 autodoc_member_order = "bysource"
