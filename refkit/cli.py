@@ -35,7 +35,7 @@ from .models import LedgerEntry
 from .program import ReferralProgram
 from .storage import DEFAULT_URL
 
-__all__ = ["LEDGER_COLUMNS", "main"]
+__all__ = ["COMMANDS", "LEDGER_COLUMNS", "main"]
 
 #: The columns of ``refkit export``, in order.
 LEDGER_COLUMNS = (
@@ -114,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         program = _program(args)
         try:
-            _COMMANDS[args.command](program, args)
+            COMMANDS[args.command](program, args)
         finally:
             program.store.close()
     except RefkitError as error:
@@ -252,7 +252,9 @@ def _write_csv(stream: IO[str], entries: Iterable[LedgerEntry]) -> int:
     return count
 
 
-_COMMANDS: dict[str, Callable[[ReferralProgram, argparse.Namespace], None]] = {
+#: Each subcommand's implementation, ``command(program, args)``: ``flask refkit`` runs the
+#: same ones, so both command lines print the same output and write the same CSV.
+COMMANDS: dict[str, Callable[[ReferralProgram, argparse.Namespace], None]] = {
     "init": _init,
     "code": _code,
     "resolve": _resolve,

@@ -17,15 +17,17 @@ from urllib.parse import urlsplit
 
 from flask import Response, current_app, g, request
 
-from refkit import Fingerprint, InvalidCode, InvalidToken, ValidationError
+from refkit import Fingerprint, InvalidCode, InvalidToken, TokenSigner, ValidationError
+from refkit.clock import Clock
 from refkit.validation import to_campaign
 
 from . import signals
 
 if TYPE_CHECKING:
+    from .config import Settings
     from .extension import RefKitState
 
-__all__ = ["is_bot", "read_cookie", "safe_local_path"]
+__all__ = ["cookie_signer", "is_bot", "read_cookie", "safe_local_path"]
 
 _BOTS = re.compile(
     r"bot\b|bot/|crawl|spider|slurp|preview|facebookexternalhit|facebookcatalog|embedly|"
@@ -58,6 +60,13 @@ def safe_local_path(target: str | None, fallback: str) -> str:
     if parts.scheme or parts.netloc:
         return fallback
     return target
+
+
+def cookie_signer(settings: Settings, clock: Clock) -> TokenSigner:
+    """The signer of the referral cookie: the app's keys, its own purpose, the window."""
+    return TokenSigner(
+        settings.secret_key, "referral-cookie", max_age=settings.cookie_max_age, clock=clock
+    )
 
 
 def read_cookie(state: RefKitState) -> dict[str, Any] | None:

@@ -15,7 +15,6 @@ the ``refkit`` command (:mod:`refkit.cli`): the same stats layout, the same CSV 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from typing import Any, cast
 
 import click
@@ -29,14 +28,12 @@ __all__ = ["refkit_cli"]
 
 refkit_cli = AppGroup("refkit", help="refkit: the referral program.")
 
-_Command = Callable[[ReferralProgram, argparse.Namespace], None]
 
-
-def _run(command: _Command, **arguments: Any) -> None:
-    """Run one of :mod:`refkit.cli`'s commands on the app's program."""
+def _run(command: str, **arguments: Any) -> None:
+    """Run one of :data:`refkit.cli.COMMANDS` on the app's program."""
     program = cast(ReferralProgram, current_app.extensions["refkit"].program)
     try:
-        command(program, argparse.Namespace(**arguments))
+        core.COMMANDS[command](program, argparse.Namespace(**arguments))
     except RefkitError as error:
         raise click.ClickException(" ".join(str(error).split())) from error
     except OSError as error:  # export: a file that cannot be written
@@ -46,7 +43,7 @@ def _run(command: _Command, **arguments: Any) -> None:
 @refkit_cli.command("init-db")
 def init_db() -> None:
     """Create (or upgrade) refkit's tables in the app's store."""
-    _run(core._init)
+    _run("init")
 
 
 @refkit_cli.command("stats")
@@ -54,13 +51,13 @@ def init_db() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (amounts as strings).")
 def stats(user: str | None, as_json: bool) -> None:
     """Print USER's numbers as a referrer, or the program's funnel without USER."""
-    _run(core._stats, user=user, json=as_json)
+    _run("stats", user=user, json=as_json)
 
 
 @refkit_cli.command("approve")
 def approve() -> None:
     """Approve the pending rewards whose hold period has passed, and print how many."""
-    _run(core._approve)
+    _run("approve")
 
 
 @refkit_cli.command("export")
@@ -72,4 +69,4 @@ def approve() -> None:
 )
 def export(output: str | None) -> None:
     """Write the whole reward ledger as CSV (the columns of ``refkit export``)."""
-    _run(core._export, output=output)
+    _run("export", output=output)

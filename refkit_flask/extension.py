@@ -99,12 +99,7 @@ class RefKit:
             extension=self,
             settings=settings,
             program=program,
-            cookies=TokenSigner(
-                settings.secret_key,
-                "referral-cookie",
-                max_age=settings.cookie_max_age,
-                clock=program.clock,
-            ),
+            cookies=capture.cookie_signer(settings, program.clock),
         )
         app.extensions["refkit"] = state
         for event, signal in signals.SIGNALS.items():

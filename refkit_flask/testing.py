@@ -22,8 +22,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from refkit import FrozenClock, InvalidToken, TokenSigner, system_clock
+from refkit import FrozenClock, InvalidToken, system_clock
 from refkit.validation import to_aware
+
+from .capture import cookie_signer
 
 if TYPE_CHECKING:
     from .extension import RefKitState
@@ -139,12 +141,7 @@ def frozen_program_clock(app: Flask, start: datetime | None = None) -> Iterator[
     previous, cookies = program.clock, state.cookies
     clock = FrozenClock(system_clock() if start is None else to_aware(start, "start"))
     program.clock = clock
-    state.cookies = TokenSigner(
-        state.settings.secret_key,
-        "referral-cookie",
-        max_age=state.settings.cookie_max_age,
-        clock=clock,
-    )
+    state.cookies = cookie_signer(state.settings, clock)
     try:
         yield clock
     finally:
