@@ -22,16 +22,14 @@ form and the tag. Everything but the lookup of the number's user happens offline
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import operator
 from typing import NamedTuple
 
 from hashids import Hashids
-from itsdangerous import Signer
 
 from .errors import InvalidCode
-from .keys import SecretKeys, normalize_keys
+from .keys import SecretKeys, derive_keys
 
 __all__ = [
     "ALPHABET",
@@ -129,12 +127,7 @@ class CodeCodec:
     """
 
     def __init__(self, secret_key: SecretKeys, *, salt: bytes = _TAG_SALT) -> None:
-        keys = normalize_keys(secret_key)
-        # itsdangerous derives one key per secret (HMAC key derivation, our own salt).
-        signer = Signer(
-            list(reversed(keys)), salt=salt, key_derivation="hmac", digest_method=hashlib.sha256
-        )
-        self._tag_keys = tuple(signer.derive_key(key) for key in keys)
+        self._tag_keys = derive_keys(secret_key, salt)
         self._hashids = Hashids(salt=_HASHIDS_SALT, min_length=BODY_LENGTH, alphabet=ALPHABET)
 
     def _tag(self, number: int, key_index: int = 0) -> int:

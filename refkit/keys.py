@@ -7,11 +7,14 @@ codes, cookies or links already handed out.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
+
+from itsdangerous import Signer
 
 from .errors import ConfigurationError
 
-__all__ = ["MIN_KEY_LENGTH", "SecretKeys", "normalize_keys"]
+__all__ = ["MIN_KEY_LENGTH", "SecretKeys", "derive_keys", "normalize_keys"]
 
 MIN_KEY_LENGTH = 32
 
@@ -53,3 +56,16 @@ def normalize_keys(secret_key: SecretKeys | None) -> tuple[bytes, ...]:
             )
         result.append(key.encode() if isinstance(key, str) else bytes(key))
     return tuple(result)
+
+
+def derive_keys(secret_key: SecretKeys | None, salt: str | bytes) -> tuple[bytes, ...]:
+    """One HMAC key per secret, newest first, derived by itsdangerous (HMAC key derivation
+    with ``salt``), so each purpose (code tags, hashes of personal data) has keys of its own.
+
+    :raises ConfigurationError: as :func:`normalize_keys`.
+    """
+    keys = normalize_keys(secret_key)
+    signer = Signer(
+        list(reversed(keys)), salt=salt, key_derivation="hmac", digest_method=hashlib.sha256
+    )
+    return tuple(signer.derive_key(key) for key in keys)

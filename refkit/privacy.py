@@ -17,10 +17,9 @@ import hmac
 import ipaddress
 
 from disposable_email_domains import blocklist
-from itsdangerous import Signer
 
 from .errors import ValidationError
-from .keys import SecretKeys, normalize_keys
+from .keys import SecretKeys, derive_keys
 
 __all__ = ["PSEUDONYM_PREFIX", "Pepper", "is_disposable", "normalize_email", "normalize_ip"]
 
@@ -83,12 +82,7 @@ class Pepper:
     """
 
     def __init__(self, secret_key: SecretKeys) -> None:
-        self._keys = tuple(
-            Signer(
-                key, salt="refkit.pepper", key_derivation="hmac", digest_method=hashlib.sha256
-            ).derive_key()
-            for key in normalize_keys(secret_key)
-        )
+        self._keys = derive_keys(secret_key, "refkit.pepper")
 
     def hash(self, purpose: str, value: str) -> str:
         """The keyed hash of ``value`` for ``purpose`` (``"email"``, ``"ip"``...): 32 hex."""
