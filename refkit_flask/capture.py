@@ -19,6 +19,7 @@ from flask import Response, current_app, g, request
 
 from refkit import Fingerprint, InvalidCode, InvalidToken, TokenSigner, ValidationError
 from refkit.clock import Clock
+from refkit.codes import normalize_code
 from refkit.validation import to_campaign
 
 from . import signals
@@ -101,10 +102,10 @@ def capture(state: RefKitState, code: str, campaign: str | None) -> bool:
     """
     program = state.program
     try:
-        canonical = program.verify(code)
-        program.resolve(canonical)
+        program.resolve(code)
     except InvalidCode:
         return False
+    canonical = normalize_code(code)  # cannot fail once resolved; no second decode
     if request.method != "GET" or is_bot(request.headers.get("User-Agent")):
         return True
     payload = _pending_cookie(state) or read_cookie(state) or {}

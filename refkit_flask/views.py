@@ -40,6 +40,7 @@ from refkit import (
     StorageError,
     ValidationError,
 )
+from refkit.codes import normalize_code
 from refkit.models import STATUSES
 from refkit.validation import to_campaign
 
@@ -188,10 +189,10 @@ def _check(extension: RefKit, code: str) -> dict[str, Any]:
     """``{"valid", "reason", "code"}`` for a typed code; never the referrer's id."""
     program = extension.program
     try:
-        canonical = program.verify(code)
-        referrer = program.resolve(canonical)
+        referrer = program.resolve(code)
     except InvalidCode as error:
         return {"valid": False, "reason": error.reason, "code": None}
+    canonical = normalize_code(code)  # cannot fail once resolved; no second decode
     if referrer == extension.current_user_id():
         return {"valid": False, "reason": "self_referral", "code": canonical}
     return {"valid": True, "reason": None, "code": canonical}
