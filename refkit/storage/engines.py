@@ -8,6 +8,8 @@ never blocks writers.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from typing import Any
 
 from sqlalchemy import create_engine, event
@@ -34,9 +36,9 @@ def prepare_sqlite(engine: Engine, *, wal: bool = True) -> Engine:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # refkit emits BEGIN itself
         cursor = dbapi_connection.cursor()
-        if wal:
-            cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
+        if wal:
+            _enable_wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
@@ -48,6 +50,21 @@ def prepare_sqlite(engine: Engine, *, wal: bool = True) -> Engine:
 
     engine._refkit_prepared = True  # type: ignore[attr-defined]
     return engine
+
+
+def _enable_wal(cursor: Any) -> None:
+    """Switch the file to WAL. The switch needs an exclusive lock, and SQLite answers "database
+    is locked" at once (no busy wait) while another new connection is doing the same, as when
+    several processes open a brand-new database together: retry until the deadline."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def memory_engine() -> Engine:
