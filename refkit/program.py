@@ -331,7 +331,6 @@ class ReferralProgram:
         customer = to_id(customer_id, "customer_id")
         if email is not None:
             self.identify(customer, email=email, at=at)
-        customer = self._subject(customer)
         value = to_amount(amount)
         money = to_currency(currency)
         minor = to_minor(value, money)
@@ -346,6 +345,7 @@ class ReferralProgram:
             when,
             code_referrer,
             fast_purchase=self.fast_purchase,
+            pseudonyms=self._pepper.pseudonyms(customer),
         )
         rules = self.rules
         hold = rules.hold_period if rules is not None else None

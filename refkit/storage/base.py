@@ -47,6 +47,9 @@ class NewConversion:
     campaign: str | None = None
     #: flag the referral when the purchase comes this soon after the click
     fast_purchase: timedelta | None = None
+    #: the customer's pseudonyms (one per key): if one is stored, the customer was erased
+    #: and the conversion is stored under it
+    pseudonyms: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,15 +13,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from functools import partial
 from types import SimpleNamespace
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, Select, Table, and_, exists, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from ..errors import ConflictError, StorageError, ValidationError
@@ -51,6 +50,7 @@ from .records import (
     reward_from_row,
 )
 from .schema import conversions, counters, flags, ledger, referrals, referrers, rewards, visits
+from .statements import CONVERSION_CONTEXT, LEDGER_INSERT, ON_CONFLICT_DIALECTS, insert_ignore
 
 __all__ = ["SqlStore"]
 
@@ -158,12 +158,8 @@ class SqlStore:
     ) -> Any:
         """Insert a row unless it breaks a unique constraint; the new id, True, or None."""
         dialect = connection.dialect.name
-        if dialect in ("postgresql", "sqlite"):
-            insert = pg_insert if dialect == "postgresql" else sqlite_insert
-            # RETURNING, not rowcount: psycopg reports -1 for INSERT ... ON CONFLICT.
-            key = table.c.id if returning else next(iter(table.primary_key.columns))
-            statement = insert(table).values(values).on_conflict_do_nothing().returning(key)
-            row = connection.execute(statement).first()
+        if dialect in ON_CONFLICT_DIALECTS:
+            row = connection.execute(insert_ignore(table, dialect, returning), values).first()
             if row is None:
                 return None
             return row[0] if returning else True
@@ -312,58 +308,138 @@ class SqlStore:
         hold: Callable[[datetime], datetime],
         cap: int | None,
     ) -> ConversionResult:
+        # One read for everything the decision needs, then only writes: the conversion row
+        # (whose primary key settles replays and races), its rewards, their ledger entries.
+        customer = new.customer_id
+        context = self._conversion_context(connection, customer, new)
+        if context.erased is not None:  # the customer was erased: store under the pseudonym
+            customer = context.erased
+            context = self._conversion_context(connection, customer, new)
+        if context.replay:
+            return self._replay(connection, new, customer)
+        referral = None if context.referrer_id is None else referral_from_row(context)
         row_values = {
             "order_id": new.order_id,
-            "customer_id": new.customer_id,
+            "customer_id": customer,
             "amount_minor": new.amount_minor,
             "refunded_minor": 0,
             "currency": new.currency,
-            "reasons": "",
             "created_at": new.at,
         }
-        if not self._insert_ignore(connection, conversions, row_values):
-            stored = self._conversion(connection, new.order_id)
-            assert stored is not None
-            _check_replay(stored, new)
-            return ConversionResult(stored, created=False)
+        bind_code = new.code_referrer_id is not None and referral is None
+        decision = None if bind_code else self._decide(context, new, referral, decide)
+        planned = self._annotated(
+            row_values, referral, [] if decision is None else list(decision.reasons)
+        )
+        if not self._insert_ignore(connection, conversions, planned):
+            return self._replay(connection, new, customer)
 
         reasons: list[str] = []
         new_referral = None
         if new.code_referrer_id is not None:
             bound = self._attribute(
-                connection, new.customer_id, new.code_referrer_id, "code", new.campaign, new.at
+                connection, customer, new.code_referrer_id, "code", new.campaign, new.at
             )
             if bound.created:
-                new_referral = bound.referral
+                new_referral = referral = bound.referral
             elif bound.refused == "already_referred":
                 reasons.append("code_ignored_already_referred")
             elif bound.refused in ("self_referral", "cycle", "same_email"):
                 reasons.append("self_referral")
-        referral = self._referral(connection, new.customer_id)
-        if referral is not None and new.fast_purchase is not None:
-            abuse.flag_fast_purchase(
-                connection, self._insert_ignore, referral.referee_id, new.at, new.fast_purchase
+        if decision is None:
+            decision = self._decide(context, new, referral, decide)
+        if referral is not None and self._fast(context, new):
+            assert new.fast_purchase is not None
+            abuse.flag(
+                connection, self._insert_ignore, referral.referee_id, "fast_purchase", new.at
             )
-        if referral is not None and abuse.same_email(
-            connection, referral.referee_id, referral.referrer_id
-        ):
+        reasons.extend(decision.reasons)
+        created = self._create_rewards(connection, new, referral, decision, hold, cap, reasons)
+        stored_values = self._annotated(row_values, referral, reasons)
+        if stored_values != planned:  # a code bound the customer, or a reward was refused
+            connection.execute(
+                update(conversions)
+                .where(conversions.c.order_id == new.order_id)
+                .values(
+                    referrer_id=stored_values["referrer_id"],
+                    campaign=stored_values["campaign"],
+                    reasons=stored_values["reasons"],
+                )
+            )
+        # What was just written, without reading it back.
+        stored = conversion_from_row(SimpleNamespace(**stored_values), tuple(created))
+        return ConversionResult(stored, created=True, new_referral=new_referral)
+
+    @staticmethod
+    def _conversion_context(connection: Connection, customer: str, new: NewConversion) -> Any:
+        parameters = {
+            "customer": customer,
+            "order_id": new.order_id,
+            "pseudonyms": list(new.pseudonyms) or [""],
+        }
+        return connection.execute(CONVERSION_CONTEXT, parameters).one()
+
+    def _replay(
+        self, connection: Connection, new: NewConversion, customer: str
+    ) -> ConversionResult:
+        stored = self._conversion(connection, new.order_id)
+        assert stored is not None
+        _check_replay(stored, replace(new, customer_id=customer))
+        return ConversionResult(stored, created=False)
+
+    @staticmethod
+    def _decide(
+        context: Any, new: NewConversion, referral: Referral | None, decide: Decider
+    ) -> Decision:
+        if referral is not None and context.referrer_id is not None and context.same_email:
             # Identified as one person after the binding: nobody earns on their own purchase.
             decide = _refuse_self_referral
-        earlier = select(conversions.c.order_id).where(
-            conversions.c.customer_id == new.customer_id, conversions.c.order_id != new.order_id
+        roles = {"referrer": context.referrer_rewarded, "referee": context.referee_rewarded}
+        return decide(
+            ConversionContext(
+                amount=new.amount,
+                currency=new.currency,
+                at=new.at,
+                referral=referral,
+                is_first_purchase=not context.bought_before,
+                rewarded_roles=frozenset(role for role, done in roles.items() if done),
+            )
         )
-        rewarded = select(rewards.c.role).where(rewards.c.referee_id == new.customer_id)
-        context = ConversionContext(
-            amount=new.amount,
-            currency=new.currency,
-            at=new.at,
-            referral=referral,
-            is_first_purchase=not connection.execute(select(exists(earlier))).scalar(),
-            rewarded_roles=frozenset(connection.execute(rewarded).scalars()),
-        )
-        decision = decide(context)
-        reasons.extend(decision.reasons)
+
+    @staticmethod
+    def _fast(context: Any, new: NewConversion) -> bool:
+        """Whether this purchase came within ``fast_purchase`` of the referee's click."""
+        clicked = context.clicked_at
+        if new.fast_purchase is None or clicked is None:
+            return False
+        return bool(timedelta(0) <= new.at - clicked <= new.fast_purchase)
+
+    @staticmethod
+    def _annotated(
+        row_values: dict[str, Any], referral: Referral | None, reasons: list[str]
+    ) -> dict[str, Any]:
+        """The conversion row with its referrer, campaign and reasons."""
+        return {
+            **row_values,
+            "referrer_id": referral.referrer_id if referral else None,
+            "campaign": referral.campaign if referral else None,
+            "reasons": ",".join(reasons),
+        }
+
+    def _create_rewards(
+        self,
+        connection: Connection,
+        new: NewConversion,
+        referral: Referral | None,
+        decision: Decision,
+        hold: Callable[[datetime], datetime],
+        cap: int | None,
+        reasons: list[str],
+    ) -> list[EarnedReward]:
+        """Insert the decision's rewards and their ledger entries; explain each refusal in
+        ``reasons`` (a cap reached, or another order of this referee got there first)."""
         created: list[EarnedReward] = []
+        entries: list[dict[str, Any]] = []
         for plan in decision.rewards:
             assert referral is not None
             capped = plan.role == "referrer" and cap is not None
@@ -387,37 +463,19 @@ class SqlStore:
                 "due_at": hold(new.at),
             }
             reward_id = self._insert_ignore(connection, rewards, values, returning=True)
-            if reward_id is None:  # another order of this referee got there first
+            if reward_id is None:
                 if capped:
                     self._take_slot(connection, referral.referrer_id, cap or 0, -1)
                 if "already_rewarded" not in reasons:
                     reasons.append("already_rewarded")
                 continue
             reward = reward_from_row(SimpleNamespace(id=reward_id, **values))
-            self._append(connection, reward, "accrued", new.at, pending=minor)
             created.append(reward)
+            entries.append(_entry(reward, "accrued", new.at, pending=minor))
             reasons.append(f"{plan.role}_rewarded")
-        campaign = referral.campaign if referral is not None else None
-        connection.execute(
-            update(conversions)
-            .where(conversions.c.order_id == new.order_id)
-            .values(
-                referrer_id=referral.referrer_id if referral else None,
-                campaign=campaign,
-                reasons=",".join(reasons),
-            )
-        )
-        # What was just written, without reading it back.
-        stored_row = SimpleNamespace(
-            **{
-                **row_values,
-                "referrer_id": referral.referrer_id if referral else None,
-                "campaign": campaign,
-                "reasons": ",".join(reasons),
-            }
-        )
-        stored = conversion_from_row(stored_row, tuple(created))
-        return ConversionResult(stored, created=True, new_referral=new_referral)
+        if entries:
+            connection.execute(LEDGER_INSERT, entries)
+        return created
 
     def _take_slot(self, connection: Connection, referrer_id: str, cap: int, step: int) -> bool:
         """Take (``step=+1``) or give back (``-1``) one of the referrer's capped reward slots.
@@ -453,16 +511,7 @@ class SqlStore:
     ) -> None:
         """Append one ledger entry for ``reward`` (a row or an EarnedReward)."""
         connection.execute(
-            ledger.insert().values(
-                reward_id=reward.id,
-                beneficiary_id=reward.beneficiary_id,
-                kind=kind,
-                once_key=None if kind == "adjusted" else kind,
-                pending_minor=pending,
-                approved_minor=approved,
-                currency=reward.currency,
-                created_at=at,
-            )
+            LEDGER_INSERT, _entry(reward, kind, at, pending=pending, approved=approved)
         )
 
     @classmethod
@@ -686,6 +735,22 @@ def _storage_message(error: object) -> str:
         "and the database is reachable and writable, then retry (retrying the same call, "
         "for example the same order id, is safe)"
     )
+
+
+def _entry(
+    reward: Any, kind: str, at: datetime, *, pending: int = 0, approved: int = 0
+) -> dict[str, Any]:
+    """The parameters of one ledger entry for ``reward`` (a row or an EarnedReward)."""
+    return {
+        "reward_id": reward.id,
+        "beneficiary_id": reward.beneficiary_id,
+        "kind": kind,
+        "once_key": None if kind == "adjusted" else kind,
+        "pending_minor": pending,
+        "approved_minor": approved,
+        "currency": reward.currency,
+        "created_at": at,
+    }
 
 
 def _ledger_page(connection: Connection, page: Select[Any]) -> list[LedgerEntry]:
