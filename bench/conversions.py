@@ -3,8 +3,9 @@
 SQLite: refkit against a hand-written :mod:`sqlite3` transaction doing the minimal work of a
 rewarded conversion with the same durability settings (WAL, ``synchronous=NORMAL``,
 ``BEGIN IMMEDIATE``): insert the order (``ON CONFLICT DO NOTHING``), read the referral, insert
-one reward under a UNIQUE (referee, role), insert one ledger row, commit. refkit runs
-double-sided rules (two rewards, two ledger rows) and returns the stored conversion.
+the referrer's and the referee's rewards under a UNIQUE (referee, role), insert their two
+ledger rows, commit. refkit runs the same double-sided rules (two rewards, two ledger rows)
+and returns the stored conversion.
 
 PostgreSQL (a scratch database): throughput with 1, 4 and 16 worker threads on their own
 referees, scaled against one worker, and all workers hammering the same referees, after which
@@ -45,9 +46,12 @@ __all__ = [
 SECRET = "bench-secret-key-0123456789abcdefghijklmnop"
 RULES = RewardRules(referrer_reward=Reward.percent(10), referee_reward=Reward.fixed("5", "EUR"))
 AMOUNT, AMOUNT_MINOR, CURRENCY = "49.90", 4990, "EUR"
+REFEREE_MINOR = 500  # the referee's fixed 5 EUR
 TARGET = 2.5
 REFERRERS = 20
-BASELINE = "sqlite3 by hand: order + referral read + 1 reward + 1 ledger row, one transaction"
+BASELINE = (
+    "sqlite3 by hand: order + referral read + 2 rewards + 2 ledger rows, one transaction"
+)
 
 
 @dataclass(frozen=True)
@@ -97,7 +101,7 @@ def _baseline_connection(path: Path) -> sqlite3.Connection:
 
 
 def _baseline_conversion(connection: sqlite3.Connection, order_id: str, customer: str) -> bool:
-    """One rewarded conversion by hand; True if it created a reward."""
+    """One rewarded conversion by hand; True if it created both rewards."""
     now = datetime.now(UTC).isoformat()
     connection.execute("BEGIN IMMEDIATE")
     try:
@@ -111,20 +115,25 @@ def _baseline_conversion(connection: sqlite3.Connection, order_id: str, customer
         ).fetchone()
         rewarded = False
         if inserted == 1 and row is not None:
-            value = AMOUNT_MINOR // 10
-            cursor = connection.execute(
-                "INSERT INTO rewards (order_id, referee_id, beneficiary_id, role, value_minor, "
-                "currency, status, created_at) VALUES (?, ?, ?, 'referrer', ?, ?, 'pending', ?) "
-                "ON CONFLICT DO NOTHING",
-                (order_id, customer, row[0], value, CURRENCY, now),
-            )
-            if cursor.rowcount == 1:
-                connection.execute(
-                    "INSERT INTO ledger (reward_id, beneficiary_id, kind, pending_minor, "
-                    "created_at) VALUES (?, ?, 'accrued', ?, ?)",
-                    (cursor.lastrowid, row[0], value, now),
+            entries = []
+            for role, beneficiary, value in (
+                ("referrer", row[0], AMOUNT_MINOR // 10),
+                ("referee", customer, REFEREE_MINOR),
+            ):
+                cursor = connection.execute(
+                    "INSERT INTO rewards (order_id, referee_id, beneficiary_id, role, "
+                    "value_minor, currency, status, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, 'pending', ?) ON CONFLICT DO NOTHING",
+                    (order_id, customer, beneficiary, role, value, CURRENCY, now),
                 )
-                rewarded = True
+                if cursor.rowcount == 1:
+                    entries.append((cursor.lastrowid, beneficiary, value, now))
+            connection.executemany(
+                "INSERT INTO ledger (reward_id, beneficiary_id, kind, pending_minor, "
+                "created_at) VALUES (?, ?, 'accrued', ?, ?)",
+                entries,
+            )
+            rewarded = len(entries) == 2
         connection.execute("COMMIT")
     except BaseException:
         connection.execute("ROLLBACK")

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.pool import StaticPool
 
 from ..errors import ConfigurationError
@@ -46,7 +46,18 @@ def prepare_sqlite(engine: Engine, *, wal: bool = True) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
         read_only = connection.get_execution_options().get(READ_ONLY, False)
-        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
+        if connection.engine.echo:
+            connection.exec_driver_sql(begin)
+            return
+        # Straight to the driver: this runs once per transaction, and SQLAlchemy's execution
+        # layer would cost more than the statement.
+        try:
+            connection.connection.driver_connection.execute(begin)  # type: ignore[union-attr]
+        except sqlite3.Error as error:
+            raise DBAPIError.instance(
+                begin, (), error, sqlite3.Error, dialect=engine.dialect
+            ) from error
 
     engine._refkit_prepared = True  # type: ignore[attr-defined]
     return engine

@@ -41,6 +41,7 @@ from ..money import to_minor
 from ..rules import ConversionContext, Decision
 from . import abuse, queries
 from .base import AttributionResult, ConversionResult, Decider, NewConversion
+from .driver import DriverStatement
 from .engines import READ_ONLY, engine_for_url
 from .migrate import ensure_schema
 from .records import (
@@ -50,7 +51,15 @@ from .records import (
     reward_from_row,
 )
 from .schema import conversions, counters, flags, ledger, referrals, referrers, rewards, visits
-from .statements import CONVERSION_CONTEXT, LEDGER_INSERT, ON_CONFLICT_DIALECTS, insert_ignore
+from .statements import (
+    CONVERSION_CONTEXT,
+    CONVERSION_INSERT,
+    LEDGER_INSERT,
+    ON_CONFLICT_DIALECTS,
+    PSEUDONYM_SLOTS,
+    REWARD_INSERT,
+    insert_ignore,
+)
 
 __all__ = ["SqlStore"]
 
@@ -159,7 +168,8 @@ class SqlStore:
         """Insert a row unless it breaks a unique constraint; the new id, True, or None."""
         dialect = connection.dialect.name
         if dialect in ON_CONFLICT_DIALECTS:
-            row = connection.execute(insert_ignore(table, dialect, returning), values).first()
+            statement = insert_ignore(table, dialect, returning=returning)
+            row = connection.execute(statement, values).first()
             if row is None:
                 return None
             return row[0] if returning else True
@@ -169,6 +179,19 @@ class SqlStore:
         except IntegrityError:
             return None
         return result.inserted_primary_key[0] if returning else True  # type: ignore[index]
+
+    def _insert_prepared(
+        self,
+        connection: Connection,
+        statement: DriverStatement,
+        table: Table,
+        values: dict[str, Any],
+    ) -> Any:
+        """:meth:`_insert_ignore` through ``statement`` (one of the hot path's, which return
+        the new row's key): the new id or key, or None."""
+        if connection.dialect.name in ON_CONFLICT_DIALECTS:
+            return statement.first(connection, values)
+        return self._insert_ignore(connection, table, values, returning="id" in table.c)
 
     def close(self) -> None:
         """Release the engine's pooled connections."""
@@ -328,10 +351,8 @@ class SqlStore:
         }
         bind_code = new.code_referrer_id is not None and referral is None
         decision = None if bind_code else self._decide(context, new, referral, decide)
-        planned = self._annotated(
-            row_values, referral, [] if decision is None else list(decision.reasons)
-        )
-        if not self._insert_ignore(connection, conversions, planned):
+        planned = self._annotated(row_values, referral, _expected_reasons(decision))
+        if not self._insert_prepared(connection, CONVERSION_INSERT, conversions, planned):
             return self._replay(connection, new, customer)
 
         reasons: list[str] = []
@@ -372,12 +393,17 @@ class SqlStore:
 
     @staticmethod
     def _conversion_context(connection: Connection, customer: str, new: NewConversion) -> Any:
-        parameters = {
-            "customer": customer,
-            "order_id": new.order_id,
-            "pseudonyms": list(new.pseudonyms) or [""],
-        }
-        return connection.execute(CONVERSION_CONTEXT, parameters).one()
+        candidates = new.pseudonyms[:PSEUDONYM_SLOTS] or ("",)
+        slots = candidates + candidates[-1:] * (PSEUDONYM_SLOTS - len(candidates))
+        parameters = {"customer": customer, "order_id": new.order_id}
+        parameters.update((f"pseudonym{i}", slot) for i, slot in enumerate(slots))
+        context = CONVERSION_CONTEXT.row(connection, parameters)
+        assert context is not None  # one row, always
+        if context.erased is None and len(new.pseudonyms) > PSEUDONYM_SLOTS:
+            rest = new.pseudonyms[PSEUDONYM_SLOTS:]
+            subject = abuse.subject_for(connection, customer, rest)
+            context.erased = None if subject == customer else subject
+        return context
 
     def _replay(
         self, connection: Connection, new: NewConversion, customer: str
@@ -462,7 +488,7 @@ class SqlStore:
                 "created_at": new.at,
                 "due_at": hold(new.at),
             }
-            reward_id = self._insert_ignore(connection, rewards, values, returning=True)
+            reward_id = self._insert_prepared(connection, REWARD_INSERT, rewards, values)
             if reward_id is None:
                 if capped:
                     self._take_slot(connection, referral.referrer_id, cap or 0, -1)
@@ -474,7 +500,7 @@ class SqlStore:
             entries.append(_entry(reward, "accrued", new.at, pending=minor))
             reasons.append(f"{plan.role}_rewarded")
         if entries:
-            connection.execute(LEDGER_INSERT, entries)
+            LEDGER_INSERT.many(connection, entries)
         return created
 
     def _take_slot(self, connection: Connection, referrer_id: str, cap: int, step: int) -> bool:
@@ -510,8 +536,8 @@ class SqlStore:
         approved: int = 0,
     ) -> None:
         """Append one ledger entry for ``reward`` (a row or an EarnedReward)."""
-        connection.execute(
-            LEDGER_INSERT, _entry(reward, kind, at, pending=pending, approved=approved)
+        LEDGER_INSERT.many(
+            connection, [_entry(reward, kind, at, pending=pending, approved=approved)]
         )
 
     @classmethod
@@ -735,6 +761,13 @@ def _storage_message(error: object) -> str:
         "and the database is reachable and writable, then retry (retrying the same call, "
         "for example the same order id, is safe)"
     )
+
+
+def _expected_reasons(decision: Decision | None) -> list[str]:
+    """The reasons a conversion ends with if every reward of ``decision`` is created."""
+    if decision is None:
+        return []
+    return [*decision.reasons, *(f"{plan.role}_rewarded" for plan in decision.rewards)]
 
 
 def _entry(

@@ -8,7 +8,7 @@ dialect by the engine). The conversion path runs only these.
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 from sqlalchemy import String, Table, and_, bindparam, exists, literal, select
@@ -16,16 +16,25 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql import Executable
 
+from .driver import DriverStatement
 from .schema import conversions, erasures, identities, ledger, referrals, rewards, signals
 
-__all__ = ["CONVERSION_CONTEXT", "LEDGER_INSERT", "ON_CONFLICT_DIALECTS", "insert_ignore"]
+__all__ = [
+    "CONVERSION_CONTEXT",
+    "CONVERSION_INSERT",
+    "LEDGER_INSERT",
+    "ON_CONFLICT_DIALECTS",
+    "PSEUDONYM_SLOTS",
+    "REWARD_INSERT",
+    "insert_ignore",
+]
 
 #: Dialects with ``INSERT ... ON CONFLICT DO NOTHING RETURNING``.
 ON_CONFLICT_DIALECTS = ("postgresql", "sqlite")
 
 
 @cache
-def insert_ignore(table: Table, dialect: str, returning: bool) -> Executable:
+def insert_ignore(table: Table, dialect: str, *, returning: bool) -> Executable:
     """``INSERT ... ON CONFLICT DO NOTHING RETURNING key`` for ``table`` on ``dialect`` (one
     of :data:`ON_CONFLICT_DIALECTS`); the values come as execution parameters. Returns the
     id column (``returning``) or the first primary-key column, so a row means "inserted"
@@ -35,7 +44,12 @@ def insert_ignore(table: Table, dialect: str, returning: bool) -> Executable:
     return insert(table).on_conflict_do_nothing().returning(key)
 
 
-def _conversion_context() -> Any:
+#: How many pseudonyms (one per secret key) the conversion context checks; more keys than
+#: this are checked in a second statement.
+PSEUDONYM_SLOTS = 3
+
+
+def _conversion_context(_dialect: str) -> Any:
     customer = bindparam("customer", type_=String)
     other = identities.alias("other")
     mine = identities.alias("mine")
@@ -46,7 +60,11 @@ def _conversion_context() -> Any:
 
     return select(
         select(erasures.c.pseudonym)
-        .where(erasures.c.pseudonym.in_(bindparam("pseudonyms", expanding=True)))
+        .where(
+            erasures.c.pseudonym.in_(
+                [bindparam(f"pseudonym{i}", type_=String) for i in range(PSEUDONYM_SLOTS)]
+            )
+        )
         .limit(1)
         .scalar_subquery()
         .label("erased"),
@@ -74,11 +92,61 @@ def _conversion_context() -> Any:
 
 
 #: Everything a conversion decides on, in one row, for the customer ``:customer``: their
-#: pseudonym if they were erased (``erased``: :pseudonyms holds the candidates), whether
+#: pseudonym if they were erased (``erased``: ``:pseudonym0..2`` are the candidates), whether
 #: ``:order_id`` is already stored (``replay``), whether they bought before, which rewards
 #: their referral already paid, their referral's columns (all ``None`` if not referred),
 #: whether referee and referrer registered one email, and when the referee clicked.
-CONVERSION_CONTEXT = _conversion_context()
+CONVERSION_CONTEXT = DriverStatement(
+    _conversion_context,
+    ("customer", "order_id", *(f"pseudonym{i}" for i in range(PSEUDONYM_SLOTS))),
+)
 
-#: One ledger entry; every column is an execution parameter.
-LEDGER_INSERT = ledger.insert()
+#: A conversion row unless its order id is stored; returns the order id if inserted.
+CONVERSION_INSERT = DriverStatement(
+    partial(insert_ignore, conversions, returning=False),
+    (
+        "order_id",
+        "customer_id",
+        "amount_minor",
+        "refunded_minor",
+        "currency",
+        "created_at",
+        "referrer_id",
+        "campaign",
+        "reasons",
+    ),
+)
+
+#: A reward unless its referee already has one in that role; returns the new id.
+REWARD_INSERT = DriverStatement(
+    partial(insert_ignore, rewards, returning=True),
+    (
+        "order_id",
+        "referee_id",
+        "referrer_id",
+        "beneficiary_id",
+        "role",
+        "kind",
+        "value_minor",
+        "original_minor",
+        "currency",
+        "status",
+        "created_at",
+        "due_at",
+    ),
+)
+
+#: Ledger entries (see ``sql._entry``).
+LEDGER_INSERT = DriverStatement(
+    lambda _dialect: ledger.insert(),
+    (
+        "reward_id",
+        "beneficiary_id",
+        "kind",
+        "once_key",
+        "pending_minor",
+        "approved_minor",
+        "currency",
+        "created_at",
+    ),
+)
