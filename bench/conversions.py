@@ -49,9 +49,7 @@ AMOUNT, AMOUNT_MINOR, CURRENCY = "49.90", 4990, "EUR"
 REFEREE_MINOR = 500  # the referee's fixed 5 EUR
 TARGET = 2.5
 REFERRERS = 20
-BASELINE = (
-    "sqlite3 by hand: order + referral read + 2 rewards + 2 ledger rows, one transaction"
-)
+BASELINE = "sqlite3 by hand: order + referral read + 2 rewards + 2 ledger rows, one transaction"
 
 
 @dataclass(frozen=True)

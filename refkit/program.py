@@ -222,7 +222,18 @@ class ReferralProgram:
         if visitor is not None:
             visitor = to_id(visitor, "visitor")[:128]
         when = self._now(at)
-        return self.store.add_visit(self.resolve(code), campaign, visitor, when)
+        parsed = self._codec.parse(code)
+        user_id = self._users.get(parsed.number)
+        if user_id is not None:
+            return self.store.add_visit(user_id, campaign, visitor, when)
+        # Not cached: find the referrer and count the visit in one statement.
+        visit = self.store.add_visit_by_number(
+            parsed.number, campaign, visitor, when, PSEUDONYM_PREFIX
+        )
+        if visit is None:
+            raise InvalidCode(code, "unknown_referrer")
+        self._remember(visit.referrer_id, parsed.number)
+        return visit
 
     def attribute(
         self,
@@ -254,7 +265,7 @@ class ReferralProgram:
         """
         if email is not None:
             self.identify(referee_id, email=email, at=at)
-        referee = self._subject(to_id(referee_id, "referee_id"))
+        referee = to_id(referee_id, "referee_id")
         if source not in SOURCES:
             raise ValidationError(f"source must be one of {SOURCES}, got {source!r}")
         campaign = to_campaign(campaign)
@@ -267,7 +278,16 @@ class ReferralProgram:
                 f"user {referee!r} cannot be referred with their own code: a referral code is "
                 "for bringing someone else, so check the code belongs to another user",
             )
-        result = self.store.attribute(referee, referrer, source, campaign, when, click, signup)
+        result = self.store.attribute(
+            referee,
+            referrer,
+            source,
+            campaign,
+            when,
+            click,
+            signup,
+            pseudonyms=self._pepper.pseudonyms(referee),
+        )
         if result.refused == "same_email":
             raise SelfReferral(
                 referee,

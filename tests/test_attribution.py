@@ -8,6 +8,8 @@ import pytest
 
 import refkit
 
+from .conftest import SECRET
+
 
 def test_record_visit_counts_for_the_referrer(program: refkit.ReferralProgram) -> None:
     code = program.code_for("alice")
@@ -15,6 +17,26 @@ def test_record_visit_counts_for_the_referrer(program: refkit.ReferralProgram) -
     assert (visit.referrer_id, visit.campaign, visit.visitor) == ("alice", "spring", "v-1")
     program.record_visit(code.lower())
     assert program.stats_for("alice").visits == 2
+
+
+def test_record_visit_finds_an_uncached_referrer_in_the_store(make_program, clock) -> None:
+    code = make_program().code_for("alice")
+    fresh = make_program()  # another process: nothing cached
+    visit = fresh.record_visit(code, campaign="spring", visitor="v-1")
+    assert visit == refkit.Visit(visit.id, "alice", "spring", "v-1", clock())
+    assert fresh.resolve(code) == "alice"  # and now it is cached
+    assert fresh.record_visit(code).referrer_id == "alice"
+    assert fresh.stats_for("alice").visits == 2
+
+
+def test_record_visit_refuses_a_valid_code_nobody_holds(make_program) -> None:
+    program = make_program()
+    program.code_for("alice")
+    unknown = refkit.CodeCodec(SECRET).encode(12345)
+    with pytest.raises(refkit.InvalidCode) as caught:
+        make_program().record_visit(unknown)
+    assert caught.value.reason == "unknown_referrer"
+    assert program.summary().visits == 0
 
 
 def test_record_visit_refuses_invalid_codes(program: refkit.ReferralProgram) -> None:

@@ -145,6 +145,34 @@ def test_the_erased_users_code_stops_resolving(
     assert fresh.code_for("alice") != code  # a returning alice gets a new code
 
 
+def test_an_erased_referrers_code_records_no_visit_even_uncached(
+    make_program: MakeProgram, clock: refkit.FrozenClock
+) -> None:
+    program = make_program(RULES)
+    code = _story(program, clock)
+    visits_before = program.summary().visits
+    program.erase("alice")
+    with pytest.raises(refkit.InvalidCode):
+        make_program(RULES).record_visit(code)
+    assert program.summary().visits == visits_before
+
+
+def test_an_erased_user_is_found_under_any_of_many_keys(
+    make_program: MakeProgram, clock: refkit.FrozenClock
+) -> None:
+    # The context statements check three pseudonyms at once; older keys take a second look.
+    old = make_program(RULES, secret_key=[f"{SECRET}-old"])
+    _story(old, clock)
+    pseudonym = old.erase("bob")
+    keys = [f"{SECRET}-{n}" for n in range(4)] + [f"{SECRET}-old"]
+    rotated = make_program(RULES, secret_key=keys)
+    again = rotated.record_conversion("o9", "bob", "500", "EUR")
+    assert again.customer_id == pseudonym
+    assert again.rewards == ()
+    with pytest.raises(refkit.AlreadyReferred):
+        rotated.attribute("bob", rotated.code_for("erin"))
+
+
 def test_an_erased_referee_cannot_earn_a_second_reward(
     make_program: MakeProgram, clock: refkit.FrozenClock
 ) -> None:

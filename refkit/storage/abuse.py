@@ -94,8 +94,13 @@ def on_referral(
     click: Fingerprint | None,
     signup: Fingerprint | None,
     at: datetime,
+    *,
+    disposable: bool | None = None,
 ) -> None:
-    """A referral was just made: keep its signals (hashes only) and raise its flags."""
+    """A referral was just made: keep its signals (hashes only) and raise its flags.
+
+    ``disposable``: whether the referee's email is disposable, if the caller read it already.
+    """
     if click is not None or signup is not None:
         connection.execute(
             insert(signals).values(
@@ -116,9 +121,10 @@ def on_referral(
         and (click.ip, click.user_agent) == (signup.ip, signup.user_agent)
     ):
         flag(connection, insert_ignore, referee_id, "same_device", at)
-    disposable = connection.execute(
-        select(identities.c.disposable).where(identities.c.user_id == referee_id)
-    ).scalar()
+    if disposable is None:
+        disposable = connection.execute(
+            select(identities.c.disposable).where(identities.c.user_id == referee_id)
+        ).scalar()
     if disposable:
         flag(connection, insert_ignore, referee_id, "disposable_email", at)
 

@@ -88,6 +88,17 @@ class Store(Protocol):
         self, referrer_id: str, campaign: str | None, visitor: str | None, at: datetime
     ) -> Visit: ...
 
+    def add_visit_by_number(
+        self,
+        number: int,
+        campaign: str | None,
+        visitor: str | None,
+        at: datetime,
+        erased_prefix: str,
+    ) -> Visit | None:
+        """A visit for the holder of referrer ``number``; ``None`` if nobody holds it, or
+        an erased user (whose id starts with ``erased_prefix``)."""
+
     def attribute(
         self,
         referee_id: str,
@@ -97,7 +108,10 @@ class Store(Protocol):
         at: datetime,
         click: Fingerprint | None = None,
         signup: Fingerprint | None = None,
-    ) -> AttributionResult: ...
+        pseudonyms: tuple[str, ...] = (),
+    ) -> AttributionResult:
+        """Bind the referee (stored under its pseudonym, one of ``pseudonyms``, if it was
+        erased) unless a rule refuses it."""
 
     def referral_of(self, referee_id: str) -> Referral | None: ...
 

@@ -80,7 +80,7 @@ class DriverStatement:
             compiled = statement.compile(dialect=dialect, column_keys=list(self.keys))  # type: ignore[attr-defined]
             assert isinstance(compiled, SQLCompiler)
             processors, constants = [], {}
-            for name, bind in compiled.binds.items():
+            for bind, name in compiled.bind_names.items():
                 process = bind.type.dialect_impl(dialect).bind_processor(dialect)
                 if name not in self.keys:
                     value = bind.effective_value
@@ -88,7 +88,7 @@ class DriverStatement:
                 elif process is not None:
                     processors.append((name, process))
             order = tuple(compiled.positiontup or ()) if compiled.positional else None
-            selected = getattr(statement, "selected_columns", ())
+            selected = getattr(statement, "exported_columns", ())
             found = _Compiled(
                 compiled.string,
                 order,

@@ -50,14 +50,20 @@ from .records import (
     referral_from_row,
     reward_from_row,
 )
-from .schema import conversions, counters, flags, ledger, referrals, referrers, rewards, visits
+from .schema import conversions, counters, flags, ledger, referrals, referrers, rewards
 from .statements import (
+    ATTRIBUTION_CONTEXT,
     CONVERSION_CONTEXT,
     CONVERSION_INSERT,
     LEDGER_INSERT,
+    NUMBER_OF_USER,
     ON_CONFLICT_DIALECTS,
     PSEUDONYM_SLOTS,
+    REFERRAL_INSERT,
     REWARD_INSERT,
+    USER_OF_NUMBER,
+    VISIT_BY_NUMBER,
+    VISIT_INSERT,
     insert_ignore,
 )
 
@@ -219,13 +225,14 @@ class SqlStore:
 
     @staticmethod
     def _number(connection: Connection, user_id: str) -> int | None:
-        statement = select(referrers.c.number).where(referrers.c.user_id == user_id)
-        value: int | None = connection.execute(statement).scalar()
+        value: int | None = NUMBER_OF_USER.first(connection, {"user_id": user_id})
         return value
 
     def user_for_number(self, number: int) -> str | None:
-        statement = select(referrers.c.user_id).where(referrers.c.number == number)
-        return self._run(lambda c: c.execute(statement).scalar(), read_only=True)
+        user_id: str | None = self._run(
+            lambda c: USER_OF_NUMBER.first(c, {"number": number}), read_only=True
+        )
+        return user_id
 
     # -- visits and referrals --------------------------------------------------------------
 
@@ -233,9 +240,31 @@ class SqlStore:
         self, referrer_id: str, campaign: str | None, visitor: str | None, at: datetime
     ) -> Visit:
         values = {"referrer_id": referrer_id, "campaign": campaign, "visitor": visitor}
-        statement = visits.insert().values(created_at=at, **values).returning(visits.c.id)
-        visit_id = self._run(lambda c: c.execute(statement).scalar_one())
+        visit_id = self._run(lambda c: VISIT_INSERT.first(c, {**values, "created_at": at}))
         return Visit(visit_id, referrer_id, campaign, visitor, at)
+
+    def add_visit_by_number(
+        self,
+        number: int,
+        campaign: str | None,
+        visitor: str | None,
+        at: datetime,
+        erased_prefix: str,
+    ) -> Visit | None:
+        """A visit for the holder of referrer ``number``, in one statement; ``None`` if no
+        user holds it, or an erased one (their user id starts with ``erased_prefix``)."""
+        values = {
+            "number": number,
+            "campaign": campaign,
+            "visitor": visitor,
+            "created_at": at,
+            "erased_prefix": erased_prefix,
+            "prefix_length": len(erased_prefix),
+        }
+        row = self._run(lambda c: VISIT_BY_NUMBER.row(c, values))
+        if row is None:
+            return None
+        return Visit(row.id, row.referrer_id, campaign, visitor, at)
 
     def attribute(
         self,
@@ -246,10 +275,11 @@ class SqlStore:
         at: datetime,
         click: Fingerprint | None = None,
         signup: Fingerprint | None = None,
+        pseudonyms: tuple[str, ...] = (),
     ) -> AttributionResult:
         return self._run(
             lambda c: self._attribute(
-                c, referee_id, referrer_id, source, campaign, at, click, signup
+                c, referee_id, referrer_id, source, campaign, at, click, signup, pseudonyms
             )
         )
 
@@ -263,44 +293,74 @@ class SqlStore:
         at: datetime,
         click: Fingerprint | None = None,
         signup: Fingerprint | None = None,
+        pseudonyms: tuple[str, ...] = (),
     ) -> AttributionResult:
-        existing = self._referral(connection, referee_id)
-        if existing is None:
-            if referee_id == referrer_id:
-                return AttributionResult(None, False, "self_referral")
-            if abuse.same_email(connection, referee_id, referrer_id):
-                return AttributionResult(None, False, "same_email")
-            if connection.dialect.name == "postgresql":
-                # Check-then-insert is safe only if no other binding commits in between: two
-                # or more concurrent bindings (a->b, b->c, c->a) could each pass the check and
-                # close a cycle together. SQLite already serializes writers (BEGIN IMMEDIATE).
-                connection.execute(
-                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _BINDING_LOCK_KEY}
-                )
-            if connection.execute(
-                _CYCLE_QUERY, {"start": referrer_id, "target": referee_id}
-            ).first():
-                return AttributionResult(None, False, "cycle")
-            low, high = sorted((referee_id, referrer_id))
-            values = {
-                "referee_id": referee_id,
-                "referrer_id": referrer_id,
-                "source": source,
-                "campaign": campaign,
-                "pair_low": low,
-                "pair_high": high,
-                "created_at": at,
-            }
-            if self._insert_ignore(connection, referrals, values):
-                abuse.on_referral(connection, self._insert_ignore, referee_id, click, signup, at)
-                return AttributionResult(
-                    Referral(referee_id, referrer_id, source, at, campaign), True
-                )
-            existing = self._referral(connection, referee_id)
-            if existing is None:  # the unordered pair exists: B already refers A
-                return AttributionResult(None, False, "cycle")
+        """Bind ``referee_id`` (or its pseudonym, one of ``pseudonyms``, if the referee was
+        erased) to ``referrer_id`` unless a rule refuses it."""
+        context = self._attribution_context(connection, referee_id, referrer_id, pseudonyms)
+        if context.erased is not None:
+            referee_id = context.erased
+            context = self._attribution_context(connection, referee_id, referrer_id, ())
+        if context.referee_id is not None:
+            bound = referral_from_row(context)
+            refused = None if bound.referrer_id == referrer_id else "already_referred"
+            return AttributionResult(bound, False, refused)
+        if referee_id == referrer_id:
+            return AttributionResult(None, False, "self_referral")
+        if context.same_email:
+            return AttributionResult(None, False, "same_email")
+        cycle = context.cycle
+        if connection.dialect.name == "postgresql":
+            # Check-then-insert is safe only if no other binding commits in between: two or
+            # more concurrent bindings (a->b, b->c, c->a) could each pass the check and close
+            # a cycle together; so new bindings take turns, and check again once it is
+            # theirs. SQLite already serializes writers (BEGIN IMMEDIATE).
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _BINDING_LOCK_KEY}
+            )
+            found = connection.execute(_CYCLE_QUERY, {"start": referrer_id, "target": referee_id})
+            cycle = found.first() is not None
+        if cycle:
+            return AttributionResult(None, False, "cycle")
+        low, high = sorted((referee_id, referrer_id))
+        values = {
+            "referee_id": referee_id,
+            "referrer_id": referrer_id,
+            "source": source,
+            "campaign": campaign,
+            "pair_low": low,
+            "pair_high": high,
+            "created_at": at,
+        }
+        if self._insert_prepared(connection, REFERRAL_INSERT, referrals, values):
+            abuse.on_referral(
+                connection,
+                self._insert_ignore,
+                referee_id,
+                click,
+                signup,
+                at,
+                disposable=bool(context.disposable),
+            )
+            return AttributionResult(Referral(referee_id, referrer_id, source, at, campaign), True)
+        existing = self._referral(connection, referee_id)  # lost a race
+        if existing is None:  # the unordered pair exists: B already refers A
+            return AttributionResult(None, False, "cycle")
         refused = None if existing.referrer_id == referrer_id else "already_referred"
         return AttributionResult(existing, False, refused)
+
+    @staticmethod
+    def _attribution_context(
+        connection: Connection, referee_id: str, referrer_id: str, pseudonyms: tuple[str, ...]
+    ) -> Any:
+        parameters = {"referee": referee_id, "referrer": referrer_id}
+        parameters.update(_pseudonym_slots(pseudonyms))
+        context = ATTRIBUTION_CONTEXT.row(connection, parameters)
+        assert context is not None  # one row, always
+        if context.erased is None and len(pseudonyms) > PSEUDONYM_SLOTS:
+            subject = abuse.subject_for(connection, referee_id, pseudonyms[PSEUDONYM_SLOTS:])
+            context.erased = None if subject == referee_id else subject
+        return context
 
     @staticmethod
     def _referral(connection: Connection, referee_id: str) -> Referral | None:
@@ -393,10 +453,8 @@ class SqlStore:
 
     @staticmethod
     def _conversion_context(connection: Connection, customer: str, new: NewConversion) -> Any:
-        candidates = new.pseudonyms[:PSEUDONYM_SLOTS] or ("",)
-        slots = candidates + candidates[-1:] * (PSEUDONYM_SLOTS - len(candidates))
         parameters = {"customer": customer, "order_id": new.order_id}
-        parameters.update((f"pseudonym{i}", slot) for i, slot in enumerate(slots))
+        parameters.update(_pseudonym_slots(new.pseudonyms))
         context = CONVERSION_CONTEXT.row(connection, parameters)
         assert context is not None  # one row, always
         if context.erased is None and len(new.pseudonyms) > PSEUDONYM_SLOTS:
@@ -761,6 +819,14 @@ def _storage_message(error: object) -> str:
         "and the database is reachable and writable, then retry (retrying the same call, "
         "for example the same order id, is safe)"
     )
+
+
+def _pseudonym_slots(pseudonyms: tuple[str, ...]) -> dict[str, str]:
+    """The first :data:`PSEUDONYM_SLOTS` pseudonyms as the context statements' parameters
+    (repeated to fill the slots; an impossible one if there are none)."""
+    candidates = pseudonyms[:PSEUDONYM_SLOTS] or ("",)
+    slots = candidates + candidates[-1:] * (PSEUDONYM_SLOTS - len(candidates))
+    return {f"pseudonym{i}": slot for i, slot in enumerate(slots)}
 
 
 def _expected_reasons(decision: Decision | None) -> list[str]:

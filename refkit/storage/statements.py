@@ -11,16 +11,45 @@ from __future__ import annotations
 from functools import cache, partial
 from typing import Any
 
-from sqlalchemy import String, Table, and_, bindparam, exists, literal, select
+from sqlalchemy import (
+    Boolean,
+    Integer,
+    String,
+    Table,
+    and_,
+    bindparam,
+    exists,
+    func,
+    literal,
+    select,
+    text,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql import Executable
 
 from .driver import DriverStatement
-from .schema import conversions, erasures, identities, ledger, referrals, rewards, signals
+from .schema import (
+    UTCDateTime,
+    conversions,
+    erasures,
+    identities,
+    ledger,
+    referrals,
+    referrers,
+    rewards,
+    signals,
+    visits,
+)
 
 __all__ = [
+    "ATTRIBUTION_CONTEXT",
     "CONVERSION_CONTEXT",
+    "NUMBER_OF_USER",
+    "REFERRAL_INSERT",
+    "USER_OF_NUMBER",
+    "VISIT_BY_NUMBER",
+    "VISIT_INSERT",
     "CONVERSION_INSERT",
     "LEDGER_INSERT",
     "ON_CONFLICT_DIALECTS",
@@ -149,4 +178,103 @@ LEDGER_INSERT = DriverStatement(
         "currency",
         "created_at",
     ),
+)
+
+#: Everything a new binding of ``:referee`` to ``:referrer`` is checked against, in one row:
+#: the referee's pseudonym if they were erased, their referral if they have one (all
+#: ``None`` if not), whether both registered one email, whether the referrer is the
+#: referee's referral descendant (a cycle: the walk up from the referrer meets the referee;
+#: UNION, not UNION ALL, ends it even on a cycle), and whether the referee's email is
+#: disposable.
+ATTRIBUTION_CONTEXT = DriverStatement(
+    lambda _dialect: text(
+        """
+        SELECT
+            (
+                SELECT pseudonym FROM refkit_erasures
+                WHERE pseudonym IN (:pseudonym0, :pseudonym1, :pseudonym2) LIMIT 1
+            ) AS erased,
+            r.referee_id, r.referrer_id, r.source, r.campaign, r.created_at,
+            EXISTS (
+                SELECT 1 FROM refkit_identities mine
+                JOIN refkit_identities other ON other.email_hash = mine.email_hash
+                WHERE mine.user_id = :referee AND other.user_id = :referrer
+            ) AS same_email,
+            EXISTS (
+                WITH RECURSIVE chain(user_id) AS (
+                    SELECT referrer_id FROM refkit_referrals WHERE referee_id = :referrer
+                    UNION
+                    SELECT up.referrer_id
+                    FROM refkit_referrals up JOIN chain ON up.referee_id = chain.user_id
+                )
+                SELECT 1 FROM chain WHERE user_id = :referee
+            ) AS cycle,
+            (SELECT disposable FROM refkit_identities WHERE user_id = :referee) AS disposable
+        FROM (SELECT 1 AS one) AS one
+        LEFT OUTER JOIN refkit_referrals r ON r.referee_id = :referee
+        """
+    ).columns(
+        erased=String,
+        referee_id=String,
+        referrer_id=String,
+        source=String,
+        campaign=String,
+        created_at=UTCDateTime,
+        same_email=Boolean,
+        cycle=Boolean,
+        disposable=Boolean,
+    ),
+    ("referee", "referrer", *(f"pseudonym{i}" for i in range(PSEUDONYM_SLOTS))),
+)
+
+#: A referral unless the referee (or the pair) has one; returns the referee id if inserted.
+REFERRAL_INSERT = DriverStatement(
+    partial(insert_ignore, referrals, returning=False),
+    ("referee_id", "referrer_id", "source", "campaign", "pair_low", "pair_high", "created_at"),
+)
+
+#: The user id holding referrer number ``:number``.
+USER_OF_NUMBER = DriverStatement(
+    lambda _dialect: select(referrers.c.user_id).where(
+        referrers.c.number == bindparam("number", type_=Integer)
+    ),
+    ("number",),
+)
+
+#: The referrer number of user ``:user_id``.
+NUMBER_OF_USER = DriverStatement(
+    lambda _dialect: select(referrers.c.number).where(
+        referrers.c.user_id == bindparam("user_id", type_=String)
+    ),
+    ("user_id",),
+)
+
+#: A visit for a known referrer; returns its id.
+VISIT_INSERT = DriverStatement(
+    lambda _dialect: visits.insert().returning(visits.c.id),
+    ("referrer_id", "campaign", "visitor", "created_at"),
+)
+
+#: A visit for the holder of referrer number ``:number`` unless that is an erased user (a
+#: pseudonym: it starts with ``:erased_prefix``, ``:prefix_length`` characters); returns
+#: its id and the referrer, or no row.
+VISIT_BY_NUMBER = DriverStatement(
+    lambda _dialect: (
+        visits.insert()
+        .from_select(
+            ["referrer_id", "campaign", "visitor", "created_at"],
+            select(
+                referrers.c.user_id,
+                bindparam("campaign", type_=String),
+                bindparam("visitor", type_=String),
+                bindparam("created_at", type_=UTCDateTime),
+            ).where(
+                referrers.c.number == bindparam("number", type_=Integer),
+                func.substr(referrers.c.user_id, 1, bindparam("prefix_length", type_=Integer))
+                != bindparam("erased_prefix", type_=String),
+            ),
+        )
+        .returning(visits.c.id, visits.c.referrer_id)
+    ),
+    ("number", "campaign", "visitor", "created_at", "erased_prefix", "prefix_length"),
 )
