@@ -279,8 +279,12 @@ class RefKit:
                 raise RefkitError("refkit.conversion() needs customer_id when nobody is logged in")
             program = _state().program
             code = pending.code
-            if code is None and program.referral_for(customer) is None:
-                code = self.captured_code()
+            if code is None:
+                # The cookie first (no database work): most checkouts carry none, and then
+                # whether the customer is already referred does not matter here.
+                cookie_code = self.captured_code()
+                if cookie_code is not None and program.referral_for(customer) is None:
+                    code = cookie_code
             return program.record_conversion(
                 pending.order_id, customer, pending.amount, pending.currency, code=code
             )
