@@ -81,7 +81,7 @@ def read_cookie(state: RefKitState) -> dict[str, Any] | None:
         return None
     if not isinstance(payload, dict) or not isinstance(payload.get("code"), str):
         return None
-    # The token is re-signed on every visit; the window runs from the first touch.
+    # The token is signed again whenever it changes; the window runs from the first touch.
     try:
         first_touch = datetime.fromisoformat(str(payload.get("at")))
     except ValueError:
@@ -102,26 +102,33 @@ def capture(state: RefKitState, code: str, campaign: str | None) -> bool:
     """
     program = state.program
     try:
-        program.resolve(code)
+        canonical = normalize_code(code)
+        if request.method != "GET" or is_bot(request.headers.get("User-Agent")):
+            program.resolve(canonical)
+            return True
+        cookie = _pending_cookie(state) or read_cookie(state)
+        payload = dict(cookie or {})
+        today = program.clock().date().isoformat()
+        seen = {c: day for c, day in dict(payload.get("seen") or {}).items() if day == today}
+        if seen.get(canonical) == today:
+            program.resolve(canonical)
+        else:  # checks the code and counts the visit in one go
+            program.record_visit(canonical, campaign=_campaign(campaign))
     except InvalidCode:
         return False
-    canonical = normalize_code(code)  # cannot fail once resolved; no second decode
-    if request.method != "GET" or is_bot(request.headers.get("User-Agent")):
-        return True
-    payload = _pending_cookie(state) or read_cookie(state) or {}
-    today = program.clock().date().isoformat()
-    seen = {c: day for c, day in dict(payload.get("seen") or {}).items() if day == today}
-    if len(seen) >= MAX_SEEN_CODES and canonical not in seen:
-        seen.pop(next(iter(seen)))  # keep the cookie small: forget the oldest code seen today
     if seen.get(canonical) != today:
-        program.record_visit(canonical, campaign=_campaign(campaign))
+        if len(seen) >= MAX_SEEN_CODES:
+            seen.pop(next(iter(seen)))  # keep the cookie small: forget the oldest code today
         seen[canonical] = today
     if not isinstance(payload.get("code"), str):  # first touch wins
         payload = {"code": canonical, "campaign": _campaign(campaign), "at": _now(state)}
         click = request_fingerprint(state)
         payload["fp"] = [click.ip, click.user_agent]
     payload["seen"] = seen
-    g._refkit_cookie = payload
+    if payload != cookie:
+        # Signed again only when it changed: the window runs from the first touch (kept in
+        # the payload), not from the signature, so an unchanged cookie stays as it is.
+        g._refkit_cookie = payload
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     signals.referral_captured.send(app, record=canonical)
     return True

@@ -175,6 +175,21 @@ def test_one_visit_per_visitor_code_and_day(
     assert visits(app, "alice") == 2
 
 
+def test_an_unchanged_cookie_is_not_signed_again(
+    app: Flask, client: FlaskClient, alice_code: str, clock: refkit.FrozenClock
+) -> None:
+    first = client.get(f"/r/{alice_code}")
+    assert "Set-Cookie" in first.headers
+    payload = cookie_payload(app, client)
+    clock.advance(hours=1)
+    again = client.get(f"/r/{alice_code}")
+    assert "Set-Cookie" not in again.headers  # same code, same day: nothing to write
+    assert cookie_payload(app, client) == payload
+    clock.advance(days=1)
+    assert "Set-Cookie" in client.get(f"/r/{alice_code}").headers  # a new day is remembered
+    assert cookie_payload(app, client)["at"] == payload["at"]  # type: ignore[index]
+
+
 def test_two_visitors_make_two_visits(app: Flask, alice_code: str) -> None:
     browser(app).get(f"/r/{alice_code}")
     browser(app).get(f"/r/{alice_code}")
