@@ -50,6 +50,10 @@ REFEREE_MINOR = 500  # the referee's fixed 5 EUR
 TARGET = 2.5
 REFERRERS = 20
 BASELINE = "sqlite3 by hand: order + referral read + 2 rewards + 2 ledger rows, one transaction"
+SCHEMA_BASELINE = (
+    "the same by hand on refkit's own tables (their indexes, constraints, foreign keys): "
+    "refkit's code overhead without its schema's"
+)
 
 
 @dataclass(frozen=True)
@@ -139,25 +143,82 @@ def _baseline_conversion(connection: sqlite3.Connection, order_id: str, customer
     return rewarded
 
 
+def _schema_conversion(connection: sqlite3.Connection, order_id: str, customer: str) -> bool:
+    """The same conversion by hand on refkit's own tables (their indexes, constraints and
+    foreign keys), in refkit's stored formats; True if it created both rewards."""
+    now = datetime.now(UTC).replace(tzinfo=None).isoformat(" ")
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        inserted = connection.execute(
+            "INSERT INTO refkit_conversions (order_id, customer_id, amount_minor, "
+            "refunded_minor, currency, referrer_id, campaign, reasons, created_at) "
+            "SELECT ?, ?, ?, 0, ?, referrer_id, campaign, "
+            "'referrer_rewarded,referee_rewarded', ? "
+            "FROM refkit_referrals WHERE referee_id = ? ON CONFLICT DO NOTHING",
+            (order_id, customer, AMOUNT_MINOR, CURRENCY, now, customer),
+        ).rowcount
+        row = connection.execute(
+            "SELECT referrer_id FROM refkit_referrals WHERE referee_id = ?", (customer,)
+        ).fetchone()
+        entries = []
+        if inserted == 1 and row is not None:
+            for role, beneficiary, value, kind in (
+                ("referrer", row[0], AMOUNT_MINOR // 10, "percent"),
+                ("referee", customer, REFEREE_MINOR, "fixed"),
+            ):
+                values = (order_id, customer, row[0], beneficiary, role, kind, value, value)
+                cursor = connection.execute(
+                    "INSERT INTO refkit_rewards (order_id, referee_id, referrer_id, "
+                    "beneficiary_id, role, kind, value_minor, original_minor, currency, "
+                    "status, created_at, due_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?) ON CONFLICT DO NOTHING",
+                    (*values, CURRENCY, now, now),
+                )
+                if cursor.rowcount == 1:
+                    entries.append((cursor.lastrowid, beneficiary, value, CURRENCY, now))
+            connection.executemany(
+                "INSERT INTO refkit_ledger (reward_id, beneficiary_id, kind, once_key, "
+                "pending_minor, approved_minor, currency, created_at) "
+                "VALUES (?, ?, 'accrued', 'accrued', ?, 0, ?, ?)",
+                entries,
+            )
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    return len(entries) == 2
+
+
 def run_sqlite(sizes: SqliteSizes = SQLITE_FULL) -> Report:
     """Conversions per second on both sides, median of several interleaved rounds."""
     with tempfile.TemporaryDirectory(prefix="refkit-bench-") as directory:
         program = ReferralProgram(SECRET, f"sqlite:///{directory}/refkit.db", RULES)
+        twin = ReferralProgram(SECRET, f"sqlite:///{directory}/by-hand.db", RULES)
         connection = _baseline_connection(Path(directory) / "baseline.db")
+        by_hand = _baseline_connection(Path(directory) / "by-hand.db")
+        by_hand.execute("PRAGMA foreign_keys=ON")
         try:
-            return _run_sqlite(program, connection, sizes.conversions, sizes.rounds)
+            return _run_sqlite(program, connection, twin, by_hand, sizes)
         finally:
             connection.close()
+            by_hand.close()
             program.store.close()
+            twin.store.close()
 
 
 def _run_sqlite(
-    program: ReferralProgram, connection: sqlite3.Connection, count: int, rounds: int
+    program: ReferralProgram,
+    connection: sqlite3.Connection,
+    twin: ReferralProgram,
+    by_hand: sqlite3.Connection,
+    sizes: SqliteSizes,
 ) -> Report:
+    count, rounds = sizes.conversions, sizes.rounds
     # Setup, not timed: referrers, a few warm-up referees, and ``count`` per round.
     batches = [[f"warm-{i}" for i in range(10)]]
     batches += [[f"r{r}-{i}" for i in range(count)] for r in range(rounds)]
     _bind(program, [referee for batch in batches for referee in batch])
+    _bind(twin, [referee for batch in batches for referee in batch])
     connection.executescript(_BASELINE_SCHEMA)
     connection.execute("BEGIN IMMEDIATE")
     connection.executemany(
@@ -184,14 +245,39 @@ def _run_sqlite(
                 raise AssertionError("the baseline created no reward")
         return len(batches[index])
 
+    def schema(index: int) -> int:
+        for referee in batches[index]:
+            if not _schema_conversion(by_hand, f"o-{referee}", referee):
+                raise AssertionError("the by-hand conversion created no reward")
+        return len(batches[index])
+
     for referee in warmup:
         program.record_conversion(f"o-{referee}", referee, AMOUNT, CURRENCY)
         _baseline_conversion(connection, f"o-{referee}", referee)
-    times = interleaved({"refkit": subject, "baseline": baseline}, rounds)
-    mine, theirs = median(times["refkit"]), median(times["baseline"])
-    paired = ratio(times["refkit"], times["baseline"])
-    row = Row("conversion: SQLite file", 1 / mine, 1 / theirs, "conv/s", paired, TARGET, BASELINE)
-    return Report(rows=[row])
+        _schema_conversion(by_hand, f"o-{referee}", referee)
+    times = interleaved({"refkit": subject, "baseline": baseline, "schema": schema}, rounds)
+    mine = median(times["refkit"])
+    rows = [
+        Row(
+            "conversion: SQLite file",
+            1 / mine,
+            1 / median(times["baseline"]),
+            "conv/s",
+            ratio(times["refkit"], times["baseline"]),
+            TARGET,
+            BASELINE,
+        ),
+        Row(
+            "conversion: same, on refkit's schema",
+            1 / mine,
+            1 / median(times["schema"]),
+            "conv/s",
+            ratio(times["refkit"], times["schema"]),
+            None,
+            SCHEMA_BASELINE,
+        ),
+    ]
+    return Report(rows=rows)
 
 
 def _bind(program: ReferralProgram, referees: Sequence[str], workers: int = 1) -> None:

@@ -29,7 +29,7 @@ def test_codes_benchmark_runs() -> None:
 
 
 def test_sqlite_conversions_benchmark_runs() -> None:
-    _check(conversions.run_sqlite(conversions.SqliteSizes(conversions=20, rounds=2)), rows=1)
+    _check(conversions.run_sqlite(conversions.SqliteSizes(conversions=20, rounds=2)), rows=2)
 
 
 @pytest.mark.postgres
