@@ -9,6 +9,7 @@ made for one purpose is refused for another. Tokens older than ``max_age`` are r
 from __future__ import annotations
 
 import hashlib
+import hmac
 from datetime import timedelta
 from typing import Any
 
@@ -49,14 +50,20 @@ class TokenSigner:
         max_age: timedelta | None = None,
         clock: Clock = system_clock,
     ) -> None:
-        keys = normalize_keys(secret_key)
+        salt = f"refkit.{purpose}"
+        # itsdangerous' "hmac" key derivation, done here once instead of on every call: the
+        # same derived keys, so tokens are the same as with key_derivation="hmac".
+        keys = [
+            hmac.new(key, salt.encode(), hashlib.sha256).digest()
+            for key in normalize_keys(secret_key)
+        ]
         self.purpose = purpose
         self.max_age = max_age
         self._serializer = URLSafeTimedSerializer(
             list(reversed(keys)),  # itsdangerous wants the newest key last
-            salt=f"refkit.{purpose}",
+            salt=salt,
             signer=_clocked_signer(clock),
-            signer_kwargs={"key_derivation": "hmac", "digest_method": hashlib.sha256},
+            signer_kwargs={"key_derivation": "none", "digest_method": hashlib.sha256},
         )
 
     def dumps(self, payload: Any) -> str:

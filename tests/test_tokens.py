@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from itsdangerous import URLSafeTimedSerializer
 
 import refkit
 from refkit import TokenSigner
@@ -66,3 +68,16 @@ def test_tampering_is_refused(signer: TokenSigner) -> None:
 def test_short_keys_are_refused() -> None:
     with pytest.raises(refkit.ConfigurationError):
         TokenSigner("short", "p")
+
+
+def test_tokens_are_itsdangerous_tokens_with_hmac_key_derivation() -> None:
+    # Keys are derived once, not per call; the tokens must not change because of it.
+    old = "an-older-secret-key-0123456789abcdefghij"
+    reference = URLSafeTimedSerializer(
+        [old, SECRET],
+        salt="refkit.referral-cookie",
+        signer_kwargs={"key_derivation": "hmac", "digest_method": hashlib.sha256},
+    )
+    signer = TokenSigner([SECRET, old], "referral-cookie")
+    assert signer.loads(reference.dumps({"code": "X"})) == {"code": "X"}
+    assert reference.loads(signer.dumps({"code": "Y"})) == {"code": "Y"}
