@@ -33,6 +33,8 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The Flask load test needs wrk (apt-get install wrk); without it that part says so and
+# the rest runs. pinax-referrals gets its own virtualenv (bench/.venv-pinax) on first use.
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
