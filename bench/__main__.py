@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import codes, conversions
+from . import codes, conversions, flask_views, pinax, scale
 from .harness import Report
 from .pg import postgres_url
 from .report import markdown, text_table
@@ -37,10 +37,25 @@ def _postgres(quick: bool) -> Report:
     return conversions.run_postgres(url, conversions.PG_QUICK if quick else conversions.PG_FULL)
 
 
+def _flask(quick: bool) -> Report:
+    return flask_views.run(quick)
+
+
+def _pinax(quick: bool) -> Report:
+    return pinax.run(quick)
+
+
+def _scale(quick: bool) -> Report:
+    return scale.run(quick)
+
+
 BENCHMARKS: dict[str, Callable[[bool], Report]] = {
     "codes": _codes,
     "sqlite": _sqlite,
     "postgres": _postgres,
+    "flask": _flask,
+    "pinax": _pinax,
+    "scale": _scale,
 }
 #: What ``--only`` accepts: a module's name runs all its parts.
 SELECTIONS = {
@@ -48,6 +63,9 @@ SELECTIONS = {
     "conversions": ("sqlite", "postgres"),
     "sqlite": ("sqlite",),
     "postgres": ("postgres",),
+    "flask": ("flask",),
+    "pinax": ("pinax",),
+    "scale": ("scale",),
 }
 
 
@@ -60,7 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="append",
         metavar="NAME",
         help="run only NAME (repeatable): codes, conversions (= sqlite + postgres), sqlite, "
-        "postgres",
+        "postgres, flask (in process and under gunicorn + wrk), pinax (pinax-referrals in its "
+        "own virtualenv, built on first use), scale (10k to 1M rows)",
     )
     parser.add_argument("--output", type=Path, default=RESULTS, help="the Markdown file")
     options = parser.parse_args(argv)
@@ -78,8 +97,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {'quick' if options.quick else 'full'} run; "
         f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
         f"{platform.machine()} with {os.cpu_count() or '?'} CPUs. refkit and its baseline run "
-        "in interleaved rounds in one process: µs = best round, conv/s = median round, "
-        "ratio = median over rounds of refkit/baseline in the same round (lower is better)."
+        "in interleaved rounds in one process: ratio = median over rounds of refkit/baseline "
+        "in the same round (lower is better); each module's note says which round its "
+        "figures are (best for CPU-bound µs, median for I/O-bound rates)."
     )
     print(header)
     print()

@@ -21,7 +21,9 @@ class Row:
     ``refkit`` and ``baseline`` are in ``unit``; ``ratio`` is always refkit's cost over the
     baseline's (time over time, or baseline throughput over refkit throughput; see
     :func:`ratio`), so lower is better and ``target`` is the largest acceptable ratio
-    (``None``: reported, no target).
+    (``None``: reported, no target). A figure with no baseline (a query's time at a given
+    size) has an absolute target instead: ``at_most``, the largest acceptable ``refkit`` value
+    in ``unit``.
     """
 
     name: str
@@ -32,9 +34,13 @@ class Row:
     target: float | None = None
     #: what the baseline does, for the legend under the table
     baseline_is: str = ""
+    #: an absolute target (a time or a cost in ``unit``), for rows without a baseline
+    at_most: float | None = None
 
     @property
     def met(self) -> bool | None:
+        if self.at_most is not None:
+            return self.refkit <= self.at_most
         if self.target is None or self.ratio is None:
             return None
         return self.ratio <= self.target
@@ -42,7 +48,8 @@ class Row:
 
 @dataclass(frozen=True)
 class PgLine:
-    """One PostgreSQL figure: throughput lines and the duplicate-reward check."""
+    """One line under the table (PostgreSQL throughput, growth with data size) and whether
+    the check it reports, if any (no duplicate rewards, a consistent seed), passed."""
 
     text: str
     ok: bool = True

@@ -14,9 +14,15 @@ HEADERS = ("benchmark", "refkit", "baseline", "ratio", "target", "met?")
 def _value(value: float | None, unit: str) -> str:
     if value is None:
         return "-"
-    if unit == "µs":
-        return f"{value:.2f} µs" if value < 10 else f"{value:.1f} µs"
+    if unit == "µs" or (unit == "ms" and value < 100):
+        return f"{value:.2f} {unit}" if value < 10 else f"{value:.1f} {unit}"
     return f"{value:,.0f} {unit}"
+
+
+def _target(row: Row) -> str:
+    if row.at_most is not None:
+        return f"<= {row.at_most:g} {row.unit}"
+    return "-" if row.target is None else f"<= {row.target:g}"
 
 
 def cells(row: Row) -> tuple[str, ...]:
@@ -27,7 +33,7 @@ def cells(row: Row) -> tuple[str, ...]:
         _value(row.refkit, row.unit),
         _value(row.baseline, row.unit),
         "-" if row.ratio is None else f"{row.ratio:.2f}",
-        "-" if row.target is None else f"<= {row.target:g}",
+        _target(row),
         met,
     )
 
@@ -41,7 +47,7 @@ def _legend(rows: Sequence[Row]) -> list[str]:
 
 
 def text_table(rows: Sequence[Row], lines: Sequence[PgLine], notes: Sequence[str]) -> str:
-    """The table with its legend, the PostgreSQL lines and the notes, for printing."""
+    """The table with its legend, the lines of figures and the notes, for printing."""
     table = [HEADERS, *(cells(row) for row in rows)]
     widths = [max(len(line[i]) for line in table) for i in range(len(HEADERS))]
     right = {1, 2, 3}
@@ -74,7 +80,7 @@ def markdown(
         out += ["| " + " | ".join(cells(row)) + " |" for row in rows]
         out += ["", *(f"- {text}" for text in _legend(rows))]
     if lines:
-        out += ["", "## PostgreSQL", "", *(f"- {line.text}" for line in lines)]
+        out += ["", "## More figures", "", *(f"- {line.text}" for line in lines)]
     if notes:
         out += ["", "## Notes", "", *(f"- {note}" for note in notes)]
     return "\n".join(out) + "\n"

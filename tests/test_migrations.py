@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -56,7 +57,7 @@ def _refkit_tables(engine: Engine) -> set[str]:
 
 
 def test_head_is_the_schema_version() -> None:
-    assert HEAD == SCHEMA_VERSION == "0002"
+    assert HEAD == SCHEMA_VERSION == "0003"
 
 
 def test_schema_matches_metadata(engine: Engine) -> None:
@@ -78,10 +79,10 @@ def test_check_constraints_are_created_with_their_names(engine: Engine) -> None:
 def test_version_table_names_head(engine: Engine) -> None:
     assert current_revision(engine) is None
     ensure_schema(engine)
-    assert current_revision(engine) == "0002"
+    assert current_revision(engine) == "0003"
     with engine.connect() as connection:
         rows = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).all()
-    assert [row.version_num for row in rows] == ["0002"]
+    assert [row.version_num for row in rows] == ["0003"]
 
 
 def test_ensure_schema_twice_is_a_no_op(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -177,7 +178,7 @@ def test_a_plain_sqlite_engine_works_too(tmp_path: Any) -> None:
         engine.dispose()
 
 
-def test_upgrading_a_0001_database_with_rows_to_0002_keeps_them(engine: Engine) -> None:
+def test_upgrading_a_0001_database_with_rows_to_head_keeps_them(engine: Engine) -> None:
     with engine.connect() as connection, connection.begin():
         command.upgrade(alembic_config(connection), "0001")
     assert current_revision(engine) == "0001"
@@ -202,7 +203,7 @@ def test_upgrading_a_0001_database_with_rows_to_0002_keeps_them(engine: Engine) 
             )
         )
     ensure_schema(engine)
-    assert current_revision(engine) == "0002"
+    assert current_revision(engine) == HEAD
     assert _differences(engine) == []
     program = refkit.ReferralProgram(secret_key=SECRET, store=engine)
     try:
@@ -217,3 +218,50 @@ def test_upgrading_a_0001_database_with_rows_to_0002_keeps_them(engine: Engine) 
         assert program.erase("bob").startswith("refkit-erased:")  # the new tables work
     finally:
         program.store.close()
+
+
+def _index_columns(engine: Engine, table: str) -> dict[str, list[str]]:
+    return {
+        index["name"]: [str(column) for column in index["column_names"]]
+        for index in inspect(engine).get_indexes(table)
+        if index["name"]
+    }
+
+
+@DATABASES
+def test_0003_widens_the_stats_indexes_and_keeps_rows(engine: Engine) -> None:
+    with engine.connect() as connection, connection.begin():
+        command.upgrade(alembic_config(connection), "0002")
+    program = refkit.ReferralProgram(
+        secret_key=SECRET,
+        store=engine,
+        rules=refkit.RewardRules(referrer_reward=refkit.Reward.percent(10)),
+    )
+    try:
+        program.attribute("bob", program.code_for("alice"))
+        program.record_conversion("o1", "bob", "19.99", "EUR")
+        before = program.stats_for("alice"), program.summary(), program.leaderboard()
+        ensure_schema(engine)
+        assert current_revision(engine) == "0003"
+        assert _differences(engine) == []
+        assert (program.stats_for("alice"), program.summary(), program.leaderboard()) == before
+        assert before[0].rewards == {"pending": Decimal("2.00")}
+    finally:
+        program.store.close()
+    assert _index_columns(engine, "refkit_conversions")["ix_refkit_conversions_referrer_net"] == [
+        "referrer_id",
+        "currency",
+        "amount_minor",
+        "refunded_minor",
+    ]
+    with engine.connect() as connection, connection.begin():
+        command.downgrade(alembic_config(connection), "0002")
+    assert "ix_refkit_conversions_referrer_net" not in _index_columns(engine, "refkit_conversions")
+    assert _index_columns(engine, "refkit_rewards")["ix_refkit_rewards_beneficiary"] == [
+        "beneficiary_id",
+        "status",
+    ]
+    assert _index_columns(engine, "refkit_referrals")["ix_refkit_referrals_referrer"] == [
+        "referrer_id",
+        "created_at",
+    ]

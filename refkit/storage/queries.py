@@ -1,4 +1,9 @@
-"""Stats as SQL aggregates over indexed columns: nothing is loaded row by row into Python."""
+"""Stats as SQL aggregates over indexed columns: nothing is loaded row by row into Python.
+
+The statements are written for large tables (``bench/scale.py`` times them at 1M visits):
+one referrer's figures and the leaderboard read covering indexes only (revision 0003), and
+program-wide counts are plain enough for each database's fastest path.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,21 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, and_, func, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    Select,
+    String,
+    bindparam,
+    cast,
+    exists,
+    func,
+    literal_column,
+    null,
+    select,
+    union_all,
+)
 
 from ..errors import ValidationError
 from ..models import LeaderboardEntry, ProgramSummary, ReferrerStats
@@ -24,6 +43,22 @@ def _count(connection: Connection, query: Select[Any]) -> int:
     return int(connection.execute(query).scalar() or 0)
 
 
+def _count_distinct(
+    connection: Connection, column: Any, conditions: list[ColumnElement[bool]]
+) -> int:
+    """How many distinct values ``column`` takes on the rows matching ``conditions``.
+
+    PostgreSQL runs ``count(DISTINCT x)`` by sorting (several times slower than hashing on
+    100k strings), but hashes ``SELECT DISTINCT x``, so it counts that subquery's rows. SQLite
+    builds one temporary B-tree either way, and for the subquery would walk an index and
+    read the table row by row, so it keeps ``count(DISTINCT x)``.
+    """
+    if connection.dialect.name == "postgresql":
+        values = select(column).where(*conditions).distinct().subquery()
+        return _count(connection, select(func.count()).select_from(values))
+    return _count(connection, select(func.count(func.distinct(column))).where(*conditions))
+
+
 def _money_by_currency(rows: Any) -> dict[str, Decimal]:
     totals: dict[str, Decimal] = defaultdict(Decimal)
     for currency, units in rows:
@@ -31,44 +66,71 @@ def _money_by_currency(rows: Any) -> dict[str, Decimal]:
     return dict(totals)
 
 
+def _figure(name: str, currency: Any, status: Any, count: Any, units: Any) -> Select[Any]:
+    """One branch of :data:`_STATS_FOR`: (figure, currency, status, count, minor units)."""
+    return select(
+        literal_column(f"'{name}'", String).label("figure"),
+        currency.label("currency"),
+        status.label("status"),
+        count.label("count"),
+        units.label("units"),
+    )
+
+
+_USER = bindparam("user_id", type_=String)
+_NO_TEXT = cast(null(), String)  # typed, so PostgreSQL can match the branches' columns
+_NO_NUMBER = cast(null(), BigInteger)
+_MINE = referrals.c.referrer_id == _USER
+# An open flag, checked from each of the referrer's referrals (read from the covering
+# ix_refkit_referrals_referrer), so the cost follows this referrer's referrals rather than
+# every open flag in the program.
+_OPEN_FLAG = exists().where(
+    flags.c.referee_id == referrals.c.referee_id, flags.c.cleared_at.is_(None)
+)
+#: One referrer's figures in one statement (one round trip), built once. Each branch reads
+#: one covering index (revision 0003): visits, signups and flagged referrals by referrer,
+#: orders net of refunds by currency, and rewards earned (as referrer or referee) by status.
+_STATS_FOR = union_all(
+    _figure("visits", _NO_TEXT, _NO_TEXT, func.count(), _NO_NUMBER).where(
+        visits.c.referrer_id == _USER
+    ),
+    _figure("signups", _NO_TEXT, _NO_TEXT, func.count(), _NO_NUMBER).where(_MINE),
+    _figure("flagged", _NO_TEXT, _NO_TEXT, func.count(), _NO_NUMBER).where(_MINE, _OPEN_FLAG),
+    _figure("revenue", conversions.c.currency, _NO_TEXT, func.count(), func.sum(_NET))
+    .where(conversions.c.referrer_id == _USER)
+    .group_by(conversions.c.currency),
+    _figure(
+        "rewards", rewards.c.currency, rewards.c.status, _NO_NUMBER, func.sum(rewards.c.value_minor)
+    )
+    .where(rewards.c.beneficiary_id == _USER)
+    .group_by(rewards.c.status, rewards.c.currency),
+)
+
+
 def stats_for(connection: Connection, user_id: str) -> ReferrerStats:
-    visits_count = _count(
-        connection, select(func.count()).select_from(visits).where(visits.c.referrer_id == user_id)
-    )
-    signups = _count(
-        connection,
-        select(func.count()).select_from(referrals).where(referrals.c.referrer_id == user_id),
-    )
-    by_currency = connection.execute(
-        select(conversions.c.currency, func.count(), func.sum(_NET))
-        .where(conversions.c.referrer_id == user_id)
-        .group_by(conversions.c.currency)
-    ).all()
-    revenue = _money_by_currency((currency, units) for currency, _, units in by_currency)
+    """One user's figures as a referrer (and rewards as a referee), from :data:`_STATS_FOR`."""
+    counts = {"visits": 0, "signups": 0, "flagged": 0}
+    by_currency: list[tuple[str, int, int]] = []
     money: dict[str, Decimal] = defaultdict(Decimal)
     points: dict[str, int] = defaultdict(int)
-    reward_rows = connection.execute(
-        select(rewards.c.status, rewards.c.currency, func.sum(rewards.c.value_minor))
-        .where(rewards.c.beneficiary_id == user_id)
-        .group_by(rewards.c.status, rewards.c.currency)
-    )
-    for status, currency, units in reward_rows:
-        if currency is None:
+    for figure, currency, status, count, units in connection.execute(
+        _STATS_FOR, {"user_id": user_id}
+    ):
+        if figure == "revenue":
+            by_currency.append((currency, int(count), int(units or 0)))
+        elif figure == "rewards" and currency is None:
             points[status] += int(units)
-        else:
+        elif figure == "rewards":
             money[status] += from_minor(int(units), currency)
-    flagged = _count(
-        connection,
-        select(func.count(func.distinct(flags.c.referee_id)))
-        .select_from(flags.join(referrals, referrals.c.referee_id == flags.c.referee_id))
-        .where(referrals.c.referrer_id == user_id, flags.c.cleared_at.is_(None)),
-    )
+        else:
+            counts[figure] = int(count)
+    revenue = _money_by_currency((currency, units) for currency, _, units in by_currency)
     return ReferrerStats(
         user_id=user_id,
-        flagged=flagged,
-        visits=visits_count,
-        signups=signups,
-        conversions=sum(int(count) for _, count, _ in by_currency),
+        flagged=counts["flagged"],
+        visits=counts["visits"],
+        signups=counts["signups"],
+        conversions=sum(count for _, count, _ in by_currency),
         revenue=sum(revenue.values(), Decimal(0)),
         revenue_by_currency=revenue,
         rewards=dict(money),
@@ -90,29 +152,29 @@ def _period(
 def summary(
     connection: Connection, since: datetime | None, until: datetime | None, campaign: str | None
 ) -> ProgramSummary:
-    def where(table: Any) -> ColumnElement[bool]:
+    def where(table: Any) -> list[ColumnElement[bool]]:
+        # No condition, no WHERE clause: SQLite counts a whole table several times faster
+        # without one (even ``WHERE 1 = 1``).
         conditions = _period(table.c.created_at, since, until)
         if campaign is not None:
             conditions.append(table.c.campaign == campaign)
-        return and_(True, *conditions)
+        return conditions
 
     holders = select(func.count()).select_from(referrers)
     if until is not None:
         holders = holders.where(referrers.c.created_at < until)
     referrer_count = _count(connection, holders)
-    visit_count = _count(connection, select(func.count()).select_from(visits).where(where(visits)))
+    visit_count = _count(connection, select(func.count()).select_from(visits).where(*where(visits)))
     signups = _count(
-        connection, select(func.count()).select_from(referrals).where(where(referrals))
+        connection, select(func.count()).select_from(referrals).where(*where(referrals))
     )
-    referred = and_(conversions.c.referrer_id.is_not(None), where(conversions))
+    referred = [conversions.c.referrer_id.is_not(None), *where(conversions)]
     conversion_rows = connection.execute(
         select(conversions.c.currency, func.count(), func.sum(_NET))
-        .where(referred)
+        .where(*referred)
         .group_by(conversions.c.currency)
     ).all()
-    first_purchases = _count(
-        connection, select(func.count(func.distinct(conversions.c.customer_id))).where(referred)
-    )
+    first_purchases = _count_distinct(connection, conversions.c.customer_id, referred)
     reward_filter = [
         rewards.c.status.in_(_COUNTED_STATUSES),
         *_period(rewards.c.created_at, since, until),
@@ -128,10 +190,7 @@ def summary(
         .where(rewards.c.currency.is_not(None), *reward_filter)
         .group_by(rewards.c.currency)
     ).all()
-    rewarded = _count(
-        connection,
-        select(func.count(func.distinct(rewards.c.referee_id))).where(*reward_filter),
-    )
+    rewarded = _count_distinct(connection, rewards.c.referee_id, reward_filter)
     revenue = _money_by_currency((currency, units) for currency, _, units in conversion_rows)
     cost = _money_by_currency(cost_rows)
     return ProgramSummary(

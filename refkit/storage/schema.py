@@ -17,6 +17,12 @@ Revision 0002 adds the abuse and privacy tables: ``refkit_identities`` (a keyed 
 user's normalized email), ``refkit_flags`` (referrals waiting for review), ``refkit_signals``
 (keyed hashes of the click's and the signup's IP address and user agent, purged after the
 retention window) and ``refkit_erasures`` (the pseudonyms of erased users).
+
+Revision 0003 makes the stats queries (``storage/queries.py``) read indexes only, never the
+tables, for one referrer and for the leaderboard: ``ix_refkit_conversions_referrer_net``
+(referrer, currency and amounts), and two indexes widened with the columns those queries read,
+``ix_refkit_rewards_beneficiary`` (+ currency and value) and ``ix_refkit_referrals_referrer``
+(+ referee, for the open-flags check).
 """
 
 from __future__ import annotations
@@ -59,7 +65,7 @@ __all__ = [
 ]
 
 #: The Alembic revision this metadata matches (see ``storage/migrations``).
-SCHEMA_VERSION = "0002"
+SCHEMA_VERSION = "0003"
 MAX_MINOR = 10**16  # 10^12 major units with up to four decimals (CLF, UYW)
 
 
@@ -138,7 +144,7 @@ referrals = Table(
     ),
     UniqueConstraint("pair_low", "pair_high", name="uq_refkit_referrals_pair"),
     UniqueConstraint("referee_id", "referrer_id", name="uq_refkit_referrals_binding"),
-    Index("ix_refkit_referrals_referrer", "referrer_id", "created_at"),
+    Index("ix_refkit_referrals_referrer", "referrer_id", "created_at", "referee_id"),
     Index("ix_refkit_referrals_created", "created_at"),
 )
 
@@ -158,6 +164,14 @@ conversions = Table(
     CheckConstraint("refunded_minor >= 0 AND refunded_minor <= amount_minor", name="refund"),
     CheckConstraint("length(currency) = 3", name="currency"),
     Index("ix_refkit_conversions_referrer", "referrer_id", "created_at"),
+    # stats_for, leaderboard and summary sum a referrer's orders by currency from the index alone
+    Index(
+        "ix_refkit_conversions_referrer_net",
+        "referrer_id",
+        "currency",
+        "amount_minor",
+        "refunded_minor",
+    ),
     Index("ix_refkit_conversions_customer", "customer_id", "created_at"),
     Index("ix_refkit_conversions_created", "created_at"),
 )
@@ -195,7 +209,7 @@ rewards = Table(
     _money_check("value_minor"),
     _money_check("original_minor"),
     CheckConstraint("value_minor <= original_minor", name="value_not_above_original"),
-    Index("ix_refkit_rewards_beneficiary", "beneficiary_id", "status"),
+    Index("ix_refkit_rewards_beneficiary", "beneficiary_id", "status", "currency", "value_minor"),
     Index("ix_refkit_rewards_due", "status", "due_at"),
     Index("ix_refkit_rewards_order", "order_id"),
     Index("ix_refkit_rewards_created", "created_at"),
