@@ -33,7 +33,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, Table, func, select, text
+from sqlalchemy import Connection, Engine, Table, func, literal, select, text, union_all
 
 from refkit import FrozenClock, ReferralProgram, Reward, RewardRules, SqlStore
 from refkit.codes import MAX_NUMBER
@@ -50,6 +50,7 @@ from refkit.storage.schema import (
     identities,
     ledger,
     referrals,
+    referrer_totals,
     referrers,
     rewards,
     signals,
@@ -585,6 +586,28 @@ def _load(
     return count
 
 
+def _totals() -> Any:
+    """Each referrer's visits and referrals, as the engine's running totals (shard 0)."""
+    counted = union_all(
+        select(
+            visits.c.referrer_id, func.count().label("visits"), literal(0).label("signups")
+        ).group_by(visits.c.referrer_id),
+        select(referrals.c.referrer_id, literal(0), func.count()).group_by(referrals.c.referrer_id),
+    ).subquery()
+    return referrer_totals.insert().from_select(
+        ["referrer_id", "shard", "visits", "signups"],
+        select(
+            counted.c.referrer_id,
+            literal(0),
+            func.sum(counted.c.visits),
+            func.sum(counted.c.signups),
+        ).group_by(counted.c.referrer_id),
+    )
+
+
+_TOTALS = _totals()
+
+
 def seed(engine: Engine, plan: Plan, rows: EngineRows | None = None) -> dict[str, int]:
     """Create refkit's tables on ``engine`` and fill them with the plan; row counts by table.
 
@@ -608,6 +631,8 @@ def seed(engine: Engine, plan: Plan, rows: EngineRows | None = None) -> dict[str
     for table, columns, table_rows in loads:
         with engine.begin() as connection:
             counts[table.name] = _load(connection, table, columns, table_rows)
+    with engine.begin() as connection:  # the running totals the engine keeps as it writes
+        connection.execute(_TOTALS)
     if engine.dialect.name == "postgresql":
         with engine.begin() as connection:
             for table in (rewards, ledger):
@@ -687,6 +712,14 @@ def snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
             ).join(rewards, rewards.c.id == ledger.c.reward_id)
         ).all()
         out[ledger.name] = sorted((tuple(row) for row in entries), key=repr)
+        totals = connection.execute(  # summed over the shards each write picks at random
+            select(
+                referrer_totals.c.referrer_id,
+                func.sum(referrer_totals.c.visits),
+                func.sum(referrer_totals.c.signups),
+            ).group_by(referrer_totals.c.referrer_id)
+        ).all()
+        out[referrer_totals.name] = sorted((tuple(row) for row in totals), key=repr)
     return out
 
 

@@ -57,7 +57,7 @@ def _refkit_tables(engine: Engine) -> set[str]:
 
 
 def test_head_is_the_schema_version() -> None:
-    assert HEAD == SCHEMA_VERSION == "0003"
+    assert HEAD == SCHEMA_VERSION == "0004"
 
 
 def test_schema_matches_metadata(engine: Engine) -> None:
@@ -79,10 +79,10 @@ def test_check_constraints_are_created_with_their_names(engine: Engine) -> None:
 def test_version_table_names_head(engine: Engine) -> None:
     assert current_revision(engine) is None
     ensure_schema(engine)
-    assert current_revision(engine) == "0003"
+    assert current_revision(engine) == HEAD
     with engine.connect() as connection:
         rows = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).all()
-    assert [row.version_num for row in rows] == ["0003"]
+    assert [row.version_num for row in rows] == [HEAD]
 
 
 def test_ensure_schema_twice_is_a_no_op(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -242,7 +242,7 @@ def test_0003_widens_the_stats_indexes_and_keeps_rows(engine: Engine) -> None:
         program.record_conversion("o1", "bob", "19.99", "EUR")
         before = program.stats_for("alice"), program.summary(), program.leaderboard()
         ensure_schema(engine)
-        assert current_revision(engine) == "0003"
+        assert current_revision(engine) == HEAD
         assert _differences(engine) == []
         assert (program.stats_for("alice"), program.summary(), program.leaderboard()) == before
         assert before[0].rewards == {"pending": Decimal("2.00")}
@@ -265,3 +265,28 @@ def test_0003_widens_the_stats_indexes_and_keeps_rows(engine: Engine) -> None:
         "referrer_id",
         "created_at",
     ]
+
+
+@DATABASES
+def test_0004_fills_the_referrer_totals_from_the_rows_stored_so_far(engine: Engine) -> None:
+    program = refkit.ReferralProgram(secret_key=SECRET, store=engine)
+    try:
+        alice, bob = program.code_for("alice"), program.code_for("bob")
+        for visitor in range(5):
+            program.record_visit(alice, visitor=f"v{visitor}")
+        program.record_visit(bob)
+        program.attribute("carol", alice)
+        program.attribute("dave", alice)
+        program.attribute("erin", bob)
+        before = program.stats_for("alice"), program.stats_for("bob")
+        assert (before[0].visits, before[0].signups, before[1].visits) == (5, 2, 1)
+        with engine.connect() as connection, connection.begin():
+            command.downgrade(alembic_config(connection), "0003")
+        assert "refkit_referrer_totals" not in inspect(engine).get_table_names()
+        with engine.connect() as connection, connection.begin():
+            command.upgrade(alembic_config(connection), "0004")
+        assert (program.stats_for("alice"), program.stats_for("bob")) == before
+        program.record_visit(alice)  # and they keep counting
+        assert program.stats_for("alice").visits == 6
+    finally:
+        program.store.close()

@@ -22,6 +22,7 @@ from .schema import (
     identities,
     ledger,
     referrals,
+    referrer_totals,
     referrers,
     rewards,
     signals,
@@ -266,6 +267,11 @@ def erase(
         )
         connection.execute(
             update(counters).where(counters.c.referrer_id == user_id).values(referrer_id=pseudonym)
+        )
+        connection.execute(
+            update(referrer_totals)
+            .where(referrer_totals.c.referrer_id == user_id)
+            .values(referrer_id=pseudonym)
         )
     as_referee = connection.execute(
         select(referrals).where(referrals.c.referee_id == user_id)

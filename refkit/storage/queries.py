@@ -31,7 +31,7 @@ from sqlalchemy import (
 from ..errors import ValidationError
 from ..models import LeaderboardEntry, ProgramSummary, ReferrerStats
 from ..money import from_minor
-from .schema import conversions, flags, referrals, referrers, rewards, visits
+from .schema import conversions, flags, referrals, referrer_totals, referrers, rewards, visits
 
 __all__ = ["leaderboard", "stats_for", "summary"]
 
@@ -87,14 +87,17 @@ _MINE = referrals.c.referrer_id == _USER
 _OPEN_FLAG = exists().where(
     flags.c.referee_id == referrals.c.referee_id, flags.c.cleared_at.is_(None)
 )
-#: One referrer's figures in one statement (one round trip), built once. Each branch reads
-#: one covering index (revision 0003): visits, signups and flagged referrals by referrer,
-#: orders net of refunds by currency, and rewards earned (as referrer or referee) by status.
+#: One referrer's figures in one statement (one round trip), built once: visits and signups
+#: from the running totals (revision 0004), and from one covering index each (revision
+#: 0003) flagged referrals, orders net of refunds by currency, and rewards earned (as
+#: referrer or referee) by status.
 _STATS_FOR = union_all(
-    _figure("visits", _NO_TEXT, _NO_TEXT, func.count(), _NO_NUMBER).where(
-        visits.c.referrer_id == _USER
+    _figure("visits", _NO_TEXT, _NO_TEXT, func.sum(referrer_totals.c.visits), _NO_NUMBER).where(
+        referrer_totals.c.referrer_id == _USER
     ),
-    _figure("signups", _NO_TEXT, _NO_TEXT, func.count(), _NO_NUMBER).where(_MINE),
+    _figure("signups", _NO_TEXT, _NO_TEXT, func.sum(referrer_totals.c.signups), _NO_NUMBER).where(
+        referrer_totals.c.referrer_id == _USER
+    ),
     _figure("flagged", _NO_TEXT, _NO_TEXT, func.count(), _NO_NUMBER).where(_MINE, _OPEN_FLAG),
     _figure("revenue", conversions.c.currency, _NO_TEXT, func.count(), func.sum(_NET))
     .where(conversions.c.referrer_id == _USER)
@@ -123,7 +126,7 @@ def stats_for(connection: Connection, user_id: str) -> ReferrerStats:
         elif figure == "rewards":
             money[status] += from_minor(int(units), currency)
         else:
-            counts[figure] = int(count)
+            counts[figure] = int(count or 0)
     revenue = _money_by_currency((currency, units) for currency, _, units in by_currency)
     return ReferrerStats(
         user_id=user_id,

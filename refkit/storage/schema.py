@@ -23,6 +23,9 @@ tables, for one referrer and for the leaderboard: ``ix_refkit_conversions_referr
 (referrer, currency and amounts), and two indexes widened with the columns those queries read,
 ``ix_refkit_rewards_beneficiary`` (+ currency and value) and ``ix_refkit_referrals_referrer``
 (+ referee, for the open-flags check).
+
+Revision 0004 adds ``refkit_referrer_totals``: running counts of each referrer's visits and
+referrals, so ``stats_for`` does not count a busy referrer's visits one by one.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from sqlalchemy.types import TypeDecorator
 
 __all__ = [
     "SCHEMA_VERSION",
+    "TOTAL_SHARDS",
     "conversions",
     "counters",
     "erasures",
@@ -58,6 +62,7 @@ __all__ = [
     "ledger",
     "metadata",
     "referrals",
+    "referrer_totals",
     "referrers",
     "rewards",
     "signals",
@@ -65,7 +70,7 @@ __all__ = [
 ]
 
 #: The Alembic revision this metadata matches (see ``storage/migrations``).
-SCHEMA_VERSION = "0003"
+SCHEMA_VERSION = "0004"
 MAX_MINOR = 10**16  # 10^12 major units with up to four decimals (CLF, UYW)
 
 
@@ -242,6 +247,23 @@ ledger = Table(
     UniqueConstraint("reward_id", "once_key", name="uq_refkit_ledger_once"),
     Index("ix_refkit_ledger_beneficiary", "beneficiary_id", "created_at"),
     Index("ix_refkit_ledger_created", "created_at"),
+)
+
+#: Shards of :data:`referrer_totals`: each write bumps one of them, picked at random, so the
+#: visits of a referrer whose link goes viral do not all wait for one row lock.
+TOTAL_SHARDS = 8
+
+#: Running totals of each referrer's visits and referrals (revision 0004), kept in the
+#: transaction that writes the visit or the referral, so :meth:`stats_for` reads at most
+#: :data:`TOTAL_SHARDS` rows instead of counting a busy referrer's hundred thousand visits.
+referrer_totals = Table(
+    "refkit_referrer_totals",
+    metadata,
+    Column("referrer_id", String(_ID), primary_key=True),
+    Column("shard", Integer, primary_key=True, autoincrement=False),
+    Column("visits", BigInteger, nullable=False, server_default="0"),
+    Column("signups", BigInteger, nullable=False, server_default="0"),
+    CheckConstraint("visits >= 0 AND signups >= 0", name="not_negative"),
 )
 
 counters = Table(

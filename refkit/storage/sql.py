@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -50,7 +51,17 @@ from .records import (
     referral_from_row,
     reward_from_row,
 )
-from .schema import conversions, counters, flags, ledger, referrals, referrers, rewards
+from .schema import (
+    TOTAL_SHARDS,
+    conversions,
+    counters,
+    flags,
+    ledger,
+    referrals,
+    referrer_totals,
+    referrers,
+    rewards,
+)
 from .statements import (
     ATTRIBUTION_CONTEXT,
     CONVERSION_CONTEXT,
@@ -61,6 +72,7 @@ from .statements import (
     PSEUDONYM_SLOTS,
     REFERRAL_INSERT,
     REWARD_INSERT,
+    TOTALS_BUMP,
     USER_OF_NUMBER,
     VISIT_BY_NUMBER,
     VISIT_INSERT,
@@ -240,8 +252,13 @@ class SqlStore:
         self, referrer_id: str, campaign: str | None, visitor: str | None, at: datetime
     ) -> Visit:
         values = {"referrer_id": referrer_id, "campaign": campaign, "visitor": visitor}
-        visit_id = self._run(lambda c: VISIT_INSERT.first(c, {**values, "created_at": at}))
-        return Visit(visit_id, referrer_id, campaign, visitor, at)
+
+        def work(connection: Connection) -> int:
+            visit_id: int = VISIT_INSERT.first(connection, {**values, "created_at": at})
+            self._count(connection, referrer_id, visits=1)
+            return visit_id
+
+        return Visit(self._run(work), referrer_id, campaign, visitor, at)
 
     def add_visit_by_number(
         self,
@@ -261,10 +278,42 @@ class SqlStore:
             "erased_prefix": erased_prefix,
             "prefix_length": len(erased_prefix),
         }
-        row = self._run(lambda c: VISIT_BY_NUMBER.row(c, values))
+
+        def work(connection: Connection) -> Any:
+            row = VISIT_BY_NUMBER.row(connection, values)
+            if row is not None:
+                self._count(connection, row.referrer_id, visits=1)
+            return row
+
+        row = self._run(work)
         if row is None:
             return None
         return Visit(row.id, row.referrer_id, campaign, visitor, at)
+
+    def _count(
+        self, connection: Connection, referrer_id: str, *, visits: int = 0, signups: int = 0
+    ) -> None:
+        """Add to the referrer's running totals, in the caller's transaction."""
+        values = {"referrer_id": referrer_id, "visits": visits, "signups": signups}
+        values["shard"] = secrets.randbelow(TOTAL_SHARDS)
+        if connection.dialect.name in ON_CONFLICT_DIALECTS:
+            TOTALS_BUMP.first(connection, values)
+            return
+        for _ in range(MAX_ATTEMPTS):  # no upsert here: update, else insert, else update
+            changed = connection.execute(
+                update(referrer_totals)
+                .where(
+                    referrer_totals.c.referrer_id == referrer_id,
+                    referrer_totals.c.shard == values["shard"],
+                )
+                .values(
+                    visits=referrer_totals.c.visits + visits,
+                    signups=referrer_totals.c.signups + signups,
+                )
+            )
+            if changed.rowcount == 1 or self._insert_ignore(connection, referrer_totals, values):
+                return
+        raise StorageError("could not update the referrer's totals; retrying is safe")
 
     def attribute(
         self,
@@ -333,6 +382,7 @@ class SqlStore:
             "created_at": at,
         }
         if self._insert_prepared(connection, REFERRAL_INSERT, referrals, values):
+            self._count(connection, referrer_id, signups=1)
             abuse.on_referral(
                 connection,
                 self._insert_ignore,

@@ -36,6 +36,7 @@ from .schema import (
     identities,
     ledger,
     referrals,
+    referrer_totals,
     referrers,
     rewards,
     signals,
@@ -55,6 +56,7 @@ __all__ = [
     "ON_CONFLICT_DIALECTS",
     "PSEUDONYM_SLOTS",
     "REWARD_INSERT",
+    "TOTALS_BUMP",
     "insert_ignore",
 ]
 
@@ -278,3 +280,20 @@ VISIT_BY_NUMBER = DriverStatement(
     ),
     ("number", "campaign", "visitor", "created_at", "erased_prefix", "prefix_length"),
 )
+
+
+def _totals_bump(dialect: str) -> Executable:
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(referrer_totals)
+    return statement.on_conflict_do_update(
+        index_elements=[referrer_totals.c.referrer_id, referrer_totals.c.shard],
+        set_={
+            "visits": referrer_totals.c.visits + statement.excluded.visits,
+            "signups": referrer_totals.c.signups + statement.excluded.signups,
+        },
+    )
+
+
+#: Add ``:visits`` and ``:signups`` to one shard of a referrer's running totals (only on
+#: :data:`ON_CONFLICT_DIALECTS`).
+TOTALS_BUMP = DriverStatement(_totals_bump, ("referrer_id", "shard", "visits", "signups"))
