@@ -314,7 +314,7 @@ REFERRAL_COLUMNS = (
 SIGNAL_COLUMNS = (
     "referee_id", "click_ip", "click_ua", "clicked_at", "signup_ip", "signup_ua", "created_at"
 )  # fmt: skip
-FLAG_COLUMNS = ("referee_id", "reason", "created_at", "cleared_at")
+FLAG_COLUMNS = ("referee_id", "referrer_id", "reason", "created_at", "cleared_at")
 CONVERSION_COLUMNS = (
     "order_id", "customer_id", "amount_minor", "refunded_minor", "currency", "referrer_id",
     "campaign", "reasons", "created_at",
@@ -533,7 +533,11 @@ class _Replay:
 
     def rows(self) -> EngineRows:
         out = self.out
-        out.flags = [(referee, why, at, None) for (referee, why), at in self.flagged.items()]
+        referrer_of = {row[0]: row[1] for row in out.referrals}
+        out.flags = [
+            (referee, referrer_of[referee], why, at, None)
+            for (referee, why), at in self.flagged.items()
+        ]
         out.conversions = [order.row() for order in self.orders.values()]
         out.rewards = [reward.row() for reward in self.rewards]
         return out

@@ -268,18 +268,22 @@ def test_0003_widens_the_stats_indexes_and_keeps_rows(engine: Engine) -> None:
 
 
 @DATABASES
-def test_0004_fills_the_referrer_totals_from_the_rows_stored_so_far(engine: Engine) -> None:
+def test_0004_fills_the_totals_and_the_flags_referrers_from_the_rows_stored_so_far(
+    engine: Engine,
+) -> None:
     program = refkit.ReferralProgram(secret_key=SECRET, store=engine)
     try:
         alice, bob = program.code_for("alice"), program.code_for("bob")
         for visitor in range(5):
             program.record_visit(alice, visitor=f"v{visitor}")
         program.record_visit(bob)
-        program.attribute("carol", alice)
+        click = program.fingerprint(ip="203.0.113.7", user_agent="Firefox")
+        program.attribute("carol", alice, click=click, signup=click)  # flagged: same device
         program.attribute("dave", alice)
         program.attribute("erin", bob)
         before = program.stats_for("alice"), program.stats_for("bob")
         assert (before[0].visits, before[0].signups, before[1].visits) == (5, 2, 1)
+        assert (before[0].flagged, before[1].flagged) == (1, 0)
         with engine.connect() as connection, connection.begin():
             command.downgrade(alembic_config(connection), "0003")
         assert "refkit_referrer_totals" not in inspect(engine).get_table_names()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, case, delete, func, insert, select, update
@@ -33,7 +33,6 @@ __all__ = [
     "clear_flags",
     "erase",
     "flag",
-    "flag_fast_purchase",
     "flagged_referrals",
     "identify",
     "on_referral",
@@ -47,10 +46,16 @@ OPEN = flags.c.cleared_at.is_(None)
 
 
 def flag(
-    connection: Connection, insert_ignore: Any, referee_id: str, reason: str, at: datetime
+    connection: Connection,
+    insert_ignore: Any,
+    referee_id: str,
+    referrer_id: str,
+    reason: str,
+    at: datetime,
 ) -> None:
     """Flag a referral for review (once per reason: a cleared flag stays cleared)."""
-    insert_ignore(connection, flags, {"referee_id": referee_id, "reason": reason, "created_at": at})
+    values = {"referee_id": referee_id, "referrer_id": referrer_id, "reason": reason}
+    insert_ignore(connection, flags, {**values, "created_at": at})
 
 
 def same_email(connection: Connection, first: str, second: str) -> bool:
@@ -79,19 +84,22 @@ def identify(
         connection.execute(
             update(identities).where(identities.c.user_id == user_id).values(**values)
         )
-    if (
-        disposable
-        and connection.execute(
-            select(referrals.c.referee_id).where(referrals.c.referee_id == user_id)
-        ).first()
-    ):
-        flag(connection, insert_ignore, user_id, "disposable_email", at)
+    referrer_id = (
+        connection.execute(
+            select(referrals.c.referrer_id).where(referrals.c.referee_id == user_id)
+        ).scalar()
+        if disposable
+        else None
+    )
+    if referrer_id is not None:
+        flag(connection, insert_ignore, user_id, referrer_id, "disposable_email", at)
 
 
 def on_referral(
     connection: Connection,
     insert_ignore: Any,
     referee_id: str,
+    referrer_id: str,
     click: Fingerprint | None,
     signup: Fingerprint | None,
     at: datetime,
@@ -121,24 +129,13 @@ def on_referral(
         and click.user_agent is not None
         and (click.ip, click.user_agent) == (signup.ip, signup.user_agent)
     ):
-        flag(connection, insert_ignore, referee_id, "same_device", at)
+        flag(connection, insert_ignore, referee_id, referrer_id, "same_device", at)
     if disposable is None:
         disposable = connection.execute(
             select(identities.c.disposable).where(identities.c.user_id == referee_id)
         ).scalar()
     if disposable:
-        flag(connection, insert_ignore, referee_id, "disposable_email", at)
-
-
-def flag_fast_purchase(
-    connection: Connection, insert_ignore: Any, referee_id: str, at: datetime, window: timedelta
-) -> None:
-    """Flag the referral when this purchase comes within ``window`` of the click."""
-    clicked = connection.execute(
-        select(signals.c.clicked_at).where(signals.c.referee_id == referee_id)
-    ).scalar()
-    if clicked is not None and timedelta(0) <= at - clicked <= window:
-        flag(connection, insert_ignore, referee_id, "fast_purchase", at)
+        flag(connection, insert_ignore, referee_id, referrer_id, "disposable_email", at)
 
 
 def flagged_referrals(connection: Connection, limit: int) -> list[FlaggedReferral]:
@@ -302,7 +299,12 @@ def erase(
         update(ledger).where(ledger.c.beneficiary_id == user_id).values(beneficiary_id=pseudonym)
     )
     connection.execute(
-        update(flags).where(flags.c.referee_id == user_id).values(referee_id=pseudonym)
+        update(flags)
+        .where((flags.c.referee_id == user_id) | (flags.c.referrer_id == user_id))
+        .values(
+            referee_id=_swap(flags.c.referee_id, user_id, pseudonym),
+            referrer_id=_swap(flags.c.referrer_id, user_id, pseudonym),
+        )
     )
     connection.execute(delete(identities).where(identities.c.user_id == user_id))
     connection.execute(delete(signals).where(signals.c.referee_id.in_((user_id, pseudonym))))

@@ -25,7 +25,8 @@ tables, for one referrer and for the leaderboard: ``ix_refkit_conversions_referr
 (+ referee, for the open-flags check).
 
 Revision 0004 adds ``refkit_referrer_totals``: running counts of each referrer's visits and
-referrals, so ``stats_for`` does not count a busy referrer's visits one by one.
+referrals, so ``stats_for`` does not count a busy referrer's visits one by one; and the
+referrer on each flag, so it counts only that referrer's open flags.
 """
 
 from __future__ import annotations
@@ -291,7 +292,11 @@ flags = Table(
     Column("reason", String(32), primary_key=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("cleared_at", UTCDateTime),
+    # The referral's referrer (revision 0004; a binding never changes), so a referrer's
+    # flagged count reads their own open flags, not every open flag of the program.
+    Column("referrer_id", String(_ID)),
     Index("ix_refkit_flags_open", "cleared_at", "created_at"),
+    Index("ix_refkit_flags_referrer", "referrer_id", "cleared_at", "referee_id"),
 )
 
 signals = Table(

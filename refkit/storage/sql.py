@@ -387,6 +387,7 @@ class SqlStore:
                 connection,
                 self._insert_ignore,
                 referee_id,
+                referrer_id,
                 click,
                 signup,
                 at,
@@ -482,7 +483,12 @@ class SqlStore:
         if referral is not None and self._fast(context, new):
             assert new.fast_purchase is not None
             abuse.flag(
-                connection, self._insert_ignore, referral.referee_id, "fast_purchase", new.at
+                connection,
+                self._insert_ignore,
+                referral.referee_id,
+                referral.referrer_id,
+                "fast_purchase",
+                new.at,
             )
         reasons.extend(decision.reasons)
         created = self._create_rewards(connection, new, referral, decision, hold, cap, reasons)
