@@ -7,6 +7,8 @@ import pytest
 from bench import flask_views
 from bench.report import text_table
 
+from .bench_checks import assert_measured
+
 WRK_OUTPUT = """\
 Running 1s test @ http://127.0.0.1:8000/checkout
   2 threads and 16 connections
@@ -34,12 +36,7 @@ def test_the_in_process_ratios_run() -> None:
         "flask: checkout with @track_conversion (referred)",
         "flask: checkout with @track_conversion (not referred)",
     ]
-    for row in report.rows:
-        assert row.refkit > 0
-        assert row.baseline is not None
-        assert row.baseline > 0
-        assert row.ratio is not None
-        assert row.ratio > 0
+    assert_measured(report.rows)
     assert "baseline: the same Flask checkout" in text_table(report.rows, [], report.notes)
 
 
