@@ -99,6 +99,8 @@ class Store(Protocol):
         """A visit for the holder of referrer ``number``; ``None`` if nobody holds it, or
         an erased user (whose id starts with ``erased_prefix``)."""
 
+    # Binds the referee (stored under its pseudonym, one of ``pseudonyms``, if it was
+    # erased) unless a rule refuses it.
     def attribute(
         self,
         referee_id: str,
@@ -109,9 +111,7 @@ class Store(Protocol):
         click: Fingerprint | None = None,
         signup: Fingerprint | None = None,
         pseudonyms: tuple[str, ...] = (),
-    ) -> AttributionResult:
-        """Bind the referee (stored under its pseudonym, one of ``pseudonyms``, if it was
-        erased) unless a rule refuses it."""
+    ) -> AttributionResult: ...
 
     def referral_of(self, referee_id: str) -> Referral | None: ...
 
