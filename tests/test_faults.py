@@ -247,6 +247,18 @@ def snapshot(shop: Shop) -> Snapshot:
         }
 
 
+def _summed_totals(rows: Any) -> Any:
+    sums: dict[str, Counter[str]] = {}
+    for row in rows:
+        values = dict(row)
+        counts = sums.setdefault(values["referrer_id"], Counter())
+        counts.update(visits=values["visits"], signups=values["signups"])
+    return sorted(
+        (("referrer_id", user), ("signups", c["signups"]), ("visits", c["visits"]))
+        for user, c in sums.items()
+    )
+
+
 def normalized(snap: Snapshot) -> Snapshot:
     """A snapshot comparable across stores: generated ids and random referrer numbers dropped.
 
@@ -259,6 +271,9 @@ def normalized(snap: Snapshot) -> Snapshot:
     }
     result: Snapshot = {}
     for table, rows in snap.items():
+        if table == "refkit_referrer_totals":  # shards are picked at random: sum them
+            result[table] = _summed_totals(rows)
+            continue
         kept = []
         for row in rows:
             values = dict(row)
