@@ -405,13 +405,7 @@ class SqlStore:
         connection: Connection, referee_id: str, referrer_id: str, pseudonyms: tuple[str, ...]
     ) -> Any:
         parameters = {"referee": referee_id, "referrer": referrer_id}
-        parameters.update(_pseudonym_slots(pseudonyms))
-        context = ATTRIBUTION_CONTEXT.row(connection, parameters)
-        assert context is not None  # one row, always
-        if context.erased is None and len(pseudonyms) > PSEUDONYM_SLOTS:
-            subject = abuse.subject_for(connection, referee_id, pseudonyms[PSEUDONYM_SLOTS:])
-            context.erased = None if subject == referee_id else subject
-        return context
+        return _context(connection, ATTRIBUTION_CONTEXT, parameters, referee_id, pseudonyms)
 
     @staticmethod
     def _referral(connection: Connection, referee_id: str) -> Referral | None:
@@ -510,14 +504,7 @@ class SqlStore:
     @staticmethod
     def _conversion_context(connection: Connection, customer: str, new: NewConversion) -> Any:
         parameters = {"customer": customer, "order_id": new.order_id}
-        parameters.update(_pseudonym_slots(new.pseudonyms))
-        context = CONVERSION_CONTEXT.row(connection, parameters)
-        assert context is not None  # one row, always
-        if context.erased is None and len(new.pseudonyms) > PSEUDONYM_SLOTS:
-            rest = new.pseudonyms[PSEUDONYM_SLOTS:]
-            subject = abuse.subject_for(connection, customer, rest)
-            context.erased = None if subject == customer else subject
-        return context
+        return _context(connection, CONVERSION_CONTEXT, parameters, customer, new.pseudonyms)
 
     def _replay(
         self, connection: Connection, new: NewConversion, customer: str
@@ -877,12 +864,26 @@ def _storage_message(error: object) -> str:
     )
 
 
-def _pseudonym_slots(pseudonyms: tuple[str, ...]) -> dict[str, str]:
-    """The first :data:`PSEUDONYM_SLOTS` pseudonyms as the context statements' parameters
-    (repeated to fill the slots; an impossible one if there are none)."""
+def _context(
+    connection: Connection,
+    statement: DriverStatement,
+    parameters: dict[str, Any],
+    user_id: str,
+    pseudonyms: tuple[str, ...],
+) -> Any:
+    """The one row of a context statement, whose ``erased`` is ``user_id``'s pseudonym if
+    the user was erased: the statement checks the first :data:`PSEUDONYM_SLOTS` pseudonyms
+    (repeated to fill its slots, an impossible one if there are none), older ones are
+    looked up after it."""
     candidates = pseudonyms[:PSEUDONYM_SLOTS] or ("",)
     slots = candidates + candidates[-1:] * (PSEUDONYM_SLOTS - len(candidates))
-    return {f"pseudonym{i}": slot for i, slot in enumerate(slots)}
+    parameters.update((f"pseudonym{i}", slot) for i, slot in enumerate(slots))
+    context = statement.row(connection, parameters)
+    assert context is not None  # one row, always
+    if context.erased is None and len(pseudonyms) > PSEUDONYM_SLOTS:
+        subject = abuse.subject_for(connection, user_id, pseudonyms[PSEUDONYM_SLOTS:])
+        context.erased = None if subject == user_id else subject
+    return context
 
 
 def _expected_reasons(decision: Decision | None) -> list[str]:
