@@ -3,39 +3,31 @@
 PostgreSQL tests need ``REFKIT_TEST_POSTGRES_URL`` (for example
 ``postgresql+psycopg://refkit:refkit@localhost/refkit_test``). Without it they skip, saying so;
 with ``REFKIT_REQUIRE_POSTGRES=1`` (set by CI) a missing server fails the run instead.
+
+Test modules never import this file (nor each other): the constants and helpers they share are
+in ``tests/support/``; the Flask shop's fixtures (``make_shop``, ``app``, ``client``...) are the
+plugin :mod:`tests.support.shop_fixtures`, registered here.
 """
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
 import refkit
-from refkit.storage.schema import metadata
 
-SECRET = "test-secret-key-0123456789abcdefghijklmnop"
-POSTGRES_URL = os.environ.get("REFKIT_TEST_POSTGRES_URL", "")
-REQUIRE_POSTGRES = os.environ.get("REFKIT_REQUIRE_POSTGRES") == "1"
-STORE_KINDS = ["memory", "sqlite", "postgres"]
+from .support.contract import every_order_rules, example_rules
+from .support.settings import SECRET, STORE_KINDS, clean_postgres, postgres_url_or_skip
 
+pytest_plugins = ["tests.support.shop_fixtures"]
 
-def postgres_url_or_skip() -> str:
-    """The test server's URL, or skip (fail in CI) with how to enable the tests."""
-    if not POSTGRES_URL:
-        message = (
-            "PostgreSQL tests need REFKIT_TEST_POSTGRES_URL, e.g. "
-            "postgresql+psycopg://refkit:refkit@localhost/refkit_test (CI sets it)"
-        )
-        if REQUIRE_POSTGRES:
-            pytest.fail(message)
-        pytest.skip(message)
-    return POSTGRES_URL
+Program = refkit.ReferralProgram
 
 
 @pytest.fixture(scope="session")
@@ -56,15 +48,6 @@ def postgres_database() -> Iterator[str]:
         admin.dispose()
 
 
-def _clean_postgres(url: str) -> None:
-    engine = create_engine(url)
-    with engine.begin() as connection:
-        for table in reversed(metadata.sorted_tables):
-            connection.execute(text(f"DROP TABLE IF EXISTS {table.name} CASCADE"))
-        connection.execute(text("DROP TABLE IF EXISTS refkit_alembic_version"))
-    engine.dispose()
-
-
 @pytest.fixture(params=STORE_KINDS)
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A URL for an empty store of each kind."""
@@ -74,7 +57,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'refkit.db'}"
     else:
         url = request.getfixturevalue("postgres_database")
-        _clean_postgres(url)
+        clean_postgres(url)
         yield url
 
 
@@ -106,3 +89,38 @@ def make_program(store: refkit.Store, clock: refkit.FrozenClock):  # type: ignor
 def program(make_program) -> refkit.ReferralProgram:  # type: ignore[no-untyped-def]
     """A program without rules on each store."""
     return make_program()  # type: ignore[no-any-return]
+
+
+# -- the contract's programs (tests/test_contract_*.py) ---------------------------------------
+
+
+@pytest.fixture
+def example(make_program: Callable[..., Program]) -> Program:
+    """A program on the rules of API.md's code block, on each store."""
+    return make_program(rules=example_rules())
+
+
+@pytest.fixture
+def every_order(make_program: Callable[..., Program]) -> Program:
+    """A double-sided program where every order qualifies, on each store."""
+    return make_program(rules=every_order_rules())
+
+
+@pytest.fixture
+def contract_program(tmp_path: Path) -> Iterator[Program]:
+    """The constructor call of API.md, verbatim but for a real key and a temporary file."""
+    program = refkit.ReferralProgram(
+        secret_key=SECRET,
+        store=f"sqlite:///{tmp_path / 'refkit.db'}",
+        rules=refkit.RewardRules(
+            referrer_reward=refkit.Reward.percent(10, cap=Decimal("50")),
+            referee_reward=refkit.Reward.fixed(Decimal("5"), "EUR"),
+            min_order_amount=Decimal("20"),
+            first_purchase_only=True,
+            attribution_window=timedelta(days=30),
+            hold_period=timedelta(days=14),
+            max_rewards_per_referrer=None,
+        ),
+    )
+    yield program
+    program.store.close()  # type: ignore[attr-defined]

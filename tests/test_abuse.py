@@ -16,7 +16,7 @@ import refkit
 from refkit.privacy import Pepper, is_disposable, normalize_email, normalize_ip
 from refkit.storage.schema import identities, signals
 
-from .conftest import SECRET
+from .support.settings import SECRET
 
 MakeProgram = Callable[..., refkit.ReferralProgram]
 RULES = refkit.RewardRules(

@@ -8,7 +8,7 @@ import pytest
 
 import refkit
 
-from .conftest import SECRET
+from .support.settings import SECRET
 
 
 def test_record_visit_counts_for_the_referrer(program: refkit.ReferralProgram) -> None:

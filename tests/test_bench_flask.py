@@ -7,7 +7,7 @@ import pytest
 from bench import flask_views
 from bench.report import text_table
 
-from .bench_checks import assert_measured
+from .support.bench import assert_measured
 
 WRK_OUTPUT = """\
 Running 1s test @ http://127.0.0.1:8000/checkout

@@ -13,7 +13,7 @@ import pytest
 from bench import pinax
 from bench.report import text_table
 
-from .bench_checks import assert_measured
+from .support.bench import assert_measured
 
 
 def test_refkit_side_runs_every_operation(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from bench import scale
 from bench.report import markdown, text_table
 from refkit import ReferralProgram, SqlStore
 
-from .conftest import postgres_url_or_skip
+from .support.settings import postgres_url_or_skip
 
 SIZE = 2_000
 QUERIES = 5  # stats_for heavy and typical, leaderboard, summary, summary by campaign

@@ -11,7 +11,7 @@ from bench.__main__ import main
 from bench.harness import Report
 from bench.report import markdown, text_table
 
-from .conftest import postgres_url_or_skip
+from .support.settings import postgres_url_or_skip
 
 
 def _check(report: Report, rows: int) -> None:

@@ -17,7 +17,7 @@ import pytest
 import refkit
 from refkit.cli import LEDGER_COLUMNS, main
 
-from .conftest import SECRET
+from .support.settings import SECRET
 
 RULES = refkit.RewardRules(
     referrer_reward=refkit.Reward.percent(10, cap=Decimal("50")),

@@ -19,7 +19,7 @@ from refkit.codes import (
     check_character,
 )
 
-from .conftest import SECRET
+from .support.settings import SECRET
 
 OLD_KEY = "old-secret-key-0123456789abcdefghijklmnop"
 numbers = st.integers(min_value=0, max_value=MAX_NUMBER)

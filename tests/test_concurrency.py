@@ -30,7 +30,7 @@ from sqlalchemy import event
 
 import refkit
 
-from .conftest import SECRET
+from .support.settings import SECRET
 
 THREADS = 8
 PROCESSES = 4

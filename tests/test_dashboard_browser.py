@@ -30,8 +30,8 @@ import refkit
 from refkit_flask import dashboard
 from refkit_flask.formatting import format_count, format_money_totals, format_ratio
 
-from .test_dashboard import ago, seed_story
-from .test_flask_api import START, make_app, program_of
+from .support.api_shop import START, make_app, program_of
+from .support.story import ago, seed_story
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -31,8 +31,8 @@ from refkit.cli import build_parser
 from refkit_flask.cli import refkit_cli
 from refkit_flask.openapi import build_spec
 
-from .conftest import SECRET
-from .flask_fixtures import BROWSER
+from .support.settings import SECRET
+from .support.shop import BROWSER
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"

@@ -37,7 +37,7 @@ from sqlalchemy.exc import DBAPIError
 import refkit
 from refkit.storage import MemoryStore, SqlStore
 
-from .conftest import SECRET, _clean_postgres
+from .support.settings import SECRET, clean_postgres
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 HOLD = timedelta(days=14)
@@ -187,7 +187,7 @@ class Stores:
         self._numbers = itertools.count()
         self._open: list[SqlStore] = []
         if postgres_url is not None:
-            _clean_postgres(postgres_url)
+            clean_postgres(postgres_url)
 
     def _fresh_store(self) -> SqlStore:
         self.close_all()

@@ -10,9 +10,8 @@ from flask.testing import FlaskClient
 
 import refkit
 from refkit_flask import dashboard
-from tests.flask_fixtures import BROWSER, browser, cookie_payload, program_of
 
-pytest_plugins = ["tests.flask_fixtures"]
+from .support.shop import BROWSER, browser, cookie_payload, program_of
 
 RULES = refkit.RewardRules(
     referrer_reward=refkit.Reward.fixed(Decimal("5"), "EUR"), hold_period=timedelta(days=14)

@@ -14,7 +14,7 @@ from flask import Flask
 
 import refkit
 
-from .test_flask_api import program_of, running_shop
+from .support.api_shop import program_of, running_shop
 
 
 @pytest.fixture

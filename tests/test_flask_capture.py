@@ -10,15 +10,14 @@ from flask.testing import FlaskClient
 
 import refkit
 from refkit_flask import signals
-from tests.flask_fixtures import (
+
+from .support.shop import (
     browser,
     code_of,
     cookie_payload,
     set_cookie_header,
     visits,
 )
-
-pytest_plugins = ["tests.flask_fixtures"]
 
 # -- the landing route -----------------------------------------------------------------------
 

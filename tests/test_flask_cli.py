@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, inspect
 import refkit
 from refkit.cli import LEDGER_COLUMNS, main
 
-from .test_flask_api import program_of, running_shop
+from .support.api_shop import program_of, running_shop
 
 
 @pytest.fixture

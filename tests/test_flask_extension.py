@@ -17,7 +17,8 @@ from flask.testing import FlaskClient
 
 import refkit
 from refkit_flask import RefKit, RefKitState, signals
-from tests.flask_fixtures import (
+
+from .support.shop import (
     SECRET,
     MakeShop,
     add_shop_views,
@@ -29,8 +30,6 @@ from tests.flask_fixtures import (
     set_cookie_header,
     visits,
 )
-
-pytest_plugins = ["tests.flask_fixtures"]
 
 OTHER_SECRET = "another-flask-secret-0123456789abcdefghijkl"
 RULES = refkit.RewardRules(

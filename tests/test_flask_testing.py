@@ -19,7 +19,7 @@ from refkit_flask.testing import (
     referral_client,
 )
 
-from .test_flask_api import program_of, running_shop
+from .support.api_shop import program_of, running_shop
 
 
 @pytest.fixture

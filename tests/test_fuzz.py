@@ -37,9 +37,9 @@ from refkit.money import MAX_AMOUNT, exponent, to_amount, to_currency
 from refkit.validation import MAX_CAMPAIGN_LENGTH, MAX_ID_LENGTH, to_campaign, to_id
 from refkit_flask import RefKit
 
-from .conftest import SECRET
-from .flask_fixtures import BROWSER, add_shop_views, new_app, state_of
-from .flask_fixtures import SECRET as FLASK_SECRET
+from .support.settings import SECRET
+from .support.shop import BROWSER, add_shop_views, new_app, state_of
+from .support.shop import SECRET as FLASK_SECRET
 
 #: The issue's bound for one refusal (one call, or one request through the Flask test client).
 LIMIT = 0.010
@@ -579,7 +579,7 @@ def test_link_for_refuses_malformed_urls_with_validation_error(url: str) -> None
 
 
 class Shop:
-    """A shop app like ``tests/flask_fixtures.py``'s (SQLite file, frozen clock, ``X-User``),
+    """A shop app like ``tests/support/shop.py``'s (SQLite file, frozen clock, ``X-User``),
     built once per module, with one warm-up request made before any is timed."""
 
     def __init__(self, tmp_path: Path) -> None:

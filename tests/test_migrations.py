@@ -25,7 +25,7 @@ from refkit.storage.migrate import (
 )
 from refkit.storage.schema import SCHEMA_VERSION, metadata
 
-from .conftest import SECRET
+from .support.settings import SECRET
 
 DATABASES = pytest.mark.parametrize("store_url", ["sqlite", "postgres"], indirect=True)
 

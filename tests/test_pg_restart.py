@@ -24,7 +24,7 @@ from sqlalchemy.pool import NullPool
 
 import refkit
 
-from .conftest import REQUIRE_POSTGRES, SECRET, _clean_postgres
+from .support.settings import REQUIRE_POSTGRES, SECRET, clean_postgres
 
 pytestmark = pytest.mark.postgres
 
@@ -101,7 +101,7 @@ def test_a_server_restart_fails_calls_cleanly_and_loses_or_doubles_nothing(
     postgres_database: str,
 ) -> None:
     version = _cluster_or_skip(postgres_database)
-    _clean_postgres(postgres_database)
+    clean_postgres(postgres_database)
     url = make_url(postgres_database).update_query_dict({"connect_timeout": str(CONNECT_TIMEOUT)})
     clock = refkit.FrozenClock(datetime(2026, 3, 1, 12, 0, tzinfo=UTC))
     program = refkit.ReferralProgram(

@@ -17,7 +17,7 @@ import refkit
 from refkit.privacy import PSEUDONYM_PREFIX, Pepper
 from refkit.storage.schema import identities, metadata, rewards, signals, visits
 
-from .conftest import SECRET
+from .support.settings import SECRET
 
 MakeProgram = Callable[..., refkit.ReferralProgram]
 RULES = refkit.RewardRules(

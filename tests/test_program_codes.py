@@ -8,7 +8,7 @@ import pytest
 
 import refkit
 
-from .conftest import SECRET
+from .support.settings import SECRET
 
 
 def test_code_for_is_stable_and_resolves(program: refkit.ReferralProgram) -> None:

@@ -25,7 +25,7 @@ from schemathesis.specs.openapi.checks import allow_header_conformance
 import refkit
 from refkit_flask import RefKit
 
-from .flask_fixtures import add_shop_views, new_app, state_of
+from .support.shop import add_shop_views, new_app, state_of
 
 RULES = refkit.RewardRules(
     referrer_reward=refkit.Reward.percent(10, cap=Decimal("50")),
@@ -41,7 +41,7 @@ EXAMPLES = settings(
 
 
 def build_shop() -> Flask:
-    """A shop (as in ``tests/flask_fixtures.py``, on a memory store) where alice referred bob,
+    """A shop (as in ``tests/support/shop.py``, on a memory store) where alice referred bob,
     who bought twice: alice has a reward, approved and partly refunded."""
     app = new_app(Path(tempfile.gettempdir()), "schemathesis-shop", REFKIT_DATABASE_URL="memory://")
     extension = RefKit(

@@ -38,7 +38,7 @@ from hypothesis.stateful import (
 
 import refkit
 
-from .conftest import SECRET, STORE_KINDS, _clean_postgres
+from .support.settings import SECRET, STORE_KINDS, clean_postgres
 
 USERS = ("ann", "ben", "cat", "dan")
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -92,7 +92,7 @@ def fresh_store(kind: str, postgres_url: str) -> tuple[refkit.Store, Callable[[]
             shutil.rmtree(directory, ignore_errors=True)
 
         return store, remove
-    _clean_postgres(postgres_url)
+    clean_postgres(postgres_url)
     store = refkit.open_store(postgres_url)
     return store, store.close
 

@@ -14,7 +14,7 @@ import refkit
 from refkit import Reward, RewardRules
 from refkit.storage import MemoryStore, SqlStore, open_store
 
-from .conftest import SECRET
+from .support.settings import SECRET
 
 
 def test_memory_only_on_request() -> None:

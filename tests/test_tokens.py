@@ -13,7 +13,7 @@ from itsdangerous import URLSafeTimedSerializer
 import refkit
 from refkit import TokenSigner
 
-from .conftest import SECRET
+from .support.settings import SECRET
 
 
 @pytest.fixture

@@ -1,20 +1,18 @@
-"""A small shop app for the Flask extension's tests.
+"""A small shop app for the Flask extension's tests, and helpers to look into it.
 
-Load it in a test module with ``pytest_plugins = ["tests.flask_fixtures"]`` (the helpers are
-imported as usual; PYTEST_DONT_REWRITE: it holds no asserts, and is imported before pytest
-loads it as a plugin).
+The fixtures that build it (``make_shop``, ``app``, ``ext``, ``client``, ``alice_code``) are in
+:mod:`tests.support.shop_fixtures`, which ``conftest.py`` registers.
 Every app keeps its data in an SQLite file under ``tmp_path`` and runs on the ``clock`` fixture
-(a :class:`refkit.FrozenClock`, from ``conftest.py``). The logged-in user is whatever the
-request's ``X-User`` header says.
+(a :class:`refkit.FrozenClock`). The logged-in user is whatever the request's ``X-User`` header
+says.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 from flask import Flask, has_request_context, redirect, request
 from flask.testing import FlaskClient
 
@@ -117,49 +115,3 @@ def cookie_payload(app: Flask, client: FlaskClient) -> dict[str, Any] | None:
 def set_cookie_header(response: Any) -> str:
     headers: list[str] = response.headers.getlist("Set-Cookie")
     return "; ".join(headers)
-
-
-@pytest.fixture
-def opened_apps() -> Iterator[list[Flask]]:
-    """Apps whose refkit store is closed after the test (``make_shop`` adds its own)."""
-    apps: list[Flask] = []
-    yield apps
-    for app in apps:
-        if "refkit" in app.extensions:
-            program_of(app).store.close()
-
-
-@pytest.fixture
-def make_shop(tmp_path: Path, clock: refkit.FrozenClock, opened_apps: list[Flask]) -> MakeShop:
-    """``make_shop(REFKIT_X=..., rules=..., store=...)``: a shop app with RefKit set up."""
-
-    def make(name: str = "shop", **settings: Any) -> Flask:
-        options = {key: settings.pop(key) for key in ("rules", "store") if key in settings}
-        app = new_app(tmp_path, name, **settings)
-        opened_apps.append(app)
-        ext = RefKit(app, clock=clock, **options)
-        add_shop_views(app, ext)
-        return app
-
-    return make
-
-
-@pytest.fixture
-def app(make_shop: MakeShop) -> Flask:
-    return make_shop()
-
-
-@pytest.fixture
-def ext(app: Flask) -> RefKit:
-    return state_of(app).extension
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return browser(app)
-
-
-@pytest.fixture
-def alice_code(app: Flask) -> str:
-    """The code of "alice", the referrer in most tests."""
-    return code_of(app, "alice")
