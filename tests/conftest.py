@@ -1,5 +1,8 @@
 """Shared fixtures: every behaviour test runs on memory, an SQLite file and PostgreSQL.
 
+The fault fixtures (``pg_proxy``, ``sqlite_lock``, ``pgbouncer_url``) live in
+``tests/support/faults.py``.
+
 PostgreSQL tests need ``REFKIT_TEST_POSTGRES_URL`` (for example
 ``postgresql+psycopg://refkit:refkit@localhost/refkit_test``). Without it they skip, saying so;
 with ``REFKIT_REQUIRE_POSTGRES=1`` (set by CI) a missing server fails the run instead.
@@ -18,6 +21,9 @@ from sqlalchemy import create_engine, text
 
 import refkit
 from refkit.storage.schema import metadata
+from tests.support.faults import pg_proxy, pgbouncer_url, sqlite_lock
+
+__all__ = ["pg_proxy", "pgbouncer_url", "sqlite_lock"]  # the fault fixtures, shared from here
 
 SECRET = "test-secret-key-0123456789abcdefghijklmnop"
 POSTGRES_URL = os.environ.get("REFKIT_TEST_POSTGRES_URL", "")
