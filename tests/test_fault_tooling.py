@@ -182,3 +182,52 @@ def test_a_program_round_trip_through_pgbouncer(pgbouncer_url: str, clock: Any) 
         assert (stats.visits, stats.signups, stats.conversions) == (10, 10, 10)
     finally:
         store.close()
+
+
+def test_a_dropped_answer_can_wait_for_a_transaction_that_wrote(
+    pg_proxy: PgProxy, postgres_database: str, probe_table: Engine
+) -> None:
+    engine = create_engine(pg_proxy.url(postgres_database))
+    try:
+        pg_proxy.drop_commit_answers(1, after="INSERT INTO fault_probe")
+        with engine.begin() as read:  # a read's COMMIT goes through
+            assert read.execute(text("SELECT count(*) FROM fault_probe")).scalar() == 0
+        connection = engine.connect()
+        connection.execute(text("INSERT INTO fault_probe VALUES (4)"))
+        with pytest.raises(OperationalError):
+            connection.commit()
+        connection.close()
+        assert pg_proxy.commit_answers_dropped == 1
+        assert probe_ids(probe_table) == [4]
+    finally:
+        engine.dispose()
+
+
+def test_a_transaction_frozen_at_its_commit_keeps_its_locks_until_thawed(
+    pg_proxy: PgProxy, postgres_database: str, probe_table: Engine
+) -> None:
+    engine = create_engine(pg_proxy.url(postgres_database))
+    finished: list[bool] = []
+
+    def write() -> None:
+        with engine.begin() as connection:
+            connection.execute(text("INSERT INTO fault_probe VALUES (5)"))
+        finished.append(True)
+
+    try:
+        pg_proxy.freeze_at_next_commit(after="fault_probe")
+        writer = threading.Thread(target=write)
+        writer.start()
+        assert pg_proxy.holding.wait(10), "the COMMIT never reached the proxy"
+        with probe_table.connect() as other:  # the row lock is still held server-side
+            other.execute(text("SET lock_timeout = '100ms'"))
+            with pytest.raises(OperationalError, match="lock timeout"):
+                other.execute(text("INSERT INTO fault_probe VALUES (5)"))
+        assert finished == []
+        pg_proxy.thaw()
+        writer.join(10)
+        assert finished == [True]
+        assert probe_ids(probe_table) == [5]
+    finally:
+        pg_proxy.thaw()
+        engine.dispose()

@@ -5,7 +5,9 @@ The fixtures (``pg_proxy``, ``sqlite_lock``, ``pgbouncer_url``) are imported by
 ``tests/conftest.py``; the classes are used through them.
 
 - :class:`PgProxy` forwards bytes between refkit and PostgreSQL on a free loopback port and
-  can :meth:`~PgProxy.freeze` (hold every byte in both directions, closing nothing),
+  can :meth:`~PgProxy.freeze` (hold every byte in both directions, closing nothing), now or
+  when the next COMMIT arrives (:meth:`~PgProxy.freeze_at_next_commit`: its transaction
+  keeps its locks),
   :meth:`~PgProxy.drop_commit_answers` (forward the next COMMIT to the server, swallow its
   answer up to ReadyForQuery, then close the client's connection: the transaction is
   committed and the client does not know), and :meth:`~PgProxy.close_connections`. It reads
@@ -75,6 +77,7 @@ class _Link:
         self.server = server
         self.drop_answer = False  # swallow the server's messages up to ReadyForQuery, then close
         self.commit_statements: set[bytes] = set()  # prepared statements that are a COMMIT
+        self.sent = bytearray()  # the queries of the transaction under way (up to its COMMIT)
         self.threads: list[threading.Thread] = []
 
     def close(self) -> None:
@@ -101,6 +104,8 @@ class PgProxy:
         self._thawed.set()
         self._stopped = False
         self._drops_left = 0
+        self._drop_after = b""
+        self._freeze_at_commit: bytes | None = None  # freeze at a COMMIT after a query with this
         #: Set when, frozen, the proxy holds bytes it would have forwarded.
         self.holding = threading.Event()
         #: How many COMMIT answers were swallowed so far.
@@ -125,11 +130,26 @@ class PgProxy:
         """Forward again, starting with what was held."""
         self._thawed.set()
 
-    def drop_commit_answers(self, count: int = 1) -> None:
+    def freeze_at_next_commit(self, after: str = "") -> None:
+        """Freeze (as :meth:`freeze`) when the next COMMIT arrives, before forwarding it: its
+        transaction stays open on the server, holding its locks, until :meth:`thaw`.
+
+        :param after: only the COMMIT of a transaction that sent a query containing this
+            text (for example ``"pg_advisory_xact_lock"``).
+        """
+        with self._lock:
+            self._freeze_at_commit = after.encode()
+
+    def drop_commit_answers(self, count: int = 1, *, after: str = "") -> None:
         """For the next ``count`` COMMITs: forward the COMMIT, swallow the server's answer
-        (its CommandComplete and ReadyForQuery), then close that client's connection."""
+        (its CommandComplete and ReadyForQuery), then close that client's connection.
+
+        :param after: only COMMITs of transactions that sent a query containing this text
+            (for example ``"INSERT INTO refkit_ledger"``: a write, not a read before it).
+        """
         with self._lock:
             self._drops_left += count
+            self._drop_after = after.encode()
 
     def wait_for_dropped(self, count: int, timeout: float = 10.0) -> bool:
         """Whether ``count`` COMMIT answers have been swallowed (waiting up to ``timeout``)."""
@@ -246,9 +266,16 @@ class PgProxy:
             del buffer[:total]
             if self._is_commit(link, message):
                 with self._lock:
-                    if self._drops_left > 0:
+                    sent, link.sent = bytes(link.sent), bytearray()
+                    freeze_after = self._freeze_at_commit
+                    if freeze_after is not None and freeze_after in sent:
+                        self._freeze_at_commit = None
+                        self.freeze()
+                    if self._drops_left > 0 and self._drop_after in sent:
                         self._drops_left -= 1
                         link.drop_answer = True
+            elif message[:1] in (b"Q", b"P"):
+                link.sent += message
             out += message
         return bytes(out), started
 
