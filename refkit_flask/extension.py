@@ -28,6 +28,7 @@ from refkit import Conversion, Referral, ReferralProgram, RefkitError, TokenSign
 
 from . import capture, signals
 from .config import Settings, read_settings
+from .headers import register_security_headers
 
 __all__ = ["RefKit", "RefKitState"]
 
@@ -119,6 +120,7 @@ class RefKit:
 
     def _landing_blueprint(self, state: RefKitState) -> Blueprint:
         blueprint = Blueprint("refkit_landing", __name__)
+        register_security_headers(blueprint)
         settings = state.settings
 
         @blueprint.route(f"{settings.landing_path}/<path:code>", methods=["GET", "HEAD"])
