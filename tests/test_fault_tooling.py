@@ -231,3 +231,25 @@ def test_a_transaction_frozen_at_its_commit_keeps_its_locks_until_thawed(
     finally:
         pg_proxy.thaw()
         engine.dispose()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=refkit.StorageError,
+    reason="issue 13 (PgBouncer): psycopg prepares a statement run 5 times on a server "
+    "connection that transaction pooling then hands to another client; refkit's engine must "
+    "turn automatic prepared statements off (prepare_threshold=None) behind a pooler",
+)
+def test_two_app_servers_share_pgbouncers_server_connection(pgbouncer_url: str, clock: Any) -> None:
+    stores = [refkit.open_store(pgbouncer_url), refkit.open_store(pgbouncer_url)]
+    try:
+        for store in stores:  # one after the other: the second gets the first's server conn
+            program = refkit.ReferralProgram(
+                store=store, secret_key="pgbouncer-secret-0123456789abcdefghijklmno", clock=clock
+            )
+            code = program.code_for("alice")
+            for n in range(8):
+                program.record_visit(code, visitor=f"v{n}")
+    finally:
+        for store in stores:
+            store.close()
