@@ -6,16 +6,19 @@ derived from the program's secret key with itsdangerous' key derivation and a sa
 and cannot be confused with any other use of the key. The pepper comes from the newest key;
 :meth:`Pepper.all_hashes` also gives the hashes under the older keys of a rotation list.
 
-Email addresses are compared in a normalized form (:func:`normalize_email`), so
-``Alice.Smith+promo@GoogleMail.com`` and ``alicesmith@gmail.com`` are one person.
+Email addresses are compared in a normalized form (:func:`normalize_email`, built on
+``email-validator``), so ``Alice.Smith+promo@GoogleMail.com``, ``alicesmith@ｇｍａｉｌ.com``
+and ``alicesmith@gmail.com`` are one person.
 """
 
 from __future__ import annotations
 
 import hmac
 import ipaddress
+import unicodedata
 
 from disposable_email_domains import blocklist
+from email_validator import EmailNotValidError, validate_email
 
 from .errors import ValidationError
 from .keys import SecretKeys, derive_keys
@@ -32,18 +35,35 @@ MAX_EMAIL_LENGTH = 320
 def normalize_email(email: object) -> str:
     """The comparable form of an email address.
 
-    Case is ignored, a ``+tag`` is dropped from the local part everywhere, and for Gmail
-    dots are dropped too, ``googlemail.com`` being ``gmail.com``.
+    The address is checked and normalized by the maintained ``email-validator`` library
+    (syntax only, no DNS): the domain goes through IDNA, so ``@ｇｍａｉｌ.com`` and
+    ``@gmail。com`` are ``gmail.com``, and needless quotes around the local part are dropped
+    (``"alice"@example.com`` is ``alice@example.com``). Before that, invisible format
+    characters (zero-width spaces and joiners, the byte order mark, Unicode category ``Cf``)
+    are removed and compatibility forms folded (NFKC: full-width letters and at-signs), as no
+    mailbox differs from another by them; a trailing dot of the domain is dropped. Then case
+    is ignored, a ``+tag`` is dropped from the local part everywhere, and for Gmail dots are
+    dropped too, ``googlemail.com`` being ``gmail.com``.
 
-    :raises ValidationError: not a string holding one ``@`` between a local part and a domain.
+    :raises ValidationError: not a string, longer than 320 characters, or not an email
+        address by ``email-validator``'s rules (the message says which).
     """
     if not isinstance(email, str) or len(email) > MAX_EMAIL_LENGTH:
         raise ValidationError(f"email must be a str of at most {MAX_EMAIL_LENGTH} characters")
-    local, at, domain = email.strip().lower().rpartition("@")
-    domain = domain.rstrip(".")
-    if not at or not local or not domain or any(c.isspace() for c in local + domain):
-        raise ValidationError(f"email {email!r} is not an email address (local@domain)")
-    local = local.split("+", 1)[0]
+    visible = "".join(c for c in email if unicodedata.category(c) != "Cf")
+    folded = unicodedata.normalize("NFKC", visible).strip().rstrip(".")
+    try:
+        checked = validate_email(
+            folded,
+            check_deliverability=False,
+            allow_quoted_local=True,
+            globally_deliverable=False,
+            test_environment=True,
+        )
+    except EmailNotValidError as exc:
+        raise ValidationError(f"email {email!r} is not an email address: {exc}") from exc
+    local = checked.local_part.lower().split("+", 1)[0]
+    domain = checked.domain.lower()
     if domain in _GMAIL:
         domain = "gmail.com"
         local = local.replace(".", "")

@@ -34,6 +34,7 @@ DEFAULTS: dict[str, Any] = {
     "REFKIT_CAPTURE_ALL_PAGES": True,
     "REFKIT_FLAG_SAME_DEVICE": False,
     "REFKIT_RAISE_ERRORS": False,
+    "REFKIT_SECURITY_HEADERS": {},
 }
 
 DEFAULT_COOKIE_MAX_AGE = timedelta(days=30)

@@ -28,6 +28,7 @@ from refkit import Conversion, Referral, ReferralProgram, RefkitError, TokenSign
 
 from . import capture, signals
 from .config import Settings, read_settings
+from .headers import register_security_headers
 
 __all__ = ["RefKit", "RefKitState"]
 
@@ -119,6 +120,7 @@ class RefKit:
 
     def _landing_blueprint(self, state: RefKitState) -> Blueprint:
         blueprint = Blueprint("refkit_landing", __name__)
+        register_security_headers(blueprint)
         settings = state.settings
 
         @blueprint.route(f"{settings.landing_path}/<path:code>", methods=["GET", "HEAD"])
@@ -223,12 +225,15 @@ class RefKit:
         are passed to :meth:`refkit.ReferralProgram.attribute`, and with
         :data:`REFKIT_FLAG_SAME_DEVICE` this request's too, which flags the referral for
         review when they match; ``email`` (the new user's) is registered with
-        :meth:`refkit.ReferralProgram.identify` first.
+        :meth:`refkit.ReferralProgram.identify` first, and also when the visitor came without
+        a code, so that a second account on the same address cannot refer itself.
         """
         code = self.captured_code()
-        if code is None:
-            return None
         state = _state()
+        if code is None:
+            if email is not None:  # so a later account on the same address is a self-referral
+                self._guard(lambda: state.program.identify(user_id, email=email))
+            return None
         payload = capture.read_cookie(state) or g.get("_refkit_cookie") or {}
         campaign = payload.get("campaign") if isinstance(payload, dict) else None
         click = capture.click_fingerprint(payload) if isinstance(payload, dict) else None

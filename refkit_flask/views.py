@@ -45,6 +45,7 @@ from refkit.models import STATUSES
 from refkit.validation import to_campaign
 
 from .admin import register_admin
+from .headers import register_security_headers
 from .openapi import build_spec
 
 if TYPE_CHECKING:
@@ -79,7 +80,8 @@ class ApiError(Exception):
 
 def build_blueprint(extension: RefKit, settings: Settings) -> Blueprint:
     """The ``/refkit`` blueprint of one app: ``/api/...`` (nested) and ``/admin...``."""
-    blueprint = Blueprint("refkit", __name__, template_folder="templates")
+    blueprint = Blueprint("refkit", __name__, template_folder="templates", static_folder="static")
+    register_security_headers(blueprint)
     blueprint.register_blueprint(_api_blueprint(extension), url_prefix="/api")
 
     register_admin(blueprint, extension)

@@ -1,5 +1,8 @@
 """Shared fixtures: every behaviour test runs on memory, an SQLite file and PostgreSQL.
 
+The fault fixtures (``pg_proxy``, ``sqlite_lock``, ``pgbouncer_url``) live in
+``tests/support/faults.py``.
+
 PostgreSQL tests need ``REFKIT_TEST_POSTGRES_URL`` (for example
 ``postgresql+psycopg://refkit:refkit@localhost/refkit_test``). Without it they skip, saying so;
 with ``REFKIT_REQUIRE_POSTGRES=1`` (set by CI) a missing server fails the run instead.
@@ -25,7 +28,7 @@ import refkit
 from .support.contract import every_order_rules, example_rules
 from .support.settings import SECRET, STORE_KINDS, clean_postgres, postgres_url_or_skip
 
-pytest_plugins = ["tests.support.shop_fixtures"]
+pytest_plugins = ["tests.support.shop_fixtures", "tests.support.faults"]
 
 Program = refkit.ReferralProgram
 

@@ -239,3 +239,51 @@ def test_dashboard_fits_a_phone(browser: Any, server: str, tmp_path: Path) -> No
         assert 14 * box["width"] / 400 >= 11
     page.screenshot(path=str(tmp_path / "dashboard-phone.png"), full_page=True)
     page.context.close()
+
+
+def test_dashboard_is_styled_under_its_strict_csp(browser: Any, server: str) -> None:
+    page = open_page(browser, DESKTOP)
+    refused: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            refused.append(message.text)
+            if "Content Security Policy" in message.text or "Refused" in message.text
+            else None
+        ),
+    )
+    failed: list[str] = []  # refkit's own resources that did not load (the favicon is the shop's)
+    page.on(
+        "response",
+        lambda answer: (
+            failed.append(answer.url) if "/refkit/" in answer.url and answer.status != 200 else None
+        ),
+    )
+    response = page.goto(f"{server}/refkit/admin")
+    assert response is not None
+    assert response.status == 200
+    policy = response.headers["content-security-policy"]
+    assert "default-src 'none'" in policy
+    assert "style-src 'self'" in policy
+    # the stylesheet applied: the page's background and main column come from admin.css
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert background == "rgb(246, 248, 250)"  # --page: #f6f8fa
+    assert page.evaluate("getComputedStyle(document.querySelector('main')).maxWidth") == "1216px"
+    assert refused == []  # no CSP violation
+    assert failed == []
+    page.context.close()
+
+
+def test_dashboard_cannot_be_framed(browser: Any, server: str, app: Flask) -> None:
+    @app.get("/framer")
+    def framer() -> str:  # a page of the shop itself (same origin) framing the dashboard
+        return '<!doctype html><title>framer</title><iframe src="/refkit/admin"></iframe>'
+
+    page = open_page(browser, DESKTOP)
+    refused: list[str] = []
+    page.on("console", lambda message: refused.append(message.text))
+    assert page.goto(f"{server}/framer").status == 200
+    [frame] = [f for f in page.frames if f is not page.main_frame]
+    assert frame.locator("[data-metric=visits]").count() == 0  # the dashboard did not load
+    assert any("frame-ancestors" in text for text in refused), refused
+    page.context.close()

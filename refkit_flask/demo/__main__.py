@@ -9,12 +9,22 @@ from __future__ import annotations
 import os
 import sys
 
+from werkzeug.serving import WSGIRequestHandler
+
 from . import create_app
 from .seed import ACCOUNTS
 
-__all__ = ["main"]
+__all__ = ["DemoRequestHandler", "main"]
 
 HOST = "127.0.0.1"
+
+
+class DemoRequestHandler(WSGIRequestHandler):
+    """Werkzeug's request handler, whose ``Server`` header names no Werkzeug or Python
+    version (the development server adds it below the app, where no Flask hook reaches)."""
+
+    def version_string(self) -> str:
+        return "refkit-demo"
 
 
 def port_from_env() -> int:
@@ -45,7 +55,9 @@ def main() -> int:
         "",
     ]
     print("\n".join(lines), flush=True)
-    app.run(host=HOST, port=port, debug=False, use_reloader=False)
+    app.run(
+        host=HOST, port=port, debug=False, use_reloader=False, request_handler=DemoRequestHandler
+    )
     return 0
 
 

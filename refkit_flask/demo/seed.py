@@ -143,6 +143,8 @@ def _tell_the_story(
             is_admin=account.is_admin,
             at=ago(joined[account.key]),
         )
+        # As the signup view does: one mailbox, one account for referral purposes.
+        program.identify(users[account.key].id, email=account.email, at=ago(joined[account.key]))
     products = {p.slug: p for p in db.list_products(conn)}
     codes = {key: program.code_for(users[key].id) for key in ("alice", "bob")}
 

@@ -198,7 +198,9 @@ def signup() -> ResponseReturnValue:
                 errors.append("An account with this email exists already: log in instead.")
             else:
                 _login(user)
-                referral = refkit.attribute_signup(user.id)  # refkit: bind to the inviter
+                referral = refkit.attribute_signup(
+                    user.id, email=email
+                )  # refkit: bind to the inviter
                 if referral is not None:
                     flash(
                         "Welcome! You were invited by a friend: your first order from 10 EUR "
