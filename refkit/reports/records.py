@@ -1,4 +1,4 @@
-"""The read model's own records: frozen dataclasses, like :mod:`refkit.models`."""
+"""The read model's own records: frozen dataclasses, like the core's records."""
 
 from __future__ import annotations
 
@@ -66,5 +66,5 @@ class DueRewards:
 
     @property
     def truncated(self) -> bool:
-        """Whether more rewards are due than :attr:`rewards` lists."""
+        """Whether more rewards are due than ``rewards`` lists."""
         return self.count > len(self.rewards)

@@ -122,7 +122,7 @@ def leaderboard(connection: Connection, limit: int, by: str) -> list[Leaderboard
     """The ``limit`` best referrers of all time, by referred orders or by revenue (net of
     refunds); ties go to the other figure, then to the referrer id.
 
-    :raises ValidationError: ``by`` is not one of :data:`LEADERBOARD_ORDERS`.
+    :raises ValidationError: ``by`` is neither ``"conversions"`` nor ``"revenue"``.
     """
     if by not in LEADERBOARD_ORDERS:
         raise ValidationError(f"leaderboard by must be 'conversions' or 'revenue', got {by!r}")
