@@ -34,7 +34,7 @@ from .cli import refkit_cli
 from .config import read_settings
 from .state import RefKitState, get_state, guard, request_state
 
-__all__ = ["RefKit", "RefKitState"]
+__all__ = ["RefKit"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -160,11 +160,8 @@ class RefKit:
 
     def captured_code(self) -> str | None:
         """The referral code this visitor arrived with (from the signed cookie), if any."""
-        if not has_request_context():  # a job or a CLI command: there is no visitor
-            return None
-        found = cookie.payload(get_state())
-        code = found.get("code") if found else None
-        return code if isinstance(code, str) else None
+        found = _captured()
+        return None if found is None else found["code"]
 
     def attribute_signup(
         self, user_id: str | int, *, source: str = "link", email: str | None = None
@@ -181,14 +178,11 @@ class RefKit:
         review when they match; ``email`` (the new user's) is registered with
         :meth:`refkit.ReferralProgram.identify` first.
         """
-        if not has_request_context():  # a job or a CLI command: there is no visitor
+        found = _captured()
+        if found is None:
             return None
         state = get_state()
-        found = cookie.payload(state)
-        code = found.get("code") if found else None
-        if found is None or not isinstance(code, str):
-            return None
-        campaign = found.get("campaign")
+        code, campaign = found["code"], found.get("campaign")
         click = cookie.click_fingerprint(found)
         result: Referral | None = guard(
             lambda: state.program.attribute(
@@ -295,6 +289,15 @@ class RefKit:
         if campaign:
             params[get_state().settings.campaign_param] = campaign
         return url_for("refkit_landing.landing", **params)
+
+
+def _captured() -> dict[str, Any] | None:
+    """This visitor's referral payload when it holds a code; ``None`` outside a request (a
+    job or a CLI command has no visitor)."""
+    if not has_request_context():
+        return None
+    found = cookie.payload(get_state())
+    return found if found is not None and isinstance(found.get("code"), str) else None
 
 
 def _write_cookie(response: Response) -> Response:
