@@ -42,6 +42,10 @@ nitpick_ignore = [
     ("py:class", "refkit_flask.extension.F"),
     # The result type of SqlStore.read(work) (``work: Callable[[Connection], T]) -> T``).
     ("py:class", "refkit.storage.sql.T"),
+    ("py:class", "refkit.reports.T"),
+    # SQLAlchemy documents it as sqlalchemy.sql.expression.ColumnElement only.
+    ("py:class", "sqlalchemy.sql.elements.ColumnElement"),
+    ("py:class", "refkit_flask.state.T"),
 ]
 
 autodoc_member_order = "bysource"

@@ -34,6 +34,7 @@ from .models import (
 )
 from .money import to_amount, to_currency, to_minor
 from .privacy import PSEUDONYM_PREFIX, Pepper, is_disposable, normalize_email, normalize_ip
+from .reports import Reports
 from .rules import ConversionContext, Decision, RewardRules, decide
 from .storage import Store, open_store
 from .storage.base import NewConversion
@@ -118,6 +119,8 @@ class ReferralProgram:
         self._numbers: dict[str, int] = {}
         self._users: dict[int, str] = {}
         self._cache_lock = threading.Lock()
+        #: The read model: every report on this program's data (:class:`refkit.reports.Reports`).
+        self.reports = Reports(self.store, lambda: self._now())
 
     def __repr__(self) -> str:
         return f"<ReferralProgram store={self.store!r}>"
@@ -547,11 +550,11 @@ class ReferralProgram:
         """The id stored for ``user_id``: its pseudonym once the user was erased."""
         return self.store.subject_for(user_id, self._pepper.pseudonyms(user_id))
 
-    # -- stats -----------------------------------------------------------------------------
+    # -- stats (the read model, :attr:`reports`, has every report) -------------------------
 
     def stats_for(self, user_id: str | int) -> ReferrerStats:
         """One user's numbers as a referrer (and the rewards they earned as a referee)."""
-        return self.store.stats_for(to_id(user_id))
+        return self.reports.stats_for(user_id)
 
     def summary(
         self,
@@ -573,15 +576,11 @@ class ReferralProgram:
 
         With ``campaign``, visits, signups, conversions and rewards count only that campaign.
         """
-        start = None if since is None else to_aware(since, "since")
-        end = None if until is None else to_aware(until, "until")
-        return self.store.summary(start, end, to_campaign(campaign))
+        return self.reports.summary(since, until, campaign)
 
     def leaderboard(self, limit: int = 10, by: str = "conversions") -> list[LeaderboardEntry]:
         """Top referrers by ``"conversions"`` or ``"revenue"`` (net of refunds)."""
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
-            raise ValidationError("limit must be an int from 1 to 1000")
-        return self.store.leaderboard(limit, by)
+        return self.reports.leaderboard(limit, by)
 
     # -- hooks -----------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@
 from . import signals
 from .capture import is_bot, safe_local_path
 from .config import DEFAULTS, Settings
-from .extension import RefKit, RefKitState
+from .extension import RefKit
+from .state import RefKitState
 
 __all__ = ["DEFAULTS", "RefKit", "RefKitState", "Settings", "is_bot", "safe_local_path", "signals"]

@@ -23,7 +23,7 @@ import hmac
 import secrets
 from collections.abc import Callable
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from flask import (
     Blueprint,
@@ -55,9 +55,7 @@ from .formatting import (
     format_short_date,
     format_signed_money,
 )
-
-if TYPE_CHECKING:
-    from .extension import RefKit
+from .state import Extension, get_state
 
 __all__ = ["CSRF_FIELD", "CSRF_SESSION_KEY", "csrf_token", "register_admin"]
 
@@ -99,7 +97,7 @@ def _no_store(page: str) -> Response:
     return response
 
 
-def register_admin(blueprint: Blueprint, extension: RefKit) -> None:
+def register_admin(blueprint: Blueprint, extension: Extension) -> None:
     """Add the admin pages to the refkit blueprint of one app."""
 
     def admin_only(view: F) -> F:
@@ -116,7 +114,7 @@ def register_admin(blueprint: Blueprint, extension: RefKit) -> None:
     @blueprint.get("/admin")
     @admin_only
     def admin() -> Response:
-        program = extension.program
+        program = get_state().program
         shown = dashboard.period(program.clock(), request.args.get("days"), request.args.get("by"))
         return _no_store(render_template("refkit/admin.html", **_dashboard(program, shown)))
 
@@ -125,10 +123,10 @@ def register_admin(blueprint: Blueprint, extension: RefKit) -> None:
     def referrer() -> Response:
         user_id = request.args.get("id", "")
         try:
-            report = dashboard.referrer_report(extension.program, user_id)
+            report = dashboard.referrer_report(get_state().program, user_id)
         except ValidationError:
             abort(404, "There is no such user id.")
-        currency = dashboard.primary_currency(extension.program)
+        currency = dashboard.primary_currency(get_state().program)
         context = {**_helpers(), "report": report, "currency": currency}
         context["chart"] = _referrer_chart(report)
         return _no_store(render_template("refkit/referrer.html", **context))
@@ -136,7 +134,7 @@ def register_admin(blueprint: Blueprint, extension: RefKit) -> None:
     @blueprint.post("/admin/rewards/<int:reward_id>/<any(approve, revoke):action>")
     @admin_only
     def decide(reward_id: int, action: str) -> Response:
-        program = extension.program
+        program = get_state().program
         changed = program.approve(reward_id) if action == "approve" else program.revoke(reward_id)
         done = "unchanged" if changed is None else f"{action}d"
         return _back(done=done, reward=str(reward_id))
@@ -144,7 +142,7 @@ def register_admin(blueprint: Blueprint, extension: RefKit) -> None:
     @blueprint.post("/admin/rewards/approve-due")
     @admin_only
     def approve_due() -> Response:
-        approved = extension.program.approve_due()
+        approved = get_state().program.approve_due()
         return _back(done="approved_due", count=str(len(approved)))
 
 

@@ -6,29 +6,36 @@ HTTPS) for the attribution window, with the click's fraud signals (keyed hashes 
 address and User-Agent, never the raw values) for the check at signup. First touch wins: a
 later code never replaces a valid earlier one. An invalid code sets nothing and records
 nothing. Redirects go only to local paths; anything else falls back to the landing page.
+
+The cookie itself is :mod:`refkit_flask.cookie`.
 """
 
 from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import cast
 from urllib.parse import urlsplit
 
-from flask import Response, current_app, g, request
+from flask import Blueprint, Response, current_app, redirect, request
 
-from refkit import Fingerprint, InvalidCode, InvalidToken, TokenSigner, ValidationError
-from refkit.clock import Clock
+from refkit import Fingerprint, InvalidCode, ValidationError
 from refkit.codes import normalize_code
 from refkit.validation import to_campaign
 
-from . import signals
+from . import cookie, signals
+from .config import Settings
+from .headers import register_security_headers
+from .state import RefKitState, get_state, guard
 
-if TYPE_CHECKING:
-    from .config import Settings
-    from .extension import RefKitState
-
-__all__ = ["cookie_signer", "is_bot", "read_cookie", "safe_local_path"]
+__all__ = [
+    "capture",
+    "capture_query_param",
+    "is_bot",
+    "landing_blueprint",
+    "request_fingerprint",
+    "safe_local_path",
+]
 
 _BOTS = re.compile(
     r"bot\b|bot/|crawl|spider|slurp|preview|facebookexternalhit|facebookcatalog|embedly|"
@@ -63,37 +70,6 @@ def safe_local_path(target: str | None, fallback: str) -> str:
     return target
 
 
-def cookie_signer(settings: Settings, clock: Clock) -> TokenSigner:
-    """The signer of the referral cookie: the app's keys, its own purpose, the window."""
-    return TokenSigner(
-        settings.secret_key, "referral-cookie", max_age=settings.cookie_max_age, clock=clock
-    )
-
-
-def read_cookie(state: RefKitState) -> dict[str, Any] | None:
-    """The visitor's referral cookie payload, if present and valid."""
-    token = request.cookies.get(state.settings.cookie_name)
-    if not token:
-        return None
-    try:
-        payload = state.cookies.loads(token)
-    except InvalidToken:
-        return None
-    if not isinstance(payload, dict) or not isinstance(payload.get("code"), str):
-        return None
-    # The token is signed again whenever it changes; the window runs from the first touch.
-    try:
-        first_touch = datetime.fromisoformat(str(payload.get("at")))
-    except ValueError:
-        return None
-    if (
-        first_touch.tzinfo is None
-        or state.program.clock() - first_touch > state.settings.cookie_max_age
-    ):
-        return None
-    return payload
-
-
 def capture(state: RefKitState, code: str, campaign: str | None) -> bool:
     """Record a visit for ``code`` and remember it in the cookie; True if the code is valid.
 
@@ -106,8 +82,8 @@ def capture(state: RefKitState, code: str, campaign: str | None) -> bool:
         if request.method != "GET" or is_bot(request.headers.get("User-Agent")):
             program.resolve(canonical)
             return True
-        cookie = _pending_cookie(state) or read_cookie(state)
-        payload = dict(cookie or {})
+        found = cookie.payload(state)
+        payload = dict(found or {})
         today = program.clock().date().isoformat()
         seen = {c: day for c, day in dict(payload.get("seen") or {}).items() if day == today}
         if seen.get(canonical) == today:
@@ -125,10 +101,10 @@ def capture(state: RefKitState, code: str, campaign: str | None) -> bool:
         click = request_fingerprint(state)
         payload["fp"] = [click.ip, click.user_agent]
     payload["seen"] = seen
-    if payload != cookie:
+    if payload != found:
         # Signed again only when it changed: the window runs from the first touch (kept in
         # the payload), not from the signature, so an unchanged cookie stays as it is.
-        g._refkit_cookie = payload
+        cookie.set_payload(payload)
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     signals.referral_captured.send(app, record=canonical)
     return True
@@ -140,19 +116,6 @@ def request_fingerprint(state: RefKitState) -> Fingerprint:
     return state.program.fingerprint(
         ip=request.remote_addr, user_agent=request.headers.get("User-Agent")
     )
-
-
-def click_fingerprint(payload: dict[str, Any]) -> Fingerprint | None:
-    """The click's fingerprint kept in a referral cookie payload, if it holds one."""
-    hashes = payload.get("fp")
-    if not isinstance(hashes, list) or len(hashes) != 2:
-        return None
-    ip, user_agent = (h if isinstance(h, str) and len(h) <= 64 else None for h in hashes)
-    try:
-        at = datetime.fromisoformat(str(payload.get("at")))
-    except ValueError:
-        return None
-    return Fingerprint(ip, user_agent, at if at.tzinfo is not None else None)
 
 
 def _campaign(value: str | None) -> str | None:
@@ -168,22 +131,25 @@ def _now(state: RefKitState) -> str:
     return when.isoformat()
 
 
-def _pending_cookie(state: RefKitState) -> dict[str, Any] | None:
-    pending = g.get("_refkit_cookie")
-    return dict(pending) if isinstance(pending, dict) else None
+def landing_blueprint(settings: Settings) -> Blueprint:
+    """The ``refkit_landing`` blueprint: ``GET /r/<code>`` (``REFKIT_LANDING_PATH``)
+    captures the code and redirects to ``?next=`` when it is a local path."""
+    blueprint = Blueprint("refkit_landing", __name__)
+    register_security_headers(blueprint)
+
+    @blueprint.route(f"{settings.landing_path}/<path:code>", methods=["GET", "HEAD"])
+    def landing(code: str) -> Response:
+        state = get_state()
+        guard(lambda: capture(state, code, request.args.get(settings.campaign_param)))
+        target = safe_local_path(request.args.get("next"), settings.landing_redirect)
+        return cast(Response, redirect(target, code=302))
+
+    return blueprint
 
 
-def store_cookie(state: RefKitState, response: Response) -> Response:
-    """``after_request``: write the referral cookie captured during this request."""
-    payload = g.pop("_refkit_cookie", None)
-    if payload is not None:
-        response.set_cookie(
-            state.settings.cookie_name,
-            state.cookies.dumps(payload),
-            max_age=int(state.settings.cookie_max_age.total_seconds()),
-            httponly=True,
-            samesite="Lax",
-            secure=request.is_secure,
-            path="/",
-        )
-    return response
+def capture_query_param() -> None:
+    """``before_request`` (with ``REFKIT_CAPTURE_ALL_PAGES``): capture ``?ref=`` on any page."""
+    state = get_state()
+    code = request.args.get(state.settings.query_param)
+    if code and request.blueprint != "refkit_landing":
+        guard(lambda: capture(state, code, request.args.get(state.settings.campaign_param)))

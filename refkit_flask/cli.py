@@ -15,14 +15,15 @@ the ``refkit`` command (:mod:`refkit.cli`): the same stats layout, the same CSV 
 from __future__ import annotations
 
 import argparse
-from typing import Any, cast
+from typing import Any
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 
-from refkit import ReferralProgram, RefkitError
+from refkit import RefkitError
 from refkit import cli as core
+
+from .state import get_state
 
 __all__ = ["refkit_cli"]
 
@@ -31,7 +32,7 @@ refkit_cli = AppGroup("refkit", help="refkit: the referral program.")
 
 def _run(command: str, **arguments: Any) -> None:
     """Run one of :data:`refkit.cli.COMMANDS` on the app's program."""
-    program = cast(ReferralProgram, current_app.extensions["refkit"].program)
+    program = get_state().program
     try:
         core.COMMANDS[command](program, argparse.Namespace(**arguments))
     except RefkitError as error:

@@ -30,16 +30,14 @@ from sqlalchemy import Connection
 
 from refkit import (
     Conversion,
-    EarnedReward,
     LeaderboardEntry,
     LedgerEntry,
     ProgramSummary,
     ReferralProgram,
     ReferrerStats,
+    reports,
 )
-
-from . import queries
-from .queries import Bucket, CampaignTotals, ReferralRow
+from refkit.reports import Bucket, BucketTotal, CampaignTotals, DueRewards, ReferralRow
 
 __all__ = [
     "BUCKETS",
@@ -69,7 +67,7 @@ __all__ = [
 
 #: The periods the page offers: a number of days, or ``"all"``.
 PERIODS: Final = ("7", "30", "90", "365", "all")
-BUCKETS: Final[tuple[Bucket, ...]] = ("day", "week")
+BUCKETS: Final[tuple[Bucket, ...]] = reports.BUCKETS
 DEFAULT_PERIOD: Final = "30"
 DEFAULT_BUCKET: Final[Bucket] = "day"
 #: A daily chart with more days than this (all time, over a long history) is drawn by week.
@@ -118,7 +116,7 @@ def period(now: datetime, days: str | None = None, by: str | None = None) -> Per
 
 def currencies(program: ReferralProgram) -> list[str]:
     """The currencies of referred orders and rewards, the most used first."""
-    return queries.read(program, queries.currencies)
+    return program.reports.currencies()
 
 
 def primary_currency(program: ReferralProgram, used: Sequence[str] | None = None) -> str | None:
@@ -222,7 +220,7 @@ class MoneyOverTime:
 
 def _starts(first: date, last: date, by: Bucket) -> list[date]:
     step = timedelta(days=7 if by == "week" else 1)
-    start = queries.bucket_start(first, by)
+    start = reports.bucket_start(first, by)
     days = []
     while start <= last:
         days.append(start)
@@ -230,7 +228,7 @@ def _starts(first: date, last: date, by: Bucket) -> list[date]:
     return days
 
 
-def _by_currency(totals: Sequence[queries.BucketTotal]) -> dict[str, Decimal]:
+def _by_currency(totals: Sequence[BucketTotal]) -> dict[str, Decimal]:
     summed: dict[str, Decimal] = defaultdict(Decimal)
     for total in totals:
         summed[total.currency] += total.amount
@@ -249,18 +247,18 @@ def money_over_time(
     if shown.since is not None:
         first = shown.since.astimezone(UTC).date()
     else:
-        started = queries.read(program, queries.first_activity)
+        started = program.reports.first_activity()
         first = min(started.astimezone(UTC).date(), last) if started else last
     by, coarsened = shown.by, False
     if by == "day" and (last - first).days + 1 > MAX_DAILY_POINTS:
         by, coarsened = "week", True
 
-    def load(connection: Connection) -> tuple[list[queries.BucketTotal], ...]:
-        revenue = queries.revenue_by_bucket(connection, shown.since, None, by)
-        cost = queries.reward_cost_by_bucket(connection, shown.since, None, by)
+    def load(connection: Connection) -> tuple[list[BucketTotal], ...]:
+        revenue = reports.revenue_by_bucket(connection, shown.since, None, by)
+        cost = reports.reward_cost_by_bucket(connection, shown.since, None, by)
         return revenue, cost
 
-    revenue, cost = queries.read(program, load)
+    revenue, cost = program.reports.read(load)
     revenue_at = {t.start: t.amount for t in revenue if t.currency == charted}
     cost_at = {t.start: t.amount for t in cost if t.currency == charted}
     points = tuple(
@@ -334,7 +332,7 @@ def campaigns(
     Campaign names come from share links, so anyone can invent one: past
     :data:`MAX_CAMPAIGNS`, the smallest are summed into one "other campaigns" row.
     """
-    found = queries.read(program, lambda c: queries.campaign_split(c, shown.since, None))
+    found = program.reports.campaigns(since=shown.since)
     found.sort(key=_sort_key(currency))
     rows = [
         CampaignRow(totals.campaign or "(no campaign)", totals.campaign, totals)
@@ -349,24 +347,10 @@ def campaigns(
 # -- rewards to approve, referrals to review -----------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class DueRewards:
-    """Pending rewards past their hold period: how many, and the longest-waiting ones."""
-
-    count: int
-    rewards: tuple[EarnedReward, ...]
-    now: datetime
-
-    @property
-    def truncated(self) -> bool:
-        return self.count > len(self.rewards)
-
-
 def rewards_due(program: ReferralProgram, limit: int = DUE_LIST_LIMIT) -> DueRewards:
-    """The pending rewards whose hold period has passed, oldest due first."""
-    now: datetime = program.clock()
-    count, due = queries.read(program, lambda c: queries.due_rewards(c, now, limit))
-    return DueRewards(count, tuple(due), now)
+    """The rewards "Approve all due" approves now (:meth:`refkit.ReferralProgram.approve_due`:
+    past their hold period, not flagged for review): how many, and the longest-waiting."""
+    return program.reports.due_rewards(limit=limit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -482,12 +466,12 @@ def referrer_report(
 
     def load(connection: Connection) -> tuple[list[ReferralRow], list[Conversion], int]:
         return (
-            queries.referrals_of(connection, stats.user_id, limit),
-            queries.conversions_of(connection, stats.user_id, limit),
-            queries.buyers_of(connection, stats.user_id),
+            reports.referrals_of(connection, stats.user_id, limit),
+            reports.conversions_of(connection, stats.user_id, limit),
+            reports.buyers_of(connection, stats.user_id),
         )
 
-    referrals, orders, buyers = queries.read(program, load)
+    referrals, orders, buyers = program.reports.read(load)
     lines = running_balance(program.ledger(stats.user_id))
     balances: dict[str | None, tuple[Decimal, Decimal]] = {}
     for line in lines:

@@ -1,11 +1,16 @@
-"""RefKit: the Flask extension (``RefKit(app)`` or ``RefKit()`` + ``init_app(app)``)."""
+"""RefKit: the Flask extension (``RefKit(app)`` or ``RefKit()`` + ``init_app(app)``).
+
+It reads the config, builds the app's program and state (:mod:`refkit_flask.state`), and
+registers the capture (:mod:`refkit_flask.capture`), the JSON API (:mod:`refkit_flask.api`),
+the admin pages (:mod:`refkit_flask.admin`), the Jinja helpers and the CLI; its methods are
+what a shop calls. Nothing else in the package imports this module.
+"""
 
 from __future__ import annotations
 
 import functools
-import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar, cast
 
@@ -14,37 +19,25 @@ from flask import (
     Blueprint,
     Flask,
     Response,
-    current_app,
-    g,
     has_app_context,
     has_request_context,
     make_response,
-    redirect,
-    request,
     url_for,
 )
 
-from refkit import Conversion, Referral, ReferralProgram, RefkitError, TokenSigner
+from refkit import Conversion, Referral, ReferralProgram, RefkitError
 
-from . import capture, signals
-from .config import Settings, read_settings
+from . import capture, cookie, signals
+from .admin import register_admin
+from .api import api_blueprint
+from .cli import refkit_cli
+from .config import read_settings
 from .headers import register_security_headers
+from .state import RefKitState, get_state, guard, request_state
 
-__all__ = ["RefKit", "RefKitState"]
+__all__ = ["RefKit"]
 
-log = logging.getLogger("refkit.flask")
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-@dataclass(eq=False)
-class RefKitState:
-    """What refkit keeps for one app, in ``app.extensions["refkit"]``."""
-
-    extension: RefKit
-    settings: Settings
-    program: ReferralProgram
-    cookies: TokenSigner
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -100,53 +93,30 @@ class RefKit:
             extension=self,
             settings=settings,
             program=program,
-            cookies=capture.cookie_signer(settings, program.clock),
+            cookies=cookie.cookie_signer(settings, program.clock),
         )
         app.extensions["refkit"] = state
         for event, signal in signals.SIGNALS.items():
             program.on(event, functools.partial(_send, app, signal))
-        app.register_blueprint(self._landing_blueprint(state))
-        from .views import build_blueprint
-
-        app.register_blueprint(build_blueprint(self, settings), url_prefix=settings.url_prefix)
+        app.register_blueprint(capture.landing_blueprint(settings))
+        app.register_blueprint(self._blueprint(), url_prefix=settings.url_prefix)
         if settings.capture_all_pages:
-            app.before_request(self._capture_query_param)
-        app.after_request(self._store_cookie)
+            app.before_request(capture.capture_query_param)
+        app.after_request(_write_cookie)
         app.context_processor(self._template_helpers)
-        from .cli import refkit_cli
-
         if "refkit" not in app.cli.commands:
             app.cli.add_command(refkit_cli)
 
-    def _landing_blueprint(self, state: RefKitState) -> Blueprint:
-        blueprint = Blueprint("refkit_landing", __name__)
+    def _blueprint(self) -> Blueprint:
+        """The ``refkit`` blueprint of one app: the JSON API (``/api/...``, nested) and the
+        admin pages (``/admin...``)."""
+        blueprint = Blueprint(
+            "refkit", __name__, template_folder="templates", static_folder="static"
+        )
         register_security_headers(blueprint)
-        settings = state.settings
-
-        @blueprint.route(f"{settings.landing_path}/<path:code>", methods=["GET", "HEAD"])
-        def landing(code: str) -> Response:
-            self._guard(
-                lambda: capture.capture(_state(), code, request.args.get(settings.campaign_param))
-            )
-            target = capture.safe_local_path(request.args.get("next"), settings.landing_redirect)
-            return cast(Response, redirect(target, code=302))
-
+        blueprint.register_blueprint(api_blueprint(self), url_prefix="/api")
+        register_admin(blueprint, self)
         return blueprint
-
-    # -- per-request plumbing --------------------------------------------------------------
-
-    def _capture_query_param(self) -> None:
-        state = _state()
-        code = request.args.get(state.settings.query_param)
-        if code and request.blueprint != "refkit_landing":
-            self._guard(
-                lambda: capture.capture(
-                    state, code, request.args.get(state.settings.campaign_param)
-                )
-            )
-
-    def _store_cookie(self, response: Response) -> Response:
-        return capture.store_cookie(_state(), response)
 
     def _template_helpers(self) -> dict[str, Any]:
         def refkit_link(campaign: str | None = None) -> str:
@@ -157,23 +127,12 @@ class RefKit:
 
         return {"refkit_link": refkit_link, "refkit_code": refkit_code}
 
-    def _guard(self, work: Callable[[], Any], default: Any = None) -> Any:
-        """Run ``work``; a refkit failure is logged and never breaks the shop's page (unless
-        ``REFKIT_RAISE_ERRORS``)."""
-        try:
-            return work()
-        except Exception:
-            if _state().settings.raise_errors:
-                raise
-            log.exception("refkit: an error was caught so the shop's request goes on")
-            return default
-
     # -- the public API --------------------------------------------------------------------
 
     @property
     def program(self) -> ReferralProgram:
         """The current app's :class:`refkit.ReferralProgram` (needs an app context)."""
-        return _state().program
+        return get_state().program
 
     def user_loader(self, callback: F) -> F:
         """Register the function returning the logged-in user's id (or ``None``).
@@ -201,16 +160,12 @@ class RefKit:
         """Whether the current request may see the admin pages (deny without a check)."""
         if self._admin_check is None:
             return False
-        return bool(self._guard(self._admin_check, default=False))
+        return bool(guard(self._admin_check, default=False))
 
     def captured_code(self) -> str | None:
         """The referral code this visitor arrived with (from the signed cookie), if any."""
-        if not has_request_context():  # a job or a CLI command: there is no visitor
-            return None
-        pending = g.get("_refkit_cookie")
-        payload = pending if isinstance(pending, dict) else capture.read_cookie(_state())
-        code = payload.get("code") if payload else None
-        return code if isinstance(code, str) else None
+        found = _captured()
+        return None if found is None else found["code"]
 
     def attribute_signup(
         self, user_id: str | int, *, source: str = "link", email: str | None = None
@@ -228,16 +183,15 @@ class RefKit:
         :meth:`refkit.ReferralProgram.identify` first, and also when the visitor came without
         a code, so that a second account on the same address cannot refer itself.
         """
-        code = self.captured_code()
-        state = _state()
-        if code is None:
+        found = _captured()
+        state = get_state()
+        if found is None:
             if email is not None:  # so a later account on the same address is a self-referral
-                self._guard(lambda: state.program.identify(user_id, email=email))
+                guard(lambda: state.program.identify(user_id, email=email))
             return None
-        payload = capture.read_cookie(state) or g.get("_refkit_cookie") or {}
-        campaign = payload.get("campaign") if isinstance(payload, dict) else None
-        click = capture.click_fingerprint(payload) if isinstance(payload, dict) else None
-        result: Referral | None = self._guard(
+        code, campaign = found["code"], found.get("campaign")
+        click = cookie.click_fingerprint(found)
+        result: Referral | None = guard(
             lambda: state.program.attribute(
                 user_id,
                 code,
@@ -269,8 +223,8 @@ class RefKit:
         cookie, or through ``code`` typed at checkout.
         """
         pending = _PendingConversion(order_id, amount, currency, customer_id, code)
-        queue = g.get("_refkit_conversions") if has_app_context() else None
-        if isinstance(queue, list):
+        queue = request_state().conversions if has_app_context() else None
+        if queue is not None:
             queue.append(pending)
             return None
         return self._record(pending)
@@ -282,7 +236,7 @@ class RefKit:
                 customer = self.current_user_id()
             if customer is None:
                 raise RefkitError("refkit.conversion() needs customer_id when nobody is logged in")
-            program = _state().program
+            program = get_state().program
             code = pending.code
             if code is None:
                 # The cookie first (no database work): most checkouts carry none, and then
@@ -294,7 +248,7 @@ class RefKit:
                 pending.order_id, customer, pending.amount, pending.currency, code=code
             )
 
-        result: Conversion | None = self._guard(work)
+        result: Conversion | None = guard(work)
         return result
 
     def track_conversion(self, view: F) -> F:
@@ -304,13 +258,14 @@ class RefKit:
 
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            outer = g.get("_refkit_conversions")
-            g._refkit_conversions = []
+            requested = request_state()
+            outer = requested.conversions
+            queued: list[_PendingConversion] = []
+            requested.conversions = queued
             try:
                 response = make_response(view(*args, **kwargs))
-                queued: list[_PendingConversion] = g._refkit_conversions
             finally:
-                g._refkit_conversions = outer
+                requested.conversions = outer
             if response.status_code < 400:
                 for pending in queued:
                     self._record(pending)
@@ -323,7 +278,7 @@ class RefKit:
         user = user_id if user_id is not None else self.current_user_id()
         if user is None:
             return None
-        result: str | None = self._guard(lambda: _state().program.code_for(user))
+        result: str | None = guard(lambda: get_state().program.code_for(user))
         return result
 
     def share_link(
@@ -339,18 +294,21 @@ class RefKit:
             return None
         params: dict[str, Any] = {"code": code, "_external": external}
         if campaign:
-            params[_state().settings.campaign_param] = campaign
+            params[get_state().settings.campaign_param] = campaign
         return url_for("refkit_landing.landing", **params)
 
 
-def _state() -> RefKitState:
-    try:
-        state = current_app.extensions["refkit"]
-    except KeyError:
-        raise RuntimeError(
-            "refkit is not set up on this app: call RefKit(app) or refkit.init_app(app)"
-        ) from None
-    return cast(RefKitState, state)
+def _captured() -> dict[str, Any] | None:
+    """This visitor's referral payload when it holds a code; ``None`` outside a request (a
+    job or a CLI command has no visitor)."""
+    if not has_request_context():
+        return None
+    found = cookie.payload(get_state())
+    return found if found is not None and isinstance(found.get("code"), str) else None
+
+
+def _write_cookie(response: Response) -> Response:
+    return cookie.write(get_state(), response)
 
 
 def _send(app: Flask, signal: NamedSignal, record: object) -> None:

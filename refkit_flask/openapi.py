@@ -1,6 +1,6 @@
 """The OpenAPI 3.1 description of refkit's JSON API (served at ``{url_prefix}/api/openapi.json``).
 
-The schemas describe exactly what :mod:`refkit_flask.views` answers; the test suite checks every
+The schemas describe exactly what :mod:`refkit_flask.api` answers; the test suite checks every
 answer against them.
 """
 

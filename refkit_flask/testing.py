@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, cast
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -25,10 +24,8 @@ from werkzeug.test import TestResponse
 from refkit import FrozenClock, InvalidToken, system_clock
 from refkit.validation import to_aware
 
-from .capture import cookie_signer
-
-if TYPE_CHECKING:
-    from .extension import RefKitState
+from .cookie import cookie_signer
+from .state import get_state
 
 __all__ = [
     "BROWSER_USER_AGENT",
@@ -45,13 +42,6 @@ BROWSER_USER_AGENT = (
 )
 
 
-def _state(app: Flask) -> RefKitState:
-    try:
-        return cast("RefKitState", app.extensions["refkit"])
-    except KeyError:
-        raise RuntimeError("refkit is not set up on this app: call RefKit(app) first") from None
-
-
 def arrive_with_code(
     client: FlaskClient, code: str, next: str = "/", *, campaign: str | None = None
 ) -> TestResponse:
@@ -66,7 +56,7 @@ def arrive_with_code(
     :param next: the local path the landing redirects to.
     :param campaign: the campaign the link carries, if any.
     """
-    settings = _state(client.application).settings
+    settings = get_state(client.application).settings
     query = {"next": next}
     if campaign is not None:
         query[settings.campaign_param] = campaign
@@ -93,7 +83,7 @@ def referral_client(
     client = app.test_client()
     client.environ_base["HTTP_USER_AGENT"] = BROWSER_USER_AGENT
     with app.app_context():
-        code = _state(app).program.code_for(referrer_id)
+        code = get_state(app).program.code_for(referrer_id)
     arrive_with_code(client, code, next, campaign=campaign)
     if captured_code(client, app) is None:
         raise AssertionError(f"the link of {referrer_id!r} set no referral cookie")
@@ -108,7 +98,7 @@ def captured_code(client: FlaskClient, app: Flask | None = None) -> str | None:
 
     :param app: the app (default: the client's own).
     """
-    state = _state(app or client.application)
+    state = get_state(app or client.application)
     cookie = client.get_cookie(state.settings.cookie_name)
     if cookie is None:
         return None
@@ -136,7 +126,7 @@ def frozen_program_clock(app: Flask, start: datetime | None = None) -> Iterator[
     :param start: an aware datetime to start from (default: now).
     :raises refkit.ValidationError: ``start`` is a naive datetime.
     """
-    state = _state(app)
+    state = get_state(app)
     program = state.program
     previous, cookies = program.clock, state.cookies
     clock = FrozenClock(system_clock() if start is None else to_aware(start, "start"))

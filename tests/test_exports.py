@@ -9,7 +9,8 @@ from refkit import errors
 def test_all_lists_exactly_the_public_names() -> None:
     public = {name for name in dir(refkit) if not name.startswith("_")}
     modules = {"clock", "codes", "errors", "keys", "models", "money", "program", "rules",
-               "storage", "tokens", "validation", "cli", "demo", "testing", "privacy"}  # fmt: skip
+               "storage", "tokens", "validation", "cli", "demo", "testing", "privacy",
+               "reports", "conditions"}  # fmt: skip
     assert set(refkit.__all__) == public - modules
     for name in refkit.__all__:
         assert getattr(refkit, name) is not None
@@ -39,8 +40,8 @@ def test_flask_all_lists_exactly_the_public_names() -> None:
     import refkit_flask
 
     public = {name for name in dir(refkit_flask) if not name.startswith("_")}
-    modules = {"capture", "cli", "config", "extension", "openapi", "views", "demo", "testing",
-               "dashboard", "charts", "queries", "admin", "csrf", "formatting",
+    modules = {"capture", "cli", "config", "extension", "openapi", "demo", "testing", "api",
+               "dashboard", "charts", "admin", "csrf", "formatting", "state", "cookie",
                "headers"}  # fmt: skip
     assert set(refkit_flask.__all__) == public - modules
     assert "RefKit" in refkit_flask.__all__

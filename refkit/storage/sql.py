@@ -21,9 +21,10 @@ from functools import partial
 from types import SimpleNamespace
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Select, Table, and_, exists, select, text, update
+from sqlalchemy import Connection, Engine, Select, Table, exists, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
+from .. import conditions, reports
 from ..errors import ConflictError, StorageError, ValidationError
 from ..models import (
     Conversion,
@@ -40,7 +41,7 @@ from ..models import (
 )
 from ..money import to_minor
 from ..rules import ConversionContext, Decision
-from . import abuse, queries
+from . import abuse
 from .base import AttributionResult, ConversionResult, Decider, NewConversion
 from .driver import DriverStatement
 from .engines import READ_ONLY, engine_for_url
@@ -55,7 +56,6 @@ from .schema import (
     TOTAL_SHARDS,
     conversions,
     counters,
-    flags,
     ledger,
     referrals,
     referrer_totals,
@@ -740,11 +740,7 @@ class SqlStore:
         def approve(connection: Connection) -> list[EarnedReward]:
             due = connection.execute(
                 select(rewards.c.id)
-                .where(
-                    rewards.c.status == "pending",
-                    rewards.c.due_at <= now,
-                    ~exists().where(and_(flags.c.referee_id == rewards.c.referee_id, abuse.OPEN)),
-                )
+                .where(conditions.due(now))
                 .order_by(rewards.c.due_at, rewards.c.id)
                 .limit(limit)
             ).scalars()
@@ -841,15 +837,15 @@ class SqlStore:
     # -- stats -----------------------------------------------------------------------------
 
     def stats_for(self, user_id: str) -> ReferrerStats:
-        return self._run(lambda c: queries.stats_for(c, user_id), read_only=True)
+        return self._run(lambda c: reports.stats_for(c, user_id), read_only=True)
 
     def summary(
         self, since: datetime | None, until: datetime | None, campaign: str | None
     ) -> ProgramSummary:
-        return self._run(lambda c: queries.summary(c, since, until, campaign), read_only=True)
+        return self._run(lambda c: reports.summary(c, since, until, campaign), read_only=True)
 
     def leaderboard(self, limit: int, by: str) -> list[LeaderboardEntry]:
-        return self._run(lambda c: queries.leaderboard(c, limit, by), read_only=True)
+        return self._run(lambda c: reports.leaderboard(c, limit, by), read_only=True)
 
 
 def _refuse_self_referral(context: ConversionContext) -> Decision:

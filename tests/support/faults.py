@@ -442,7 +442,7 @@ def start_pgbouncer(server_url: str, directory: Path) -> tuple[subprocess.Popen[
             time.sleep(0.05)
 
 
-# -- the fixtures (registered by conftest.py as a plugin) -------------------------------------------------
+# -- the fixtures (registered by conftest.py as a plugin) ----------------------------------
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
-"""The ``/refkit`` blueprint: the JSON API (``/api/...``) and the admin page (``/admin``).
+"""The JSON API, ``{url_prefix}/api/...`` (the admin pages are :mod:`refkit_flask.admin`).
 
-The API serves an "invite friends" widget; every answer is JSON, errors included
+It serves an "invite friends" widget; every answer is JSON, errors included
 (``{"error": "..."}`` with the HTTP status), amounts are decimal strings, and nothing is cached
 (``Cache-Control: no-store``):
 
@@ -11,16 +11,13 @@ The API serves an "invite friends" widget; every answer is JSON, errors included
 ``POST /api/codes/check``  ``{"code": "..."}``: is it a code of this program? Never says whose.
 ``GET  /api/openapi.json`` the OpenAPI 3.1 description of the above
 =========================  ================================================================
-
-``GET /admin`` is the program's dashboard (:mod:`refkit_flask.admin`), shown only when the
-``@refkit.admin_check`` callback allows it (403 otherwise).
 """
 
 from __future__ import annotations
 
 import logging
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -44,15 +41,18 @@ from refkit.codes import normalize_code
 from refkit.models import STATUSES
 from refkit.validation import to_campaign
 
-from .admin import register_admin
-from .headers import register_security_headers
 from .openapi import build_spec
+from .state import Extension, get_state
 
-if TYPE_CHECKING:
-    from .config import Settings
-    from .extension import RefKit
-
-__all__ = ["API_ROUTES", "DEFAULT_REWARDS_LIMIT", "MAX_REWARDS_LIMIT", "build_blueprint"]
+__all__ = [
+    "API_ROUTES",
+    "DEFAULT_REWARDS_LIMIT",
+    "MAX_REWARDS_LIMIT",
+    "api_blueprint",
+    "money",
+    "reward_json",
+    "stats_json",
+]
 
 log = logging.getLogger("refkit.flask")
 
@@ -78,20 +78,8 @@ class ApiError(Exception):
         self.message = message
 
 
-def build_blueprint(extension: RefKit, settings: Settings) -> Blueprint:
-    """The ``/refkit`` blueprint of one app: ``/api/...`` (nested) and ``/admin...``."""
-    blueprint = Blueprint("refkit", __name__, template_folder="templates", static_folder="static")
-    register_security_headers(blueprint)
-    blueprint.register_blueprint(_api_blueprint(extension), url_prefix="/api")
-
-    register_admin(blueprint, extension)
-    return blueprint
-
-
-# -- the JSON API --------------------------------------------------------------------------
-
-
-def _api_blueprint(extension: RefKit) -> Blueprint:
+def api_blueprint(extension: Extension) -> Blueprint:
+    """The ``api`` blueprint of one app (nested in the ``refkit`` one, at ``/api``)."""
     api = Blueprint("api", __name__)
 
     def logged_in_user() -> str:
@@ -109,7 +97,7 @@ def _api_blueprint(extension: RefKit) -> Blueprint:
     @api.get("/me", provide_automatic_options=False)
     def me() -> Response:
         user_id = logged_in_user()
-        program = extension.program
+        program = get_state().program
         code = program.code_for(user_id)
         return jsonify(
             user_id=user_id,
@@ -123,7 +111,7 @@ def _api_blueprint(extension: RefKit) -> Blueprint:
         user_id = logged_in_user()
         campaign = _campaign_arg()
         return jsonify(
-            code=extension.program.code_for(user_id),
+            code=get_state().program.code_for(user_id),
             campaign=campaign,
             link=share_link(user_id, campaign),
         )
@@ -132,7 +120,7 @@ def _api_blueprint(extension: RefKit) -> Blueprint:
     def me_rewards() -> Response:
         user_id = logged_in_user()
         limit = _limit_arg()
-        rewards = extension.program.rewards(user_id=user_id, limit=limit)
+        rewards = get_state().program.rewards(user_id=user_id, limit=limit)
         return jsonify(rewards=[reward_json(reward) for reward in rewards])
 
     @api.post("/codes/check", provide_automatic_options=False)
@@ -187,9 +175,9 @@ def _limit_arg() -> int:
     return int(raw)
 
 
-def _check(extension: RefKit, code: str) -> dict[str, Any]:
+def _check(extension: Extension, code: str) -> dict[str, Any]:
     """``{"valid", "reason", "code"}`` for a typed code; never the referrer's id."""
-    program = extension.program
+    program = get_state().program
     try:
         referrer = program.resolve(code)
     except InvalidCode as error:

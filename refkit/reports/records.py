@@ -1,0 +1,70 @@
+"""The read model's own records: frozen dataclasses, like the core's records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Literal
+
+from ..models import EarnedReward
+
+__all__ = ["Bucket", "BucketTotal", "CampaignTotals", "DueRewards", "ReferralRow"]
+
+#: How money over time is grouped: by UTC calendar day, or by ISO week (Monday to Sunday).
+Bucket = Literal["day", "week"]
+
+
+@dataclass(frozen=True, slots=True)
+class BucketTotal:
+    """An amount of one currency in one day or week (``start``: the day, or the Monday)."""
+
+    start: date
+    currency: str
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignTotals:
+    """One campaign's funnel in a period (``campaign=None``: links shared without one).
+
+    ``buyers`` counts distinct referred customers who bought; ``revenue`` (net of refunds)
+    and ``reward_cost`` (pending and approved monetary rewards) are split by currency.
+    """
+
+    campaign: str | None
+    visits: int = 0
+    signups: int = 0
+    conversions: int = 0
+    buyers: int = 0
+    revenue: dict[str, Decimal] = field(default_factory=dict)
+    reward_cost: dict[str, Decimal] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ReferralRow:
+    """A referee of one referrer, with what they bought since (net of refunds, by currency)."""
+
+    referee_id: str
+    source: str
+    campaign: str | None
+    created_at: datetime
+    orders: int
+    first_order_at: datetime | None
+    revenue: dict[str, Decimal]
+
+
+@dataclass(frozen=True, slots=True)
+class DueRewards:
+    """The rewards :meth:`~refkit.ReferralProgram.approve_due` would approve at ``now``:
+    how many (``count``), and the ones that have waited longest (``rewards``, at most the
+    limit asked for)."""
+
+    count: int
+    rewards: tuple[EarnedReward, ...]
+    now: datetime
+
+    @property
+    def truncated(self) -> bool:
+        """Whether more rewards are due than ``rewards`` lists."""
+        return self.count > len(self.rewards)

@@ -1,0 +1,108 @@
+"""What refkit keeps for one app, and the one way to find it.
+
+:class:`RefKitState` lives in ``app.extensions["refkit"]`` (one :class:`~refkit_flask.RefKit`
+can serve several apps); :func:`get_state` finds it. Per-request data lives in ``g._refkit``
+(:func:`request_state`), as Flask's extension guide asks. :func:`guard` runs refkit work so
+that a failure never breaks the shop's page.
+
+Every module of the package reads the state from here; nothing here imports the rest of
+the package but :mod:`~refkit_flask.config`, so imports run one way: ``extension`` ->
+``api``, ``admin``, ``capture`` -> ``state``, ``cookie`` -> :mod:`refkit`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar, cast
+
+from flask import Flask, current_app, g
+
+from refkit import ReferralProgram, TokenSigner
+
+from .config import Settings
+
+__all__ = ["Extension", "RefKitState", "RequestState", "get_state", "guard", "request_state"]
+
+log = logging.getLogger("refkit.flask")
+T = TypeVar("T")
+
+
+class Extension(Protocol):
+    """What the views ask of the :class:`~refkit_flask.RefKit` that set the app up: who is
+    logged in, whether they may see the dashboard, and their share link."""
+
+    def current_user_id(self) -> str | None: ...
+
+    def is_admin(self) -> bool: ...
+
+    def share_link(
+        self,
+        user_id: str | int | None = None,
+        campaign: str | None = None,
+        *,
+        external: bool = True,
+    ) -> str | None: ...
+
+
+@dataclass(eq=False)
+class RefKitState:
+    """What refkit keeps for one app, in ``app.extensions["refkit"]``: the extension that
+    set it up, the settings read from the ``REFKIT_*`` config, the app's program, and the
+    signer of the referral cookie."""
+
+    extension: Extension
+    settings: Settings
+    program: ReferralProgram
+    cookies: TokenSigner
+
+
+def get_state(app: Flask | None = None) -> RefKitState:
+    """The state of ``app`` (default: the current app).
+
+    :raises RuntimeError: refkit is not set up on the app.
+    """
+    target = current_app if app is None else app
+    try:
+        state = target.extensions["refkit"]
+    except KeyError:
+        raise RuntimeError(
+            "refkit is not set up on this app: call RefKit(app) or refkit.init_app(app)"
+        ) from None
+    return cast(RefKitState, state)
+
+
+@dataclass
+class RequestState:
+    """refkit's data for the current request (or app context), in ``g._refkit``.
+
+    ``cookie``: the referral cookie's payload when this request changed it (written to the
+    response after the view); ``conversions``: the conversions a
+    ``@refkit.track_conversion`` view queued, recorded once it answered below 400 (``None``
+    outside such a view).
+    """
+
+    cookie: dict[str, Any] | None = None
+    conversions: list[Any] | None = None
+
+
+def request_state() -> RequestState:
+    """refkit's data in ``g._refkit``, made on first use (needs an app context)."""
+    found = g.get("_refkit")
+    if not isinstance(found, RequestState):
+        found = RequestState()
+        g._refkit = found
+    return found
+
+
+def guard(work: Callable[[], T], default: T | None = None) -> T | None:
+    """Run ``work``; a failure is logged and ``default`` returned, so refkit never breaks the
+    shop's page, unless the app's ``REFKIT_RAISE_ERRORS`` asks for it to be raised."""
+    try:
+        return work()
+    except Exception:
+        if get_state().settings.raise_errors:
+            raise
+        log.exception("refkit: an error was caught so the shop's request goes on")
+        return default
