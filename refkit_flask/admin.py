@@ -41,7 +41,7 @@ from markupsafe import Markup
 
 from refkit import ReferralProgram, ValidationError
 
-from . import dashboard
+from . import dashboard, failures
 from .charts import Bar, Series, bar_chart, legend, line_chart
 from .dashboard import CampaignRow, Funnel, MoneyOverTime, Period
 from .formatting import (
@@ -118,7 +118,9 @@ def register_admin(blueprint: Blueprint, extension: RefKit) -> None:
     def admin() -> Response:
         program = extension.program
         shown = dashboard.period(program.clock(), request.args.get("days"), request.args.get("by"))
-        return _no_store(render_template("refkit/admin.html", **_dashboard(program, shown)))
+        failed = failures.failure_log(current_app).recent(program.clock())
+        context = _dashboard(program, shown)
+        return _no_store(render_template("refkit/admin.html", **context, failures=failed))
 
     @blueprint.get("/admin/referrer")
     @admin_only

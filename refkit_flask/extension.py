@@ -26,8 +26,8 @@ from flask import (
 
 from refkit import Conversion, Referral, ReferralProgram, RefkitError, TokenSigner
 
-from . import capture, signals
-from .config import Settings, read_settings
+from . import capture, failures, signals
+from .config import Settings, check_options, read_settings
 
 __all__ = ["RefKit", "RefKitState"]
 
@@ -49,7 +49,7 @@ class RefKitState:
 @dataclass
 class _PendingConversion:
     order_id: str | int
-    amount: Decimal | int | str
+    amount: Decimal | int | float | str
     currency: str
     customer_id: str | int | None
     code: str | None
@@ -65,9 +65,13 @@ class RefKit:
         engines that only exist inside an app context.
     :param rules: the :class:`refkit.RewardRules`; overrides ``REFKIT_RULES``.
     :param clock: the program's clock (tests pass a :class:`refkit.FrozenClock`).
+    :param options: any other :class:`refkit.ReferralProgram` option (``fast_purchase``,
+        ``signal_retention``...), winning over its ``REFKIT_*`` key.
+    :raises refkit.ConfigurationError: an unknown option (the message lists the valid ones).
     """
 
     def __init__(self, app: Flask | None = None, **options: Any) -> None:
+        check_options(options)
         self._options = options
         self._user_loader: Callable[[], Any] | None = None
         self._admin_check: Callable[[], bool] | None = None
@@ -87,14 +91,7 @@ class RefKit:
             with app.app_context():
                 options["store"] = options["store"](app)
         settings = read_settings(app, options)
-        program = ReferralProgram(
-            secret_key=settings.secret_key,
-            store=settings.store,
-            rules=settings.rules,
-            query_param=settings.query_param,
-            campaign_param=settings.campaign_param,
-            **({"clock": options["clock"]} if "clock" in options else {}),
-        )
+        program = ReferralProgram(**settings.program_options())
         state = RefKitState(
             extension=self,
             settings=settings,
@@ -156,14 +153,16 @@ class RefKit:
         return {"refkit_link": refkit_link, "refkit_code": refkit_code}
 
     def _guard(self, work: Callable[[], Any], default: Any = None) -> Any:
-        """Run ``work``; a refkit failure is logged and never breaks the shop's page (unless
-        ``REFKIT_RAISE_ERRORS``)."""
+        """Run ``work``; a refkit failure never breaks the shop's page: it is logged at ERROR
+        and counted, except the shop's own mistakes under debug or testing, or anything with
+        ``REFKIT_RAISE_ERRORS`` (see :mod:`refkit_flask.failures`)."""
         try:
             return work()
-        except Exception:
-            if _state().settings.raise_errors:
+        except Exception as error:
+            state, app = _state(), current_app._get_current_object()  # type: ignore[attr-defined]
+            if failures.should_raise(app, error, state.settings.raise_errors):
                 raise
-            log.exception("refkit: an error was caught so the shop's request goes on")
+            failures.caught(app, error, state.program.clock())
             return default
 
     # -- the public API --------------------------------------------------------------------
@@ -250,7 +249,7 @@ class RefKit:
     def conversion(
         self,
         order_id: str | int,
-        amount: Decimal | int | str,
+        amount: Decimal | int | float | str,
         currency: str,
         customer_id: str | int | None = None,
         *,
