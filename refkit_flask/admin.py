@@ -70,6 +70,7 @@ NOTICES = {
     "revoked": "Reward #{reward} revoked.",
     "unchanged": "Reward #{reward} was no longer pending, so nothing changed.",
     "approved_due": "Approved {count} reward{s} whose hold period had passed.",
+    "cleared": "Cleared {count} flag{s}: the referral's rewards are approved as usual.",
 }
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -148,6 +149,15 @@ def register_admin(blueprint: Blueprint, extension: RefKit) -> None:
     def approve_due() -> Response:
         approved = extension.program.approve_due()
         return _back(done="approved_due", count=str(len(approved)))
+
+    @blueprint.post("/admin/referrals/clear")
+    @admin_only
+    def clear_flags() -> Response:
+        try:
+            cleared = extension.program.clear_flags(request.form.get("referee", ""))
+        except ValidationError:
+            abort(400, "There is no such referee.")
+        return _back(done="cleared", count=str(cleared))
 
 
 def _back(**outcome: Any) -> Response:

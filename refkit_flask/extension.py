@@ -353,7 +353,7 @@ def _send(app: Flask, signal: NamedSignal, record: object) -> None:
 
 def _flask_login_user() -> Any:
     try:
-        from flask_login import current_user  # type: ignore[import-not-found]
+        from flask_login import current_user
     except ImportError:
         return None
     if current_user is None or not getattr(current_user, "is_authenticated", False):

@@ -31,7 +31,16 @@ from flask import Flask
 
 from refkit import ConfigurationError, ValidationError
 
-__all__ = ["RECENT", "Failure", "FailureLog", "RecentFailures", "failure_log", "should_raise"]
+__all__ = [
+    "RECENT",
+    "Failure",
+    "FailureLog",
+    "RecentFailures",
+    "caught",
+    "failure_log",
+    "redact",
+    "should_raise",
+]
 
 log = logging.getLogger("refkit.flask")
 
