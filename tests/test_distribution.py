@@ -111,3 +111,26 @@ def test_the_sdist_and_wheel_build_pass_twine_check_and_install_with_flask(tmp_p
     assert "<html" in page.lower()
     flask = environment / "bin" / "flask"
     assert flask.exists()
+
+
+def make_recipe(target: str) -> tuple[list[str], list[str]]:
+    """A Makefile target's prerequisites and recipe lines."""
+    lines = (ROOT / "Makefile").read_text().splitlines()
+    index = next(i for i, line in enumerate(lines) if line.startswith(f"{target}:"))
+    prerequisites = lines[index].split(":", 1)[1].split()
+    recipe = []
+    for line in lines[index + 1 :]:
+        if not line.startswith("\t"):
+            break
+        recipe.append(line.strip())
+    return prerequisites, recipe
+
+
+def test_make_demo_installs_only_the_flask_extra_and_make_test_everything() -> None:
+    [demo_stamp] = make_recipe("demo")[0]
+    assert demo_stamp == "$(DEMO_STAMP)"
+    installs = [line for line in make_recipe(demo_stamp)[1] if "pip install" in line]
+    assert installs == ["$(BIN)/python -m pip install --quiet -e '.[flask]'"]
+    [test_stamp] = make_recipe("test")[0]
+    installs = [line for line in make_recipe(test_stamp)[1] if "pip install" in line]
+    assert any("'.[flask,postgres,dev,docs,bench]'" in line for line in installs)

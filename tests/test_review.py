@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import importlib
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from flask import Flask, request
 import refkit
 from refkit.cli import main
 from refkit_flask import RefKit
+from refkit_flask.testing import frozen_program_clock, referral_client
 from tests.flask_fixtures import MakeShop, browser, program_of, state_of
 
 pytest_plugins = ["tests.flask_fixtures"]
@@ -87,3 +90,36 @@ def test_clearing_from_the_dashboard_needs_an_admin_and_the_token(make_shop: Mak
     )
     assert refused.status_code in (400, 403)
     assert len(program_of(app).flagged_referrals()) == 1
+
+
+def test_the_quickstart_walk_through_is_flagged_and_cleared_as_the_page_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Quickstart section 3 by hand: click, sign up and buy within a minute. The referral is
+    flagged, approve leaves its rewards alone, and ``flask refkit review --clear`` lets them
+    through, as the page's note says."""
+    examples = Path(__file__).resolve().parent.parent / "docs" / "examples"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(examples))
+    monkeypatch.delitem(sys.modules, "shop", raising=False)
+    shop = importlib.import_module("shop")
+    try:
+        app = shop.create_app({"TESTING": True, "REFKIT_DATABASE_URL": "memory://"})
+        with frozen_program_clock(app) as clock:
+            friend = referral_client(app, "alice@example.com")
+            friend.post("/signup", data={"email": "bob@example.com"})
+            friend.post("/checkout", data={"product": "beans"})  # within the minute
+            program = program_of(app)
+            [flag] = program.flagged_referrals()
+            assert flag.reasons == ("fast_purchase",)
+            clock.advance(days=15)
+            runner = app.test_cli_runner()
+            assert "approved 0 rewards" in runner.invoke(args=["refkit", "approve"]).output
+            cleared = runner.invoke(args=["refkit", "review", "--clear", "bob@example.com"])
+            assert cleared.output == "cleared 1 flag of bob@example.com\n"
+            assert "approved 2 rewards" in runner.invoke(args=["refkit", "approve"]).output
+    finally:
+        sys.modules.pop("shop", None)
+    page = (examples.parent / "quickstart.rst").read_text()
+    assert "flask --app shop refkit review --clear bob@example.com" in page
+    assert "REFKIT_FAST_PURCHASE" in page
