@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# `make demo` installs only what the demo needs (the package and its flask extra).
+DEMO_STAMP := $(VENV)/.installed-demo
 
 .PHONY: demo demo-cli test docs lint format bench fuzz screenshot clean
 
@@ -12,10 +14,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[flask,postgres,dev,docs,bench]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+$(DEMO_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[flask]'
+	touch $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
 	$(BIN)/python -m refkit_flask.demo
 
-demo-cli: $(STAMP)
+demo-cli: $(DEMO_STAMP)
 	$(BIN)/python -m refkit.demo
 
 test: $(STAMP)

@@ -98,6 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--by", choices=("conversions", "revenue"), default="conversions")
     board.add_argument("--json", action="store_true", help="print JSON (amounts as strings)")
     command("approve", "approve the pending rewards whose hold period has passed")
+    review = command("review", "list the referrals flagged for review, or clear one's flags")
+    review.add_argument(
+        "--clear", metavar="REFEREE", help="mark REFEREE's referral as reviewed and fine"
+    )
     export = command("export", "write the whole reward ledger as CSV")
     export.add_argument(
         "--output", "-o", metavar="FILE", help="write to FILE instead of standard output"
@@ -204,6 +208,20 @@ def _approve(program: ReferralProgram, args: argparse.Namespace) -> None:
     print(f"approved {total} reward{'' if total == 1 else 's'}")
 
 
+def _review(program: ReferralProgram, args: argparse.Namespace) -> None:
+    if args.clear is not None:
+        cleared = program.clear_flags(args.clear)
+        print(f"cleared {cleared} flag{'' if cleared == 1 else 's'} of {args.clear}")
+        return
+    flagged = program.flagged_referrals()
+    for flag in flagged:
+        print(
+            f"{flag.referee_id}\treferred by {flag.referrer_id}\t{', '.join(flag.reasons)}"
+            f"\tflagged {flag.flagged_at.isoformat(timespec='seconds')}"
+        )
+    print(f"{len(flagged)} referral{'' if len(flagged) == 1 else 's'} to review", file=sys.stderr)
+
+
 def _export(program: ReferralProgram, args: argparse.Namespace) -> None:
     iter_ledger: Callable[[], Iterable[LedgerEntry]] | None = getattr(
         program.store, "iter_ledger", None
@@ -261,6 +279,7 @@ COMMANDS: dict[str, Callable[[ReferralProgram, argparse.Namespace], None]] = {
     "stats": _stats,
     "leaderboard": _leaderboard,
     "approve": _approve,
+    "review": _review,
     "export": _export,
 }
 

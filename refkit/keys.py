@@ -50,9 +50,11 @@ def normalize_keys(secret_key: SecretKeys | None) -> tuple[bytes, ...]:
                 f"secret_key[{position}] is a {type(key).__name__}; keys are str or bytes"
             )
         if len(key) < MIN_KEY_LENGTH:
+            where = "secret_key" if len(keys) == 1 else f"secret_key[{position}]"
             raise ConfigurationError(
-                f"secret_key[{position}] has {len(key)} characters; use at least "
-                f"{MIN_KEY_LENGTH} random characters (for example secrets.token_urlsafe(32))"
+                f"{where} has {len(key)} characters; use at least {MIN_KEY_LENGTH} random "
+                "characters (generate one with: "
+                'python -c "import secrets; print(secrets.token_urlsafe(32))")'
             )
         result.append(key.encode() if isinstance(key, str) else bytes(key))
     return tuple(result)

@@ -1,7 +1,10 @@
 """Amounts and currencies: validation, and exact conversion to integer minor units.
 
-Amounts are :class:`~decimal.Decimal` (an ``int`` or a numeric ``str`` is accepted, a ``float``
-never: ``0.1`` is not a price). They are stored as integers in the currency's minor unit
+Amounts are :class:`~decimal.Decimal` (an ``int`` or a numeric ``str`` is accepted). A ``float``
+(what ``db.Float`` columns give) is read from its shortest repr (``19.99`` is
+``Decimal("19.99")``, not the binary fraction nearest to it) and, when the currency is known,
+rounded half to even to the currency's minor unit (``0.1 + 0.2`` EUR is ``Decimal("0.30")``).
+They are stored as integers in the currency's minor unit
 (cents for EUR, yen for JPY, fils for BHD: ISO 4217 exponents from the ``iso4217`` package),
 so the database never rounds and never holds NaN or infinity.
 """
@@ -31,18 +34,21 @@ MAX_AMOUNT = Decimal(10) ** 12
 MAX_DIGITS = 40
 
 
-def to_amount(value: object, name: str = "amount") -> Decimal:
+def to_amount(value: object, name: str = "amount", *, currency: str | None = None) -> Decimal:
     """A finite, non-negative Decimal of at most :data:`MAX_AMOUNT`.
 
-    :raises ValidationError: a float, a bool, a non-numeric str, NaN, infinity, a negative or
+    :param currency: the (valid, upper-case) currency the amount is in: a ``float`` is rounded
+        half to even to its minor unit. Without it a float is only read from its shortest repr.
+    :raises ValidationError: a bool, a non-numeric str, NaN, infinity, a negative or
         over-large amount.
     """
-    if isinstance(value, bool | float):
+    if isinstance(value, bool):
         raise ValidationError(
-            f"{name} must be a Decimal, an int or a numeric str, not {type(value).__name__} "
-            f"(floats cannot hold prices exactly: use Decimal({str(value)!r}))"
+            f"{name} must be a Decimal, an int, a float or a numeric str, not bool"
         )
-    if isinstance(value, int):
+    if isinstance(value, float):
+        amount = _from_float(value, name)
+    elif isinstance(value, int):
         amount = Decimal(value)
     elif isinstance(value, Decimal):
         amount = value
@@ -52,7 +58,7 @@ def to_amount(value: object, name: str = "amount") -> Decimal:
         except InvalidOperation:
             raise ValidationError(f"{name} {value!r} is not a number") from None
     else:
-        raise ValidationError(f"{name} must be a Decimal, an int or a numeric str")
+        raise ValidationError(f"{name} must be a Decimal, an int, a float or a numeric str")
     if not amount.is_finite():
         raise ValidationError(f"{name} must be a finite number, got {amount}")
     if len(amount.as_tuple().digits) > MAX_DIGITS:
@@ -61,6 +67,17 @@ def to_amount(value: object, name: str = "amount") -> Decimal:
         raise ValidationError(f"{name} must not be negative, got {amount}")
     if amount > MAX_AMOUNT:
         raise ValidationError(f"{name} must be at most 10^12, got {amount}")
+    if isinstance(value, float) and currency is not None:
+        amount = quantize(amount, currency)
+    return amount
+
+
+def _from_float(value: float, name: str) -> Decimal:
+    """The Decimal a float was typed as: its shortest repr (``repr(19.99) == "19.99"``), and
+    ``-0.0`` as plain zero."""
+    amount = Decimal(repr(value))
+    if amount.is_zero():
+        amount = amount.copy_abs()
     return amount
 
 

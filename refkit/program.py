@@ -326,7 +326,7 @@ class ReferralProgram:
         self,
         order_id: str | int,
         customer_id: str | int,
-        amount: Decimal | int | str,
+        amount: Decimal | int | float | str,
         currency: str,
         *,
         code: object = None,
@@ -354,8 +354,8 @@ class ReferralProgram:
         customer = to_id(customer_id, "customer_id")
         if email is not None:
             self.identify(customer, email=email, at=at)
-        value = to_amount(amount)
         money = to_currency(currency)
+        value = to_amount(amount, currency=money)
         minor = to_minor(value, money)
         when = self._now(at)
         code_referrer = None if code is None else self.resolve(code)
@@ -397,7 +397,7 @@ class ReferralProgram:
     def refund(
         self,
         order_id: str | int,
-        amount: Decimal | int | str | None = None,
+        amount: Decimal | int | float | str | None = None,
         *,
         at: datetime | None = None,
     ) -> list[EarnedReward]:
@@ -416,7 +416,7 @@ class ReferralProgram:
             stored = self.store.conversion(order)
             if stored is None:
                 raise ValidationError(f"no conversion was recorded with order_id {order!r}")
-            minor = to_minor(to_amount(amount), stored.currency)
+            minor = to_minor(to_amount(amount, currency=stored.currency), stored.currency)
         changed = self.store.refund(order, minor, when)
         for reward in changed:
             if reward.status in ("revoked", "reversed"):

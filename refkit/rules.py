@@ -32,7 +32,7 @@ class Reward:
 
     @classmethod
     def percent(
-        cls, rate: Decimal | int | str, *, cap: Decimal | int | str | None = None
+        cls, rate: Decimal | int | float | str, *, cap: Decimal | int | float | str | None = None
     ) -> Reward:
         """``rate`` percent of the order amount, in the order's currency, at most ``cap``.
 
@@ -48,16 +48,16 @@ class Reward:
         return cls("percent", value, None, limit)
 
     @classmethod
-    def fixed(cls, amount: Decimal | int | str, currency: str) -> Reward:
+    def fixed(cls, amount: Decimal | int | float | str, currency: str) -> Reward:
         """A fixed ``amount`` in ``currency``, whatever the order's size.
 
         :raises ValidationError: a non-positive amount, or more decimals than ``currency``
             allows (``Decimal("5.555")`` in EUR), so a bad rule fails here, not at checkout.
         """
-        value = to_amount(amount, "fixed reward")
+        code = to_currency(currency)
+        value = to_amount(amount, "fixed reward", currency=code)
         if value <= 0:
             raise ValidationError(f"a fixed reward must be above 0, got {value}")
-        code = to_currency(currency)
         to_minor(value, code, "fixed reward")
         return cls("fixed", value, code)
 

@@ -41,7 +41,7 @@ from markupsafe import Markup
 
 from refkit import ReferralProgram, ValidationError
 
-from . import dashboard
+from . import dashboard, failures
 from .charts import Bar, Series, bar_chart, legend, line_chart
 from .dashboard import CampaignRow, Funnel, MoneyOverTime, Period
 from .formatting import (
@@ -68,6 +68,7 @@ NOTICES = {
     "revoked": "Reward #{reward} revoked.",
     "unchanged": "Reward #{reward} was no longer pending, so nothing changed.",
     "approved_due": "Approved {count} reward{s} whose hold period had passed.",
+    "cleared": "Cleared {count} flag{s}: the referral's rewards are approved as usual.",
 }
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -116,7 +117,9 @@ def register_admin(blueprint: Blueprint, extension: Extension) -> None:
     def admin() -> Response:
         program = get_state().program
         shown = dashboard.period(program.clock(), request.args.get("days"), request.args.get("by"))
-        return _no_store(render_template("refkit/admin.html", **_dashboard(program, shown)))
+        failed = failures.failure_log(current_app).recent(program.clock())
+        context = _dashboard(program, shown)
+        return _no_store(render_template("refkit/admin.html", **context, failures=failed))
 
     @blueprint.get("/admin/referrer")
     @admin_only
@@ -144,6 +147,15 @@ def register_admin(blueprint: Blueprint, extension: Extension) -> None:
     def approve_due() -> Response:
         approved = get_state().program.approve_due()
         return _back(done="approved_due", count=str(len(approved)))
+
+    @blueprint.post("/admin/referrals/clear")
+    @admin_only
+    def clear_flags() -> Response:
+        try:
+            cleared = get_state().program.clear_flags(request.form.get("referee", ""))
+        except ValidationError:
+            abort(400, "There is no such referee.")
+        return _back(done="cleared", count=str(cleared))
 
 
 def _back(**outcome: Any) -> Response:

@@ -24,7 +24,7 @@ from refkit.codes import normalize_code
 from refkit.validation import to_campaign
 
 from . import cookie, signals
-from .config import Settings
+from .config import DEFAULT_BOT_USER_AGENTS, Settings
 from .headers import register_security_headers
 from .state import RefKitState, get_state, guard
 
@@ -37,20 +37,18 @@ __all__ = [
     "safe_local_path",
 ]
 
-_BOTS = re.compile(
-    r"bot\b|bot/|crawl|spider|slurp|preview|facebookexternalhit|facebookcatalog|embedly|"
-    r"whatsapp|telegram|slack|discord|skype|linkedin|pinterest|vkshare|w3c_validator|"
-    r"headlesschrome|lighthouse|python-requests|curl/|wget/|httpclient|okhttp|go-http-client",
-    re.IGNORECASE,
-)
+_BOTS = re.compile(DEFAULT_BOT_USER_AGENTS, re.IGNORECASE)
 #: Codes remembered per day for visit de-duplication (keeps the cookie well under 4 KB).
 MAX_SEEN_CODES = 20
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f\\]")
 
 
-def is_bot(user_agent: str | None) -> bool:
-    """Whether a User-Agent looks like a crawler or a link-preview fetcher (or is missing)."""
-    return not user_agent or bool(_BOTS.search(user_agent))
+def is_bot(user_agent: str | None, pattern: re.Pattern[str] | None = _BOTS) -> bool:
+    """Whether a User-Agent looks like a crawler, a link-preview fetcher or a command-line
+    client (or is missing), by ``pattern`` (``REFKIT_BOT_USER_AGENTS``; ``None``: never)."""
+    if pattern is None:
+        return False
+    return not user_agent or bool(pattern.search(user_agent))
 
 
 def safe_local_path(target: str | None, fallback: str) -> str:
@@ -79,7 +77,8 @@ def capture(state: RefKitState, code: str, campaign: str | None) -> bool:
     program = state.program
     try:
         canonical = normalize_code(code)
-        if request.method != "GET" or is_bot(request.headers.get("User-Agent")):
+        bots = state.settings.bot_user_agents
+        if request.method != "GET" or is_bot(request.headers.get("User-Agent"), bots):
             program.resolve(canonical)
             return True
         found = cookie.payload(state)

@@ -61,6 +61,14 @@ def approve() -> None:
     _run("approve")
 
 
+@refkit_cli.command("review")
+@click.option("--clear", metavar="REFEREE", help="Mark REFEREE's referral as reviewed and fine.")
+def review(clear: str | None) -> None:
+    """List the referrals flagged for review, or clear one's flags (its rewards can then be
+    approved)."""
+    _run("review", clear=clear)
+
+
 @refkit_cli.command("export")
 @click.option(
     "--output",

@@ -7,15 +7,54 @@ Every key is read once, in :meth:`RefKit.init_app <refkit_flask.RefKit.init_app>
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Flask
 
-from refkit import ConfigurationError, RewardRules
+from refkit import ConfigurationError, RewardRules, ValidationError
+from refkit.clock import Clock, system_clock
+from refkit.keys import MIN_KEY_LENGTH
+from refkit.program import DEFAULT_FAST_PURCHASE, DEFAULT_SIGNAL_RETENTION
+from refkit.validation import to_optional_duration
 
-__all__ = ["DEFAULTS", "Settings", "read_settings"]
+__all__ = [
+    "DEFAULTS",
+    "DEFAULT_BOT_USER_AGENTS",
+    "OPTIONS",
+    "Settings",
+    "check_options",
+    "read_settings",
+]
+
+#: User-Agents treated as bots (``REFKIT_BOT_USER_AGENTS``): crawlers, link-preview fetchers
+#: (a chat app unfurling a share link is not a friend clicking it) and command-line HTTP
+#: clients, which set no cookie and count no visit.
+DEFAULT_BOT_USER_AGENTS = (
+    r"bot\b|bot/|crawl|spider|slurp|preview|facebookexternalhit|facebookcatalog|embedly|"
+    r"whatsapp|telegram|slack|discord|skype|linkedin|pinterest|vkshare|w3c_validator|"
+    r"headlesschrome|lighthouse|python-requests|curl/|wget/|httpclient|okhttp|go-http-client"
+)
+
+#: The keyword options of ``RefKit(...)``: each is a :class:`refkit.ReferralProgram` option,
+#: and wins over its config key.
+OPTIONS: dict[str, str] = {
+    "secret_key": "REFKIT_SECRET_KEY",
+    "store": "REFKIT_DATABASE_URL",
+    "rules": "REFKIT_RULES",
+    "clock": "REFKIT_CLOCK",
+    "query_param": "REFKIT_QUERY_PARAM",
+    "campaign_param": "REFKIT_CAMPAIGN_PARAM",
+    "fast_purchase": "REFKIT_FAST_PURCHASE",
+    "signal_retention": "REFKIT_SIGNAL_RETENTION",
+}
+_KEY_HELP = (
+    'generate one with: python -c "import secrets; print(secrets.token_urlsafe(32))" '
+    "and set REFKIT_SECRET_KEY to it (a list [newest, older...] rotates keys)"
+)
 
 #: Each key and its default. ``None`` for ``REFKIT_SECRET_KEY`` means "use ``SECRET_KEY``";
 #: for ``REFKIT_DATABASE_URL``, "an SQLite file ``refkit.db`` in ``app.instance_path``"; for
@@ -33,8 +72,12 @@ DEFAULTS: dict[str, Any] = {
     "REFKIT_LANDING_REDIRECT": "/",
     "REFKIT_CAPTURE_ALL_PAGES": True,
     "REFKIT_FLAG_SAME_DEVICE": False,
-    "REFKIT_RAISE_ERRORS": False,
+    "REFKIT_RAISE_ERRORS": None,
     "REFKIT_SECURITY_HEADERS": {},
+    "REFKIT_CLOCK": None,
+    "REFKIT_FAST_PURCHASE": DEFAULT_FAST_PURCHASE,
+    "REFKIT_SIGNAL_RETENTION": DEFAULT_SIGNAL_RETENTION,
+    "REFKIT_BOT_USER_AGENTS": None,
 }
 
 DEFAULT_COOKIE_MAX_AGE = timedelta(days=30)
@@ -55,8 +98,102 @@ class Settings:
     landing_path: str
     landing_redirect: str
     capture_all_pages: bool
-    raise_errors: bool
+    raise_errors: bool | None
     flag_same_device: bool = False
+    clock: Clock = system_clock
+    fast_purchase: timedelta | None = DEFAULT_FAST_PURCHASE
+    signal_retention: timedelta = DEFAULT_SIGNAL_RETENTION
+    bot_user_agents: re.Pattern[str] | None = re.compile(DEFAULT_BOT_USER_AGENTS, re.IGNORECASE)
+
+    def program_options(self) -> dict[str, Any]:
+        """The keyword arguments of the app's :class:`refkit.ReferralProgram`."""
+        return {
+            "secret_key": self.secret_key,
+            "store": self.store,
+            "rules": self.rules,
+            "clock": self.clock,
+            "query_param": self.query_param,
+            "campaign_param": self.campaign_param,
+            "fast_purchase": self.fast_purchase,
+            "signal_retention": self.signal_retention,
+        }
+
+
+def check_options(options: dict[str, Any]) -> None:
+    """Refuse a keyword option ``RefKit(...)`` does not know (a typo would be ignored).
+
+    :raises ConfigurationError: naming the unknown options and the valid ones.
+    """
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise ConfigurationError(
+            f"RefKit() got unknown option(s) {', '.join(unknown)}; the options are "
+            f"{', '.join(OPTIONS)} (each also a config key: {', '.join(OPTIONS.values())})"
+        )
+
+
+def _option(options: dict[str, Any], config: Any, name: str) -> Any:
+    return options[name] if name in options else config[OPTIONS[name]]
+
+
+def _duration(value: Any, key: str) -> timedelta | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = timedelta(seconds=value)
+    try:
+        return to_optional_duration(value, key)
+    except ValidationError as error:
+        raise ConfigurationError(f"{error} (or a number of seconds)") from None
+
+
+def _secret(config: Any, options: dict[str, Any]) -> Any:
+    """The secret key(s), checked here so the error names where they came from."""
+    if "secret_key" in options:
+        secret, source = options["secret_key"], "RefKit(secret_key=...)"
+    elif config["REFKIT_SECRET_KEY"]:
+        secret, source = config["REFKIT_SECRET_KEY"], "REFKIT_SECRET_KEY"
+    else:
+        secret = config.get("SECRET_KEY")
+        source = "SECRET_KEY (used because REFKIT_SECRET_KEY is not set)"
+    if not secret:
+        raise ConfigurationError(
+            f"refkit needs a secret key of at least {MIN_KEY_LENGTH} random characters and "
+            f"neither REFKIT_SECRET_KEY nor SECRET_KEY is set: {_KEY_HELP}"
+        )
+    keys = list(secret) if isinstance(secret, list | tuple) else [secret]
+    for position, key in enumerate(keys):
+        if isinstance(key, str | bytes) and len(key) < MIN_KEY_LENGTH:
+            where = source if len(keys) == 1 else f"key {position} of {source}"
+            raise ConfigurationError(
+                f"{where} has {len(key)} characters; refkit signs referral codes with it and "
+                f"needs at least {MIN_KEY_LENGTH} random characters: {_KEY_HELP}"
+            )
+    return secret
+
+
+def _bots(value: Any) -> re.Pattern[str] | None:
+    if value is None:
+        value = DEFAULT_BOT_USER_AGENTS
+    if value == "":
+        return None  # the filter is off: every User-Agent is a visitor
+    if isinstance(value, re.Pattern):
+        return value
+    if not isinstance(value, str):
+        raise ConfigurationError("REFKIT_BOT_USER_AGENTS must be a regular expression (a str)")
+    try:
+        return re.compile(value, re.IGNORECASE)
+    except re.error as error:
+        raise ConfigurationError(
+            f"REFKIT_BOT_USER_AGENTS is not a valid pattern: {error}"
+        ) from None
+
+
+def _clock(value: Any) -> Clock:
+    if value is None:
+        return system_clock
+    if not callable(value):
+        raise ConfigurationError("REFKIT_CLOCK must be a callable returning an aware datetime")
+    clock: Callable[[], datetime] = value
+    return clock
 
 
 def _seconds(value: Any, key: str) -> timedelta:
@@ -73,19 +210,16 @@ def _seconds(value: Any, key: str) -> timedelta:
 
 def read_settings(app: Flask, options: dict[str, Any]) -> Settings:
     """Fill in the defaults and read the settings; ``options`` given to ``RefKit(...)`` win
-    over the config for ``store`` and ``rules``.
+    over the config keys (:data:`OPTIONS`).
 
-    :raises ConfigurationError: no usable secret key, or a bad value.
+    :raises ConfigurationError: an unknown option, no usable secret key, or a bad value.
     """
+    check_options(options)
     for key, value in DEFAULTS.items():
         app.config.setdefault(key, value)
     config = app.config
-    secret = config["REFKIT_SECRET_KEY"] or config.get("SECRET_KEY")
-    if not secret:
-        raise ConfigurationError(
-            "refkit needs REFKIT_SECRET_KEY (or SECRET_KEY): at least 32 random characters"
-        )
-    rules = options.get("rules", config["REFKIT_RULES"])
+    secret = _secret(config, options)
+    rules = _option(options, config, "rules")
     if rules is not None and not isinstance(rules, RewardRules):
         raise ConfigurationError("REFKIT_RULES must be a refkit.RewardRules or None")
     store = options.get("store") or config["REFKIT_DATABASE_URL"]
@@ -101,21 +235,36 @@ def read_settings(app: Flask, options: dict[str, Any]) -> Settings:
     redirect_to = str(config["REFKIT_LANDING_REDIRECT"])
     if not redirect_to.startswith("/") or redirect_to.startswith("//"):
         raise ConfigurationError("REFKIT_LANDING_REDIRECT must be a local path such as '/'")
-    for key in ("REFKIT_QUERY_PARAM", "REFKIT_CAMPAIGN_PARAM", "REFKIT_COOKIE_NAME"):
-        if not isinstance(config[key], str) or not config[key]:
+    names = {
+        "REFKIT_QUERY_PARAM": _option(options, config, "query_param"),
+        "REFKIT_CAMPAIGN_PARAM": _option(options, config, "campaign_param"),
+        "REFKIT_COOKIE_NAME": config["REFKIT_COOKIE_NAME"],
+    }
+    for key, name in names.items():
+        if not isinstance(name, str) or not name:
             raise ConfigurationError(f"{key} must be a non-empty str")
+    raise_errors = config["REFKIT_RAISE_ERRORS"]
+    if raise_errors is not None and not isinstance(raise_errors, bool):
+        raise ConfigurationError("REFKIT_RAISE_ERRORS must be True, False or None")
+    retention = _duration(_option(options, config, "signal_retention"), "REFKIT_SIGNAL_RETENTION")
+    if retention is None:
+        raise ConfigurationError("REFKIT_SIGNAL_RETENTION must be a timedelta")
     return Settings(
         secret_key=secret,
         store=store,
         rules=rules,
-        query_param=config["REFKIT_QUERY_PARAM"],
-        campaign_param=config["REFKIT_CAMPAIGN_PARAM"],
-        cookie_name=config["REFKIT_COOKIE_NAME"],
+        query_param=names["REFKIT_QUERY_PARAM"],
+        campaign_param=names["REFKIT_CAMPAIGN_PARAM"],
+        cookie_name=names["REFKIT_COOKIE_NAME"],
         cookie_max_age=_seconds(max_age, "REFKIT_COOKIE_MAX_AGE"),
         url_prefix=prefix,
         landing_path=landing,
         landing_redirect=redirect_to,
         capture_all_pages=bool(config["REFKIT_CAPTURE_ALL_PAGES"]),
-        raise_errors=bool(config["REFKIT_RAISE_ERRORS"]),
+        raise_errors=raise_errors,
         flag_same_device=bool(config["REFKIT_FLAG_SAME_DEVICE"]),
+        clock=_clock(_option(options, config, "clock")),
+        fast_purchase=_duration(_option(options, config, "fast_purchase"), "REFKIT_FAST_PURCHASE"),
+        signal_retention=retention,
+        bot_user_agents=_bots(config["REFKIT_BOT_USER_AGENTS"]),
     )

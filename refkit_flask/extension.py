@@ -31,7 +31,7 @@ from . import capture, cookie, signals
 from .admin import register_admin
 from .api import api_blueprint
 from .cli import refkit_cli
-from .config import read_settings
+from .config import check_options, read_settings
 from .headers import register_security_headers
 from .state import RefKitState, get_state, guard, request_state
 
@@ -43,7 +43,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 @dataclass
 class _PendingConversion:
     order_id: str | int
-    amount: Decimal | int | str
+    amount: Decimal | int | float | str
     currency: str
     customer_id: str | int | None
     code: str | None
@@ -59,9 +59,13 @@ class RefKit:
         engines that only exist inside an app context.
     :param rules: the :class:`refkit.RewardRules`; overrides ``REFKIT_RULES``.
     :param clock: the program's clock (tests pass a :class:`refkit.FrozenClock`).
+    :param options: any other :class:`refkit.ReferralProgram` option (``fast_purchase``,
+        ``signal_retention``...), winning over its ``REFKIT_*`` key.
+    :raises refkit.ConfigurationError: an unknown option (the message lists the valid ones).
     """
 
     def __init__(self, app: Flask | None = None, **options: Any) -> None:
+        check_options(options)
         self._options = options
         self._user_loader: Callable[[], Any] | None = None
         self._admin_check: Callable[[], bool] | None = None
@@ -81,14 +85,7 @@ class RefKit:
             with app.app_context():
                 options["store"] = options["store"](app)
         settings = read_settings(app, options)
-        program = ReferralProgram(
-            secret_key=settings.secret_key,
-            store=settings.store,
-            rules=settings.rules,
-            query_param=settings.query_param,
-            campaign_param=settings.campaign_param,
-            **({"clock": options["clock"]} if "clock" in options else {}),
-        )
+        program = ReferralProgram(**settings.program_options())
         state = RefKitState(
             extension=self,
             settings=settings,
@@ -209,7 +206,7 @@ class RefKit:
     def conversion(
         self,
         order_id: str | int,
-        amount: Decimal | int | str,
+        amount: Decimal | int | float | str,
         currency: str,
         customer_id: str | int | None = None,
         *,
@@ -317,7 +314,7 @@ def _send(app: Flask, signal: NamedSignal, record: object) -> None:
 
 def _flask_login_user() -> Any:
     try:
-        from flask_login import current_user  # type: ignore[import-not-found]
+        from flask_login import current_user
     except ImportError:
         return None
     if current_user is None or not getattr(current_user, "is_authenticated", False):

@@ -21,6 +21,7 @@ from flask import Flask, current_app, g
 
 from refkit import ReferralProgram, TokenSigner
 
+from . import failures
 from .config import Settings
 
 __all__ = ["Extension", "RefKitState", "RequestState", "get_state", "guard", "request_state"]
@@ -98,11 +99,13 @@ def request_state() -> RequestState:
 
 def guard(work: Callable[[], T], default: T | None = None) -> T | None:
     """Run ``work``; a failure is logged and ``default`` returned, so refkit never breaks the
-    shop's page, unless the app's ``REFKIT_RAISE_ERRORS`` asks for it to be raised."""
+    shop's page: it is logged at ERROR and counted, except the shop's own mistakes under debug
+    or testing, or anything with ``REFKIT_RAISE_ERRORS`` (see :mod:`refkit_flask.failures`)."""
     try:
         return work()
-    except Exception:
-        if get_state().settings.raise_errors:
+    except Exception as error:
+        state, app = get_state(), current_app._get_current_object()  # type: ignore[attr-defined]
+        if failures.should_raise(app, error, state.settings.raise_errors):
             raise
-        log.exception("refkit: an error was caught so the shop's request goes on")
+        failures.caught(app, error, state.program.clock())
         return default

@@ -150,7 +150,10 @@ def test_without_rules_conversions_are_tracked_but_earn_nothing(
 @pytest.mark.parametrize(
     "amount",
     [
-        1.5,
+        float("nan"),
+        float("inf"),
+        -1.0,
+        1e13,
         True,
         Decimal("NaN"),
         Decimal("Infinity"),

@@ -41,6 +41,7 @@ EXAMPLES = DOCS / "examples"
 DRIVEN = {
     "shop.py",
     "test_shop.py",
+    "test_integrate.py",  # tests/test_integrate_docs.py
     "django_shop.py",
     "fastapi_shop.py",
     "storage_postgres.py",

@@ -4,7 +4,7 @@ import os
 
 import refkit
 
-# postgresql+psycopg://user:password@host/dbname (pip install 'refkit[postgres]')
+# postgresql+psycopg://user:password@host/dbname (pip install 'refkit-referrals[postgres]')
 url = os.environ["REFKIT_DATABASE_URL"]
 program = refkit.ReferralProgram(secret_key=os.environ["REFKIT_SECRET_KEY"], store=url)
 program.create_all()  # idempotent; `refkit init` or `flask refkit init-db` do the same
