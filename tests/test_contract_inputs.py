@@ -151,8 +151,8 @@ def test_amounts_up_to_10_to_the_12_are_accepted_in_four_decimal_currencies(
 @pytest.mark.parametrize(
     "amount",
     [
-        1.5,
-        20.0,
+        float("nan"),
+        -1.0,
         True,
         False,
         Decimal("NaN"),
@@ -181,7 +181,7 @@ def test_bad_amounts_are_refused_with_validation_error_before_anything_is_stored
     assert every_order.record_conversion("o1", "carol", "1", "USD").customer_id == "carol"
 
 
-@pytest.mark.parametrize("amount", [1.5, True, Decimal("NaN"), -1, 10**13])
+@pytest.mark.parametrize("amount", [float("nan"), True, Decimal("NaN"), -1, 10**13])
 def test_bad_amounts_are_refused_everywhere_amounts_are_taken(amount: object) -> None:
     with pytest.raises(refkit.ValidationError):
         refkit.Reward.fixed(amount, "EUR")  # type: ignore[arg-type]
@@ -191,7 +191,7 @@ def test_bad_amounts_are_refused_everywhere_amounts_are_taken(amount: object) ->
 
 def test_bad_refund_amounts_are_refused(every_order: Program) -> None:
     every_order.record_conversion("o1", "bob", "30", "EUR")
-    for amount in (1.5, True, Decimal("NaN"), -1, "31"):
+    for amount in (float("inf"), True, Decimal("NaN"), -1, "31"):
         with pytest.raises(refkit.ValidationError):
             every_order.refund("o1", amount)  # type: ignore[arg-type]
 
