@@ -20,9 +20,7 @@ from refkit_flask import RefKit
 from refkit_flask.config import OPTIONS
 from refkit_flask.failures import redact
 from refkit_flask.testing import captured_code, referral_client
-from tests.flask_fixtures import MakeShop, browser, code_of, new_app, program_of, state_of, visits
-
-pytest_plugins = ["tests.flask_fixtures"]
+from tests.support.shop import MakeShop, browser, code_of, new_app, program_of, state_of, visits
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 ADMIN = {"X-User": "admin"}

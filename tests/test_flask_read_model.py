@@ -11,9 +11,7 @@ from pathlib import Path
 
 import refkit
 import refkit_flask
-from tests.flask_fixtures import MakeShop, program_of, state_of
-
-pytest_plugins = ["tests.flask_fixtures"]
+from tests.support.shop import MakeShop, program_of, state_of
 
 RULES = refkit.RewardRules(
     referrer_reward=refkit.Reward.fixed(Decimal("5"), "EUR"), hold_period=timedelta(days=14)

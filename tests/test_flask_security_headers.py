@@ -19,9 +19,7 @@ from werkzeug.serving import make_server
 import refkit
 from refkit_flask.demo.__main__ import DemoRequestHandler
 from refkit_flask.headers import DEFAULT_SECURITY_HEADERS
-from tests.flask_fixtures import MakeShop, browser, code_of
-
-pytest_plugins = ["tests.flask_fixtures"]
+from tests.support.shop import MakeShop, browser, code_of
 
 STRICT = {
     "Content-Security-Policy": (

@@ -16,9 +16,7 @@ from flask.testing import FlaskClient
 import refkit
 from refkit_flask import RefKit, RefKitState
 from refkit_flask.demo import create_app
-from tests.flask_fixtures import MakeShop, browser, code_of, program_of
-
-pytest_plugins = ["tests.flask_fixtures"]
+from tests.support.shop import MakeShop, browser, code_of, program_of
 
 
 def sign_up(ext: RefKit, client: FlaskClient, user_id: str, email: str) -> refkit.Referral | None:
@@ -56,10 +54,15 @@ def test_a_second_account_on_the_referrers_mailbox_is_refused_as_self_referral(
     assert referral.referrer_id == "alice"
 
 
-def test_an_invalid_email_without_a_cookie_is_logged_not_raised(
-    app: Flask, ext: RefKit, client: FlaskClient, caplog: pytest.LogCaptureFixture
+def test_an_invalid_email_without_a_cookie_is_raised_under_testing_and_logged_otherwise(
+    make_shop: MakeShop, caplog: pytest.LogCaptureFixture
 ) -> None:
-    assert sign_up(ext, client, "alice", "not an address") is None
+    testing = make_shop("testing")  # TESTING=True: the shop's own mistake shows
+    with pytest.raises(refkit.ValidationError):
+        sign_up(testing.extensions["refkit"].extension, browser(testing), "alice", "not an address")
+    production = make_shop("production", REFKIT_RAISE_ERRORS=False)
+    ext: RefKit = production.extensions["refkit"].extension
+    assert sign_up(ext, browser(production), "alice", "not an address") is None
     assert any(
         isinstance(r.exc_info and r.exc_info[1], refkit.ValidationError) for r in caplog.records
     )

@@ -6,9 +6,7 @@ import pytest
 from flask import Flask, g
 
 from refkit_flask.state import RefKitState, RequestState, get_state
-from tests.flask_fixtures import BROWSER, MakeShop, code_of, program_of, state_of
-
-pytest_plugins = ["tests.flask_fixtures"]
+from tests.support.shop import BROWSER, MakeShop, code_of, program_of, state_of
 
 
 def test_get_state_finds_the_apps_state(app: Flask) -> None:

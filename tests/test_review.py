@@ -15,9 +15,7 @@ import refkit
 from refkit.cli import main
 from refkit_flask import RefKit
 from refkit_flask.testing import frozen_program_clock, referral_client
-from tests.flask_fixtures import MakeShop, browser, program_of, state_of
-
-pytest_plugins = ["tests.flask_fixtures"]
+from tests.support.shop import MakeShop, browser, program_of, state_of
 
 SECRET = "test-secret-key-0123456789abcdefghijklmnop"
 
