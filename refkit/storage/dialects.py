@@ -1,0 +1,89 @@
+"""The few statements that differ between dialects, each written once.
+
+* :func:`insert_ignore`: insert a row unless it breaks a unique constraint, and say whether
+  it did (``INSERT ... ON CONFLICT DO NOTHING RETURNING`` on SQLite and PostgreSQL, a
+  savepoint elsewhere);
+* :func:`add_to_total`: add to the counters of a row, creating it at zero first if needed
+  (``INSERT ... ON CONFLICT DO UPDATE`` on SQLite and PostgreSQL, update-else-insert
+  elsewhere).
+
+The statements are built once per table and dialect; SQLAlchemy caches their compiled form.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache
+from typing import Any, Final
+
+from sqlalchemy import Connection, Table, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql import Executable
+
+from ..errors import StorageError
+
+__all__ = ["ON_CONFLICT_DIALECTS", "add_to_total", "insert_ignore"]
+
+#: Dialects with ``INSERT ... ON CONFLICT`` and ``RETURNING``.
+ON_CONFLICT_DIALECTS: Final = ("postgresql", "sqlite")
+_ATTEMPTS = 5
+
+
+def _key(table: Table) -> Any:
+    """The column a new row is known by: ``id`` if the table has one, else the first
+    primary-key column."""
+    return table.c.id if "id" in table.c else next(iter(table.primary_key.columns))
+
+
+@cache
+def _insert_ignore(table: Table, dialect: str) -> Executable:
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    # RETURNING the key: a row means "inserted" (psycopg reports a rowcount of -1 here).
+    return insert(table).on_conflict_do_nothing().returning(_key(table))
+
+
+def insert_ignore(connection: Connection, table: Table, values: Mapping[str, Any]) -> Any:
+    """Insert ``values`` into ``table`` unless that breaks a unique constraint.
+
+    :returns: the new row's key (its ``id``, or its first primary-key column), or ``None``
+        if a row with the same unique values exists.
+    """
+    dialect = connection.dialect.name
+    if dialect in ON_CONFLICT_DIALECTS:
+        return connection.execute(_insert_ignore(table, dialect), dict(values)).scalar()
+    try:
+        with connection.begin_nested():
+            result = connection.execute(table.insert(), dict(values))
+    except IntegrityError:
+        return None
+    return result.inserted_primary_key[0]  # type: ignore[index]
+
+
+@cache
+def _upsert(table: Table, dialect: str, counts: tuple[str, ...]) -> Executable:
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(table)
+    return statement.on_conflict_do_update(
+        index_elements=list(table.primary_key.columns),
+        set_={name: table.c[name] + statement.excluded[name] for name in counts},
+    )
+
+
+def add_to_total(
+    connection: Connection, table: Table, key: Mapping[str, Any], counts: Mapping[str, int]
+) -> None:
+    """Add ``counts`` to the row of ``table`` whose primary key is ``key``, creating it with
+    ``counts`` if there is none, in the caller's transaction."""
+    dialect = connection.dialect.name
+    if dialect in ON_CONFLICT_DIALECTS:
+        connection.execute(_upsert(table, dialect, tuple(counts)), {**key, **counts})
+        return
+    where = [table.c[name] == value for name, value in key.items()]
+    adding = {name: table.c[name] + value for name, value in counts.items()}
+    for _ in range(_ATTEMPTS):  # no upsert here: update, else insert, else update
+        changed = connection.execute(update(table).where(*where).values(adding))
+        if changed.rowcount == 1 or insert_ignore(connection, table, {**key, **counts}) is not None:
+            return
+    raise StorageError(f"could not add to {table.name}; retrying is safe")
