@@ -29,6 +29,7 @@ from ..errors import ConflictError
 from ..models import Conversion, Referral
 from ..rules import ConversionContext, Decision, PlannedReward, RewardRules, decide
 from ..storage.dialects import insert_ignore
+from ..storage.prepared import Prepared
 from ..storage.records import conversion_from_row, referral_from_row
 from ..storage.schema import (
     conversions,
@@ -144,7 +145,10 @@ def _conversion_context() -> Any:
 #: Everything a conversion decides on, in one row, for customer ``:customer`` and order
 #: ``:order_id`` (``:pseudonym0..2``: the customer's candidate pseudonyms); see
 #: :class:`Context`. The referral's columns are all ``None`` if the customer is not referred.
-CONVERSION_CONTEXT: Final = _conversion_context()
+CONVERSION_CONTEXT: Final = Prepared(
+    _conversion_context(),
+    ("customer", "order_id", *(f"pseudonym{i}" for i in range(erasure.PSEUDONYM_SLOTS))),
+)
 #: The referrer rewards referrer ``:referrer_id`` holds toward the cap.
 REWARDS_TAKEN: Final = select(counters.c.rewards).where(
     counters.c.referrer_id == bindparam("referrer_id", type_=String)
@@ -165,7 +169,8 @@ def _context(
     connection: Connection, customer: str, order_id: str, pseudonyms: tuple[str, ...]
 ) -> Context:
     parameters = {"customer": customer, "order_id": order_id, **erasure.slots(pseudonyms)}
-    row = connection.execute(CONVERSION_CONTEXT, parameters).one()
+    row = CONVERSION_CONTEXT.row(connection, parameters)
+    assert row is not None  # one row, always
     rewarded = {"referrer": row.referrer_rewarded, "referee": row.referee_rewarded}
     return Context(
         erased=row.erased or erasure.erased_beyond_slots(connection, customer, pseudonyms),

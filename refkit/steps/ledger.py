@@ -9,13 +9,27 @@ from typing import Any, Final
 from sqlalchemy import Connection, select
 
 from ..models import LedgerEntry
+from ..storage.prepared import Prepared
 from ..storage.records import ledger_from_row
-from ..storage.schema import ledger
+from ..storage.schema import UTCDateTime, ledger
 
 __all__ = ["append", "debit", "entry", "entries", "page"]
 
 #: Ledger entries, one per parameter set (see :func:`entry`).
-LEDGER_INSERT: Final = ledger.insert()
+LEDGER_INSERT: Final = Prepared(
+    ledger.insert(),
+    (
+        "reward_id",
+        "beneficiary_id",
+        "kind",
+        "once_key",
+        "pending_minor",
+        "approved_minor",
+        "currency",
+        "created_at",
+    ),
+    {"created_at": UTCDateTime()},
+)
 
 
 def entry(
@@ -40,7 +54,7 @@ def entry(
 def append(connection: Connection, entries: Sequence[dict[str, Any]]) -> None:
     """Append ``entries`` (from :func:`entry`)."""
     if entries:
-        connection.execute(LEDGER_INSERT, list(entries))
+        LEDGER_INSERT.execute_many(connection, entries)
 
 
 def debit(connection: Connection, reward: Any, kind: str, units: int, at: datetime) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy import Boolean, Connection, String, bindparam, select, text
 
 from ..models import Fingerprint, Referral, Source
 from ..storage.dialects import insert_ignore
+from ..storage.prepared import Prepared
 from ..storage.records import referral_from_row
 from ..storage.schema import UTCDateTime, referrals
 from . import erasure, review
@@ -40,8 +41,9 @@ CYCLE: Final = text(f"SELECT EXISTS ({_CYCLE_SQL}) AS cycle").columns(cycle=Bool
 #: referral if they have one (all ``None`` if not), whether both registered one email,
 #: whether the binding would close a cycle (:data:`CYCLE`), and whether the referee's email
 #: is disposable.
-ATTRIBUTION_CONTEXT: Final = text(
-    f"""
+ATTRIBUTION_CONTEXT: Final = Prepared(
+    text(
+        f"""
     SELECT
         (
             SELECT pseudonym FROM refkit_erasures
@@ -58,16 +60,18 @@ ATTRIBUTION_CONTEXT: Final = text(
     FROM (SELECT 1 AS one) AS one
     LEFT OUTER JOIN refkit_referrals r ON r.referee_id = :referee
     """  # noqa: S608 (only the constant cycle query is included)
-).columns(
-    erased=String,
-    referee_id=String,
-    referrer_id=String,
-    source=String,
-    campaign=String,
-    created_at=UTCDateTime,
-    same_email=Boolean,
-    cycle=Boolean,
-    disposable=Boolean,
+    ).columns(
+        erased=String,
+        referee_id=String,
+        referrer_id=String,
+        source=String,
+        campaign=String,
+        created_at=UTCDateTime,
+        same_email=Boolean,
+        cycle=Boolean,
+        disposable=Boolean,
+    ),
+    ("referee", "referrer", *(f"pseudonym{i}" for i in range(erasure.PSEUDONYM_SLOTS))),
 )
 
 #: The referral of ``:referee_id``.
@@ -99,7 +103,8 @@ def _context(
     connection: Connection, referee_id: str, referrer_id: str, pseudonyms: tuple[str, ...]
 ) -> _Context:
     parameters = {"referee": referee_id, "referrer": referrer_id, **erasure.slots(pseudonyms)}
-    row = connection.execute(ATTRIBUTION_CONTEXT, parameters).one()
+    row = ATTRIBUTION_CONTEXT.row(connection, parameters)
+    assert row is not None  # one row, always
     erased = row.erased or erasure.erased_beyond_slots(connection, referee_id, pseudonyms)
     return _Context(
         erased=erased,

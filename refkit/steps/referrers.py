@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Integer, String, bindparam, exists, select
 
 from ..errors import StorageError
 from ..storage.dialects import add_to_total, insert_ignore
+from ..storage.prepared import Prepared
 from ..storage.schema import TOTAL_SHARDS, referrer_totals, referrers
 
 __all__ = ["add_to_totals", "assign_number", "number_of", "spare_number", "user_for_number"]
@@ -18,12 +19,14 @@ __all__ = ["add_to_totals", "assign_number", "number_of", "spare_number", "user_
 _ATTEMPTS = 64
 
 #: The referrer number of user ``:user_id``.
-NUMBER_OF_USER: Final = select(referrers.c.number).where(
-    referrers.c.user_id == bindparam("user_id", type_=String)
+NUMBER_OF_USER: Final = Prepared(
+    select(referrers.c.number).where(referrers.c.user_id == bindparam("user_id", type_=String)),
+    ("user_id",),
 )
 #: The user id holding referrer number ``:number``.
-USER_OF_NUMBER: Final = select(referrers.c.user_id).where(
-    referrers.c.number == bindparam("number", type_=Integer)
+USER_OF_NUMBER: Final = Prepared(
+    select(referrers.c.user_id).where(referrers.c.number == bindparam("number", type_=Integer)),
+    ("number",),
 )
 #: Whether referrer number ``:number`` is taken.
 NUMBER_TAKEN: Final = select(exists().where(referrers.c.number == bindparam("number")))
@@ -31,13 +34,13 @@ NUMBER_TAKEN: Final = select(exists().where(referrers.c.number == bindparam("num
 
 def number_of(connection: Connection, user_id: str) -> int | None:
     """The user's referrer number, or ``None`` if they have none yet."""
-    number: int | None = connection.execute(NUMBER_OF_USER, {"user_id": user_id}).scalar()
+    number: int | None = NUMBER_OF_USER.scalar(connection, {"user_id": user_id})
     return number
 
 
 def user_for_number(connection: Connection, number: int) -> str | None:
     """The user a referrer number belongs to, or ``None``."""
-    user_id: str | None = connection.execute(USER_OF_NUMBER, {"number": number}).scalar()
+    user_id: str | None = USER_OF_NUMBER.scalar(connection, {"number": number})
     return user_id
 
 

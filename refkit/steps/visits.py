@@ -8,18 +8,23 @@ from typing import Final
 from sqlalchemy import Connection, Integer, String, bindparam, func, select
 
 from ..models import Visit
+from ..storage.prepared import Prepared
 from ..storage.schema import UTCDateTime, referrers, visits
 from .referrers import add_to_totals
 
 __all__ = ["record", "record_by_number"]
 
 #: A visit for a known referrer; returns its id.
-VISIT_INSERT: Final = visits.insert().returning(visits.c.id)
+VISIT_INSERT: Final = Prepared(
+    visits.insert().returning(visits.c.id),
+    ("referrer_id", "campaign", "visitor", "created_at"),
+    {"created_at": UTCDateTime()},
+)
 
 #: A visit for the holder of referrer number ``:number`` unless that is an erased user (a
 #: pseudonym: it starts with ``:erased_prefix``, ``:prefix_length`` characters); returns
 #: its id and the referrer, or no row.
-VISIT_BY_NUMBER: Final = (
+VISIT_BY_NUMBER: Final = Prepared(
     visits.insert()
     .from_select(
         ["referrer_id", "campaign", "visitor", "created_at"],
@@ -34,7 +39,9 @@ VISIT_BY_NUMBER: Final = (
             != bindparam("erased_prefix", type_=String),
         ),
     )
-    .returning(visits.c.id, visits.c.referrer_id)
+    .returning(visits.c.id, visits.c.referrer_id),
+    ("number", "campaign", "visitor", "created_at", "erased_prefix", "prefix_length"),
+    {"created_at": UTCDateTime()},
 )
 
 
@@ -47,7 +54,7 @@ def record(
 ) -> Visit:
     """Count a visit for ``referrer_id``."""
     values = {"referrer_id": referrer_id, "campaign": campaign, "visitor": visitor}
-    visit_id = connection.execute(VISIT_INSERT, {**values, "created_at": at}).scalar_one()
+    visit_id = VISIT_INSERT.scalar(connection, {**values, "created_at": at})
     add_to_totals(connection, referrer_id, visits=1)
     return Visit(visit_id, referrer_id, campaign, visitor, at)
 
@@ -70,7 +77,7 @@ def record_by_number(
         "erased_prefix": erased_prefix,
         "prefix_length": len(erased_prefix),
     }
-    row = connection.execute(VISIT_BY_NUMBER, values).first()
+    row = VISIT_BY_NUMBER.row(connection, values)
     if row is None:
         return None
     add_to_totals(connection, row.referrer_id, visits=1)

@@ -7,7 +7,7 @@
   (``INSERT ... ON CONFLICT DO UPDATE`` on SQLite and PostgreSQL, update-else-insert
   elsewhere).
 
-The statements are built once per table and dialect; SQLAlchemy caches their compiled form.
+The statements are built and rendered once per table and dialect (:mod:`.prepared`).
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from sqlalchemy import Connection, Table, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.sql import Executable
 
 from ..errors import StorageError
+from .prepared import Prepared
 
 __all__ = ["ON_CONFLICT_DIALECTS", "add_to_total", "insert_ignore"]
 
@@ -37,11 +37,15 @@ def _key(table: Table) -> Any:
     return table.c.id if "id" in table.c else next(iter(table.primary_key.columns))
 
 
+def _insert(dialect: str) -> Any:
+    return pg_insert if dialect == "postgresql" else sqlite_insert
+
+
 @cache
-def _insert_ignore(table: Table, dialect: str) -> Executable:
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+def _insert_ignore(table: Table, dialect: str, keys: tuple[str, ...]) -> Prepared:
     # RETURNING the key: a row means "inserted" (psycopg reports a rowcount of -1 here).
-    return insert(table).on_conflict_do_nothing().returning(_key(table))
+    statement = _insert(dialect)(table).on_conflict_do_nothing().returning(_key(table))
+    return Prepared(statement, keys, {key: table.c[key].type for key in keys})
 
 
 def insert_ignore(connection: Connection, table: Table, values: Mapping[str, Any]) -> Any:
@@ -52,7 +56,7 @@ def insert_ignore(connection: Connection, table: Table, values: Mapping[str, Any
     """
     dialect = connection.dialect.name
     if dialect in ON_CONFLICT_DIALECTS:
-        return connection.execute(_insert_ignore(table, dialect), dict(values)).scalar()
+        return _insert_ignore(table, dialect, tuple(values)).scalar(connection, values)
     try:
         with connection.begin_nested():
             result = connection.execute(table.insert(), dict(values))
@@ -62,13 +66,13 @@ def insert_ignore(connection: Connection, table: Table, values: Mapping[str, Any
 
 
 @cache
-def _upsert(table: Table, dialect: str, counts: tuple[str, ...]) -> Executable:
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(table)
-    return statement.on_conflict_do_update(
+def _upsert(table: Table, dialect: str, keys: tuple[str, ...], counts: tuple[str, ...]) -> Prepared:
+    statement = _insert(dialect)(table)
+    statement = statement.on_conflict_do_update(
         index_elements=list(table.primary_key.columns),
         set_={name: table.c[name] + statement.excluded[name] for name in counts},
     )
+    return Prepared(statement, (*keys, *counts))
 
 
 def add_to_total(
@@ -78,7 +82,7 @@ def add_to_total(
     ``counts`` if there is none, in the caller's transaction."""
     dialect = connection.dialect.name
     if dialect in ON_CONFLICT_DIALECTS:
-        connection.execute(_upsert(table, dialect, tuple(counts)), {**key, **counts})
+        _upsert(table, dialect, tuple(key), tuple(counts)).execute(connection, {**key, **counts})
         return
     where = [table.c[name] == value for name, value in key.items()]
     adding = {name: table.c[name] + value for name, value in counts.items()}
