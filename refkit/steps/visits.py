@@ -8,18 +8,12 @@ from typing import Final
 from sqlalchemy import Connection, Integer, String, bindparam, func, select
 
 from ..models import Visit
+from ..storage.dialects import insert_row
 from ..storage.prepared import Prepared
 from ..storage.schema import UTCDateTime, referrers, visits
 from .referrers import add_to_totals
 
 __all__ = ["record", "record_by_number"]
-
-#: A visit for a known referrer; returns its id.
-VISIT_INSERT: Final = Prepared(
-    visits.insert().returning(visits.c.id),
-    ("referrer_id", "campaign", "visitor", "created_at"),
-    {"created_at": UTCDateTime()},
-)
 
 #: A visit for the holder of referrer number ``:number`` unless that is an erased user (a
 #: pseudonym: it starts with ``:erased_prefix``, ``:prefix_length`` characters); returns
@@ -54,7 +48,7 @@ def record(
 ) -> Visit:
     """Count a visit for ``referrer_id``."""
     values = {"referrer_id": referrer_id, "campaign": campaign, "visitor": visitor}
-    visit_id = VISIT_INSERT.scalar(connection, {**values, "created_at": at})
+    visit_id = insert_row(connection, visits, {**values, "created_at": at})
     add_to_totals(connection, referrer_id, visits=1)
     return Visit(visit_id, referrer_id, campaign, visitor, at)
 

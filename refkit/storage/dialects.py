@@ -3,6 +3,8 @@
 * :func:`insert_ignore`: insert a row unless it breaks a unique constraint, and say whether
   it did (``INSERT ... ON CONFLICT DO NOTHING RETURNING`` on SQLite and PostgreSQL, a
   savepoint elsewhere);
+* :func:`insert_row`: insert a row and return its key (``RETURNING``, or SQLite's
+  ``lastrowid``);
 * :func:`add_to_total`: add to the counters of a row, creating it at zero first if needed
   (``INSERT ... ON CONFLICT DO UPDATE`` on SQLite and PostgreSQL, update-else-insert
   elsewhere).
@@ -24,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from ..errors import StorageError
 from .prepared import Prepared
 
-__all__ = ["ON_CONFLICT_DIALECTS", "add_to_total", "insert_ignore"]
+__all__ = ["ON_CONFLICT_DIALECTS", "add_to_total", "insert_ignore", "insert_row"]
 
 #: Dialects with ``INSERT ... ON CONFLICT`` and ``RETURNING``.
 ON_CONFLICT_DIALECTS: Final = ("postgresql", "sqlite")
@@ -42,10 +44,27 @@ def _insert(dialect: str) -> Any:
 
 
 @cache
-def _insert_ignore(table: Table, dialect: str, keys: tuple[str, ...]) -> Prepared:
-    # RETURNING the key: a row means "inserted" (psycopg reports a rowcount of -1 here).
-    statement = _insert(dialect)(table).on_conflict_do_nothing().returning(_key(table))
+def _insert_statement(table: Table, dialect: str, keys: tuple[str, ...], ignore: bool) -> Prepared:
+    statement = _insert(dialect)(table)
+    if ignore:
+        statement = statement.on_conflict_do_nothing()
+    if dialect != "sqlite":
+        # RETURNING the key: a row means "inserted" (psycopg reports a rowcount of -1 for
+        # ON CONFLICT DO NOTHING). SQLite says so in the rowcount, and gives the new id as
+        # the cursor's lastrowid: no result rows to read.
+        statement = statement.returning(_key(table))
     return Prepared(statement, keys, {key: table.c[key].type for key in keys})
+
+
+def _inserted(connection: Connection, table: Table, values: Mapping[str, Any], ignore: bool) -> Any:
+    dialect = connection.dialect.name
+    prepared = _insert_statement(table, dialect, tuple(values), ignore)
+    if dialect != "sqlite":
+        return prepared.scalar(connection, values)
+    result = prepared.execute(connection, values)
+    if result.rowcount != 1:
+        return None
+    return result.lastrowid if "id" in table.c else values[_key(table).key]
 
 
 def insert_ignore(connection: Connection, table: Table, values: Mapping[str, Any]) -> Any:
@@ -54,15 +73,21 @@ def insert_ignore(connection: Connection, table: Table, values: Mapping[str, Any
     :returns: the new row's key (its ``id``, or its first primary-key column), or ``None``
         if a row with the same unique values exists.
     """
-    dialect = connection.dialect.name
-    if dialect in ON_CONFLICT_DIALECTS:
-        return _insert_ignore(table, dialect, tuple(values)).scalar(connection, values)
+    if connection.dialect.name in ON_CONFLICT_DIALECTS:
+        return _inserted(connection, table, values, ignore=True)
     try:
         with connection.begin_nested():
             result = connection.execute(table.insert(), dict(values))
     except IntegrityError:
         return None
     return result.inserted_primary_key[0]  # type: ignore[index]
+
+
+def insert_row(connection: Connection, table: Table, values: Mapping[str, Any]) -> Any:
+    """Insert ``values`` into ``table``; the new row's key (see :func:`insert_ignore`)."""
+    if connection.dialect.name in ON_CONFLICT_DIALECTS:
+        return _inserted(connection, table, values, ignore=False)
+    return connection.execute(table.insert(), dict(values)).inserted_primary_key[0]  # type: ignore[index]
 
 
 @cache
