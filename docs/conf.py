@@ -42,6 +42,7 @@ nitpick_ignore = [
     ("py:class", "refkit_flask.extension.F"),
     # The result type of SqlStore.read(work) (``work: Callable[[Connection], T]) -> T``).
     ("py:class", "refkit.storage.sql.T"),
+    ("py:class", "refkit.storage.base.T"),
 ]
 
 autodoc_member_order = "bysource"

@@ -59,7 +59,7 @@ class SqlStore:
         if isinstance(engine, str):
             engine = engine_for_url(engine)
         #: the engine refkit's statements run on (a shop's own engine, or on SQLite an
-        #: option engine sharing its pool and listeners: see :mod:`refkit.storage.engines`)
+        #: option engine sharing its pool and listeners: see ``refkit/storage/engines.py``)
         self.engine = engine_for_shop(engine)
         self._ready = not create
         self._ready_lock = threading.Lock()
