@@ -13,7 +13,7 @@ from functools import partial
 from typing import Any, Final
 from urllib.parse import unquote_plus, urlencode, urlsplit, urlunsplit
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 
 from .clock import Clock, system_clock
 from .codes import MAX_NUMBER, CodeCodec
@@ -322,12 +322,7 @@ class ReferralProgram:
         """The referee's referral, or ``None`` if they came on their own."""
         referee = to_id(referee_id, "referee_id")
         pseudonyms = self._pepper.pseudonyms(referee)
-
-        def work(connection: Connection) -> Referral | None:
-            subject = erasure.subject_for(connection, referee, pseudonyms)
-            return referrals.referral_of(connection, subject)
-
-        return self.store.read(work)
+        return self.store.read(lambda c: referrals.referral_for(c, referee, pseudonyms))
 
     # -- conversions -----------------------------------------------------------------------
 
@@ -496,12 +491,9 @@ class ReferralProgram:
         disposable = is_disposable(normalized)
         when = self._now(at)
         pseudonyms = self._pepper.pseudonyms(uid)
-
-        def work(connection: Connection) -> None:
-            subject = erasure.subject_for(connection, uid, pseudonyms)
-            review.identify(connection, subject, email_hash, disposable, when)
-
-        self.store.transaction(work)
+        self.store.transaction(
+            lambda c: review.identify(c, uid, pseudonyms, email_hash, disposable, when)
+        )
 
     def fingerprint(
         self,
@@ -537,12 +529,7 @@ class ReferralProgram:
         referee = to_id(referee_id, "referee_id")
         pseudonyms = self._pepper.pseudonyms(referee)
         when = self._now(at)
-
-        def work(connection: Connection) -> int:
-            subject = erasure.subject_for(connection, referee, pseudonyms)
-            return review.clear_flags(connection, subject, when)
-
-        return self.store.transaction(work)
+        return self.store.transaction(lambda c: review.clear_flags(c, referee, pseudonyms, when))
 
     def purge_signals(
         self, older_than: timedelta | None = None, *, now: datetime | None = None

@@ -168,12 +168,13 @@ SET_REASONS: Final = (
 def _context(
     connection: Connection, customer: str, order_id: str, pseudonyms: tuple[str, ...]
 ) -> Context:
-    parameters = {"customer": customer, "order_id": order_id, **erasure.slots(pseudonyms)}
-    row = CONVERSION_CONTEXT.row(connection, parameters)
-    assert row is not None  # one row, always
+    parameters = {"customer": customer, "order_id": order_id}
+    row, erased = erasure.read_context(
+        connection, CONVERSION_CONTEXT, parameters, customer, pseudonyms
+    )
     rewarded = {"referrer": row.referrer_rewarded, "referee": row.referee_rewarded}
     return Context(
-        erased=row.erased or erasure.erased_beyond_slots(connection, customer, pseudonyms),
+        erased=erased,
         replay=bool(row.replay),
         bought_before=bool(row.bought_before),
         referral=None if row.referrer_id is None else referral_from_row(row),

@@ -16,6 +16,7 @@ from typing import Any, Final
 from sqlalchemy import Connection, case, delete, select, update
 
 from ..storage.dialects import insert_ignore
+from ..storage.prepared import Prepared
 from ..storage.schema import (
     conversions,
     counters,
@@ -32,29 +33,34 @@ from ..storage.schema import (
 )
 from .referrers import spare_number
 
-__all__ = ["PSEUDONYM_SLOTS", "erase", "erased_beyond_slots", "slots", "subject_for"]
+__all__ = ["PSEUDONYM_SLOTS", "erase", "read_context", "subject_for"]
 
 #: How many pseudonyms (one per secret key) the context statements check; more keys than
 #: this are checked by :func:`erased_beyond_slots`.
 PSEUDONYM_SLOTS: Final = 3
 
 
-def slots(pseudonyms: tuple[str, ...]) -> dict[str, str]:
-    """The ``:pseudonym0..`` parameters of a context statement: the first candidates,
-    the last repeated to fill the slots (an impossible one if there are none)."""
+def read_context(
+    connection: Connection,
+    statement: Prepared,
+    parameters: dict[str, Any],
+    user_id: str,
+    pseudonyms: tuple[str, ...],
+) -> tuple[Any, str | None]:
+    """The one row of a context statement about ``user_id``, and the user's pseudonym if
+    they were erased: the statement checks the first :data:`PSEUDONYM_SLOTS` candidates in
+    ``:pseudonym0..`` (the last repeated to fill the slots, an impossible one if there are
+    none) and returns it as ``erased``; older ones are looked up after it."""
     candidates = pseudonyms[:PSEUDONYM_SLOTS] or ("",)
     filled = candidates + candidates[-1:] * (PSEUDONYM_SLOTS - len(candidates))
-    return {f"pseudonym{i}": slot for i, slot in enumerate(filled)}
-
-
-def erased_beyond_slots(
-    connection: Connection, user_id: str, pseudonyms: tuple[str, ...]
-) -> str | None:
-    """The user's pseudonym among the candidates a context statement did not check."""
-    if len(pseudonyms) <= PSEUDONYM_SLOTS:
-        return None
-    subject = subject_for(connection, user_id, pseudonyms[PSEUDONYM_SLOTS:])
-    return None if subject == user_id else subject
+    parameters.update((f"pseudonym{i}", slot) for i, slot in enumerate(filled))
+    row = statement.row(connection, parameters)
+    assert row is not None  # one row, always
+    erased = row.erased
+    if erased is None and len(pseudonyms) > PSEUDONYM_SLOTS:
+        subject = subject_for(connection, user_id, pseudonyms[PSEUDONYM_SLOTS:])
+        erased = None if subject == user_id else subject
+    return row, erased
 
 
 def subject_for(connection: Connection, user_id: str, pseudonyms: tuple[str, ...]) -> str:

@@ -16,7 +16,7 @@ from ..storage.schema import UTCDateTime, referrals
 from . import erasure, review
 from .referrers import add_to_totals
 
-__all__ = ["Attribution", "Refusal", "attribute", "referral_of"]
+__all__ = ["Attribution", "Refusal", "attribute", "referral_for", "referral_of"]
 
 Refusal = Literal["self_referral", "cycle", "already_referred", "same_email"]
 
@@ -102,10 +102,10 @@ class _Context:
 def _context(
     connection: Connection, referee_id: str, referrer_id: str, pseudonyms: tuple[str, ...]
 ) -> _Context:
-    parameters = {"referee": referee_id, "referrer": referrer_id, **erasure.slots(pseudonyms)}
-    row = ATTRIBUTION_CONTEXT.row(connection, parameters)
-    assert row is not None  # one row, always
-    erased = row.erased or erasure.erased_beyond_slots(connection, referee_id, pseudonyms)
+    parameters = {"referee": referee_id, "referrer": referrer_id}
+    row, erased = erasure.read_context(
+        connection, ATTRIBUTION_CONTEXT, parameters, referee_id, pseudonyms
+    )
     return _Context(
         erased=erased,
         bound=None if row.referee_id is None else referral_from_row(row),
@@ -171,6 +171,14 @@ def attribute(
         return Attribution(None, False, "cycle")
     refused: Refusal | None = None if existing.referrer_id == referrer_id else "already_referred"
     return Attribution(existing, False, refused)
+
+
+def referral_for(
+    connection: Connection, referee_id: str, pseudonyms: tuple[str, ...]
+) -> Referral | None:
+    """The referral of ``referee_id`` (or of its pseudonym, one of ``pseudonyms``, if the
+    referee was erased), or ``None``."""
+    return referral_of(connection, erasure.subject_for(connection, referee_id, pseudonyms))
 
 
 def referral_of(connection: Connection, referee_id: str) -> Referral | None:

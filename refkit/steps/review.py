@@ -16,6 +16,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from ..models import Fingerprint, FlaggedReferral
 from ..storage.dialects import insert_ignore
 from ..storage.schema import flags, identities, referrals, signals
+from . import erasure
 
 __all__ = [
     "OPEN",
@@ -40,10 +41,16 @@ def flag(
 
 
 def identify(
-    connection: Connection, user_id: str, email_hash: str, disposable: bool, at: datetime
+    connection: Connection,
+    user_id: str,
+    pseudonyms: tuple[str, ...],
+    email_hash: str,
+    disposable: bool,
+    at: datetime,
 ) -> None:
-    """Store (or replace) the user's email hash; flag their referral if the domain is
-    disposable."""
+    """Store (or replace) the user's email hash, under their pseudonym (one of
+    ``pseudonyms``) if they were erased; flag their referral if the domain is disposable."""
+    user_id = erasure.subject_for(connection, user_id, pseudonyms)
     values = {"email_hash": email_hash, "disposable": disposable}
     row = {"user_id": user_id, "created_at": at, **values}
     if insert_ignore(connection, identities, row) is None:
@@ -128,8 +135,12 @@ def flagged_referrals(connection: Connection, limit: int) -> list[FlaggedReferra
     return result[:limit]
 
 
-def clear_flags(connection: Connection, referee_id: str, at: datetime) -> int:
-    """Mark the referral's open flags as reviewed; how many there were."""
+def clear_flags(
+    connection: Connection, referee_id: str, pseudonyms: tuple[str, ...], at: datetime
+) -> int:
+    """Mark the referral's open flags as reviewed (the referee's pseudonym's, one of
+    ``pseudonyms``, if they were erased); how many there were."""
+    referee_id = erasure.subject_for(connection, referee_id, pseudonyms)
     result = connection.execute(
         update(flags).where(flags.c.referee_id == referee_id, OPEN).values(cleared_at=at)
     )
