@@ -41,6 +41,7 @@ from refkit.models import Fingerprint, Referral
 from refkit.money import from_minor, to_amount, to_minor
 from refkit.program import DEFAULT_FAST_PURCHASE
 from refkit.rules import ConversionContext, decide
+from refkit.steps.referrers import assign_number
 from refkit.storage.migrate import ensure_schema
 from refkit.storage.schema import (
     conversions,
@@ -372,7 +373,7 @@ class _Order:
 class _Replay:
     """The engine's writes, replayed in memory: ``_attribute`` and ``abuse.on_referral``,
     ``_record_conversion`` (with :func:`refkit.rules.decide` itself), ``_refund`` and
-    ``approve_due``, step by step as ``storage/sql.py`` and ``storage/abuse.py`` do them."""
+    ``approve_due``, step by step as the engine (``refkit/steps/``) does them."""
 
     def __init__(self, holders: list[Holder]) -> None:
         self.out = EngineRows(referrers=[tuple(holder) for holder in holders])
@@ -667,7 +668,14 @@ def drive(program: ReferralProgram, plan: Plan) -> None:
     store = program.store
     for holder in plan.holders:
         # The plan's number, where code_for would draw a random one.
-        store.number_for(holder.user_id, functools.partial(int, holder.number), holder.created_at)
+        store.transaction(
+            functools.partial(
+                assign_number,
+                user_id=holder.user_id,
+                candidates=functools.partial(int, holder.number),
+                at=holder.created_at,
+            )
+        )
     codes = {holder.user_id: program.code_for(holder.user_id) for holder in plan.holders}
     for batch in visit_batches(plan):
         for referrer, campaign, visitor, at in batch:

@@ -46,6 +46,7 @@ nitpick_ignore = [
     # SQLAlchemy documents it as sqlalchemy.sql.expression.ColumnElement only.
     ("py:class", "sqlalchemy.sql.elements.ColumnElement"),
     ("py:class", "refkit_flask.state.T"),
+    ("py:class", "refkit.storage.base.T"),
 ]
 
 autodoc_member_order = "bysource"

@@ -223,10 +223,7 @@ def _review(program: ReferralProgram, args: argparse.Namespace) -> None:
 
 
 def _export(program: ReferralProgram, args: argparse.Namespace) -> None:
-    iter_ledger: Callable[[], Iterable[LedgerEntry]] | None = getattr(
-        program.store, "iter_ledger", None
-    )
-    entries = iter_ledger() if iter_ledger is not None else program.ledger()
+    entries = program.iter_ledger()
     if args.output is None:
         _write_csv(sys.stdout, entries)
         sys.stdout.flush()

@@ -22,7 +22,6 @@ from typing import Any, Final
 
 from sqlalchemy import ColumnElement, and_, exists
 
-from .storage.abuse import OPEN
 from .storage.schema import conversions, flags, rewards
 
 __all__ = ["COUNTED", "NET", "OPEN_FLAG", "counted", "due", "period"]
@@ -32,7 +31,7 @@ NET: Final = conversions.c.amount_minor - conversions.c.refunded_minor
 #: The reward statuses that cost the shop something: not revoked, not reversed.
 COUNTED: Final = ("pending", "approved")
 #: A review flag that nobody has cleared: while a referral has one, its rewards wait.
-OPEN_FLAG: Final = OPEN
+OPEN_FLAG: Final = flags.c.cleared_at.is_(None)
 
 
 def counted() -> ColumnElement[bool]:

@@ -6,9 +6,10 @@ import logging
 import secrets
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any, Final
 from urllib.parse import unquote_plus, urlencode, urlsplit, urlunsplit
 
@@ -35,9 +36,9 @@ from .models import (
 from .money import to_amount, to_currency, to_minor
 from .privacy import PSEUDONYM_PREFIX, Pepper, is_disposable, normalize_email, normalize_ip
 from .reports import Reports
-from .rules import ConversionContext, Decision, RewardRules, decide
+from .rules import RewardRules
+from .steps import conversions, erasure, ledger, referrals, referrers, review, rewards, visits
 from .storage import Store, open_store
-from .storage.base import NewConversion
 from .validation import to_aware, to_campaign, to_id, to_optional_duration
 
 __all__ = ["DEFAULT_FAST_PURCHASE", "DEFAULT_SIGNAL_RETENTION", "EVENTS", "ReferralProgram"]
@@ -151,9 +152,12 @@ class ReferralProgram:
         uid = to_id(user_id)
         number = self._numbers.get(uid)
         if number is None:
-            number = self.store.number_for(
-                uid, lambda: secrets.randbelow(MAX_NUMBER + 1), self._now()
-            )
+            number = self.store.read(lambda c: referrers.number_of(c, uid))
+            if number is None:
+                at = self._now()
+                number = self.store.transaction(
+                    lambda c: referrers.assign_number(c, uid, _candidate, at)
+                )
             self._remember(uid, number)
         return self._codec.encode(number)
 
@@ -200,7 +204,7 @@ class ReferralProgram:
         parsed = self._codec.parse(code)
         user_id = self._users.get(parsed.number)
         if user_id is None:
-            user_id = self.store.user_for_number(parsed.number)
+            user_id = self.store.read(lambda c: referrers.user_for_number(c, parsed.number))
             if user_id is None or user_id.startswith(PSEUDONYM_PREFIX):
                 raise InvalidCode(code, "unknown_referrer")
             self._remember(user_id, parsed.number)
@@ -228,10 +232,15 @@ class ReferralProgram:
         parsed = self._codec.parse(code)
         user_id = self._users.get(parsed.number)
         if user_id is not None:
-            return self.store.add_visit(user_id, campaign, visitor, when)
+            known = user_id
+            return self.store.transaction(
+                lambda c: visits.record(c, known, campaign, visitor, when)
+            )
         # Not cached: find the referrer and count the visit in one statement.
-        visit = self.store.add_visit_by_number(
-            parsed.number, campaign, visitor, when, PSEUDONYM_PREFIX
+        visit = self.store.transaction(
+            lambda c: visits.record_by_number(
+                c, parsed.number, campaign, visitor, when, PSEUDONYM_PREFIX
+            )
         )
         if visit is None:
             raise InvalidCode(code, "unknown_referrer")
@@ -281,15 +290,11 @@ class ReferralProgram:
                 f"user {referee!r} cannot be referred with their own code: a referral code is "
                 "for bringing someone else, so check the code belongs to another user",
             )
-        result = self.store.attribute(
-            referee,
-            referrer,
-            source,
-            campaign,
-            when,
-            click,
-            signup,
-            pseudonyms=self._pepper.pseudonyms(referee),
+        pseudonyms = self._pepper.pseudonyms(referee)
+        result = self.store.transaction(
+            lambda c: referrals.attribute(
+                c, referee, referrer, source, campaign, when, click, signup, pseudonyms
+            )
         )
         if result.refused == "same_email":
             raise SelfReferral(
@@ -318,7 +323,9 @@ class ReferralProgram:
 
     def referral_for(self, referee_id: str | int) -> Referral | None:
         """The referee's referral, or ``None`` if they came on their own."""
-        return self.store.referral_of(self._subject(to_id(referee_id, "referee_id")))
+        referee = to_id(referee_id, "referee_id")
+        pseudonyms = self._pepper.pseudonyms(referee)
+        return self.store.read(lambda c: referrals.referral_for(c, referee, pseudonyms))
 
     # -- conversions -----------------------------------------------------------------------
 
@@ -359,7 +366,7 @@ class ReferralProgram:
         minor = to_minor(value, money)
         when = self._now(at)
         code_referrer = None if code is None else self.resolve(code)
-        new = NewConversion(
+        new = conversions.NewConversion(
             order,
             customer,
             value,
@@ -371,17 +378,9 @@ class ReferralProgram:
             pseudonyms=self._pepper.pseudonyms(customer),
         )
         rules = self.rules
-        hold = rules.hold_period if rules is not None else None
-
-        def decision(context: ConversionContext) -> Decision:
-            return decide(rules, context)
-
-        result = self.store.record_conversion(
-            new,
-            decision,
-            (lambda t: t + hold) if hold is not None else (lambda t: t),
-            rules.max_rewards_per_referrer if rules is not None else None,
-        )
+        result = self.store.transaction(lambda c: conversions.record(c, new, rules))
+        # Events after the commit (a later ``connection=`` would fire them after the
+        # caller's commit instead): nothing above has fired one.
         if result.created:
             if result.new_referral is not None:
                 self._emit("referral.created", result.new_referral)
@@ -392,7 +391,8 @@ class ReferralProgram:
 
     def conversion(self, order_id: str | int) -> Conversion | None:
         """The stored conversion of ``order_id``, or ``None``."""
-        return self.store.conversion(to_id(order_id, "order_id"))
+        order = to_id(order_id, "order_id")
+        return self.store.read(lambda c: conversions.conversion_of(c, order))
 
     def refund(
         self,
@@ -413,11 +413,11 @@ class ReferralProgram:
         when = self._now(at)
         minor = None
         if amount is not None:
-            stored = self.store.conversion(order)
+            stored = self.store.read(lambda c: conversions.conversion_of(c, order))
             if stored is None:
                 raise ValidationError(f"no conversion was recorded with order_id {order!r}")
             minor = to_minor(to_amount(amount, currency=stored.currency), stored.currency)
-        changed = self.store.refund(order, minor, when)
+        changed = self.store.transaction(lambda c: rewards.refund(c, order, minor, when))
         for reward in changed:
             if reward.status in ("revoked", "reversed"):
                 self._emit(f"reward.{reward.status}", reward)
@@ -427,7 +427,8 @@ class ReferralProgram:
         self, now: datetime | None = None, *, limit: int = 10_000
     ) -> list[EarnedReward]:
         """Approve pending rewards whose hold period has passed (run it from a daily job)."""
-        approved = self.store.approve_due(self._now(now, "now"), limit)
+        when = self._now(now, "now")
+        approved = self.store.transaction(lambda c: rewards.approve_due(c, when, limit))
         for reward in approved:
             self._emit("reward.approved", reward)
         return approved
@@ -443,7 +444,8 @@ class ReferralProgram:
     def _set_status(self, reward_id: int, status: str, at: datetime | None) -> EarnedReward | None:
         if isinstance(reward_id, bool) or not isinstance(reward_id, int):
             raise ValidationError("reward_id must be an int")
-        reward = self.store.set_status(reward_id, status, self._now(at))
+        when = self._now(at)
+        reward = self.store.transaction(lambda c: rewards.set_status(c, reward_id, status, when))
         if reward is not None:
             self._emit(f"reward.{status}", reward)
         return reward
@@ -453,7 +455,7 @@ class ReferralProgram:
     ) -> list[EarnedReward]:
         """Rewards, newest first, optionally for one beneficiary or in one status."""
         beneficiary = None if user_id is None else to_id(user_id)
-        return self.store.rewards(beneficiary_id=beneficiary, status=status, limit=limit)
+        return self.store.read(lambda c: rewards.listing(c, beneficiary, status, limit))
 
     def ledger(
         self, user_id: str | int | None = None, *, until: datetime | None = None
@@ -461,7 +463,18 @@ class ReferralProgram:
         """The append-only reward history (a statement up to ``until`` when given)."""
         beneficiary = None if user_id is None else to_id(user_id)
         limit = None if until is None else to_aware(until, "until")
-        return self.store.ledger(beneficiary, limit)
+        return self.store.read(lambda c: ledger.entries(c, beneficiary, limit))
+
+    def iter_ledger(self, batch: int = 1000) -> Iterator[LedgerEntry]:
+        """Every ledger entry in order, read in batches of ``batch`` (for exports of any
+        size: each batch is one short read transaction)."""
+        last = 0
+        while True:
+            page = self.store.read(partial(ledger.page, after=last, size=batch))
+            if not page:
+                return
+            yield from page
+            last = page[-1].id
 
     # -- abuse and privacy -----------------------------------------------------------------
 
@@ -475,10 +488,14 @@ class ReferralProgram:
 
         :raises ValidationError: not an email address.
         """
-        uid = self._subject(to_id(user_id))
+        uid = to_id(user_id)
         normalized = normalize_email(email)
-        self.store.identify(
-            uid, self._pepper.hash("email", normalized), is_disposable(normalized), self._now(at)
+        email_hash = self._pepper.hash("email", normalized)
+        disposable = is_disposable(normalized)
+        when = self._now(at)
+        pseudonyms = self._pepper.pseudonyms(uid)
+        self.store.transaction(
+            lambda c: review.identify(c, uid, pseudonyms, email_hash, disposable, when)
         )
 
     def fingerprint(
@@ -506,14 +523,16 @@ class ReferralProgram:
         """
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000:
             raise ValidationError("limit must be an int from 1 to 10000")
-        return self.store.flagged_referrals(limit)
+        return self.store.read(lambda c: review.flagged_referrals(c, limit))
 
     def clear_flags(self, referee_id: str | int, *, at: datetime | None = None) -> int:
         """Mark a flagged referral as reviewed and fine: :meth:`approve_due` approves its
         rewards again. Returns how many flags were cleared; a reason once cleared is not
         raised again for that referral."""
-        referee = self._subject(to_id(referee_id, "referee_id"))
-        return self.store.clear_flags(referee, self._now(at))
+        referee = to_id(referee_id, "referee_id")
+        pseudonyms = self._pepper.pseudonyms(referee)
+        when = self._now(at)
+        return self.store.transaction(lambda c: review.clear_flags(c, referee, pseudonyms, when))
 
     def purge_signals(
         self, older_than: timedelta | None = None, *, now: datetime | None = None
@@ -522,7 +541,8 @@ class ReferralProgram:
         ``signal_retention``, 30 days). Run it daily, beside :meth:`approve_due`. Returns
         the number of referrals whose signals were deleted."""
         window = to_optional_duration(older_than, "older_than") or self.signal_retention
-        return self.store.purge_signals(self._now(now, "now") - window)
+        before = self._now(now, "now") - window
+        return self.store.transaction(lambda c: review.purge_signals(c, before))
 
     def erase(self, user_id: str | int, *, at: datetime | None = None) -> str:
         """Erase a user: their id is replaced in every refkit table by a stable keyed
@@ -539,16 +559,13 @@ class ReferralProgram:
         pseudonym = self._pepper.pseudonym(uid)
         if uid.startswith(PSEUDONYM_PREFIX):
             return uid
-        self.store.erase(uid, pseudonym, lambda: secrets.randbelow(MAX_NUMBER + 1), self._now(at))
+        when = self._now(at)
+        self.store.transaction(lambda c: erasure.erase(c, uid, pseudonym, _candidate, when))
         with self._cache_lock:
             number = self._numbers.pop(uid, None)
             if number is not None:
                 self._users.pop(number, None)
         return pseudonym
-
-    def _subject(self, user_id: str) -> str:
-        """The id stored for ``user_id``: its pseudonym once the user was erased."""
-        return self.store.subject_for(user_id, self._pepper.pseudonyms(user_id))
 
     # -- stats (the read model, :attr:`reports`, has every report) -------------------------
 
@@ -603,3 +620,8 @@ class ReferralProgram:
                 callback(record)
             except Exception:
                 log.exception("refkit: a %r hook failed; the stored change is kept", event)
+
+
+def _candidate() -> int:
+    """A random referrer number (the store keeps it only if nobody holds it)."""
+    return secrets.randbelow(MAX_NUMBER + 1)

@@ -65,6 +65,7 @@ class Faults:
     def __init__(self, engine: Engine) -> None:
         self.active = False
         self.statements = 0
+        self.seen: list[str] = []  # the statements counted, in order
         self.commits = 0
         self.injected = 0
         self._statement: int | None = None
@@ -84,6 +85,7 @@ class Faults:
     ) -> Iterator[Faults]:
         """Count; with ``error``, fail the ``statement``-th statement or ``commit``-th commit."""
         self.statements = self.commits = self.injected = 0
+        self.seen = []
         self._statement, self._commit, self._error = statement, commit, error
         self.active = True
         try:
@@ -99,9 +101,12 @@ class Faults:
         if error is not None:
             raise error
 
-    def _before_cursor_execute(self, connection: Any, *_: Any) -> None:
+    def _before_cursor_execute(
+        self, connection: Any, _cursor: Any, statement: str, *_: Any
+    ) -> None:
         if self.active:
             self.statements += 1
+            self.seen.append(statement)
             if self.statements == self._statement:
                 self._fail(connection.connection.dbapi_connection)
 
@@ -539,6 +544,20 @@ def test_a_failed_statement_or_commit_leaves_nothing_and_a_retry_succeeds_once(
             case.call(shop)
     assert snapshot(shop) == after
     assert shop.hooks == rehearsal.hooks
+
+
+@pytest.mark.parametrize("name", ["conversion-double-sided", "conversion-guest-code"])
+def test_faults_reach_every_write_of_a_conversion(stores: Stores, name: str) -> None:
+    """The hot path's statements go through the engine, where the faults are injected."""
+    case = next(case for case in CASES if case.name == name)
+    shop = stores.shop(case)
+    with shop.faults.armed() as faults:
+        case.call(shop)
+    written = "\n".join(faults.seen)
+    for table in ("refkit_conversions", "refkit_rewards", "refkit_ledger", "refkit_counters"):
+        assert f"INSERT INTO {table}" in written, table
+    if name == "conversion-guest-code":  # the guest's code binds them first
+        assert "INSERT INTO refkit_referrals" in written
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])

@@ -16,6 +16,7 @@ refusal that really takes 10 ms takes it on every run, and still fails.
 
 from __future__ import annotations
 
+import functools
 import string
 import time
 from collections.abc import Callable, Iterator
@@ -34,6 +35,7 @@ from hypothesis import strategies as st
 import refkit
 from refkit.codes import ALPHABET, CODE_LENGTH, CodeCodec
 from refkit.money import MAX_AMOUNT, exponent, to_amount, to_currency
+from refkit.steps.referrers import user_for_number
 from refkit.validation import MAX_CAMPAIGN_LENGTH, MAX_ID_LENGTH, to_campaign, to_id
 from refkit_flask import RefKit
 
@@ -223,7 +225,7 @@ class Fuzzed:
         unassigned = next(
             number
             for number in range(1, 1000)
-            if self.program.store.user_for_number(number) is None
+            if self.program.store.read(functools.partial(user_for_number, number=number)) is None
         )
         self.unknown_code = self.codec.encode(unassigned)  # signed, but nobody holds it
         self.events: list[str] = []

@@ -1,34 +1,76 @@
-"""Engines by URL, with the settings refkit relies on.
+"""Engines by URL, with the settings refkit relies on, and refkit's view of a shop's engine.
 
-SQLite gets WAL, ``synchronous=NORMAL``, a busy timeout, foreign keys, and write transactions
-that take the write lock at ``BEGIN IMMEDIATE``, so concurrent writers queue instead of failing
-with "database is locked" halfway through. Read-only work begins a deferred transaction, so it
-never blocks writers.
+Engines refkit creates from a URL are refkit's own. SQLite ones get WAL, ``synchronous=NORMAL``,
+a busy timeout and foreign keys on every new connection, the driver's implicit transactions
+switched off, and transactions that refkit begins itself: ``BEGIN IMMEDIATE`` for writes (the
+write lock is taken at once, so concurrent writers queue instead of failing with "database is
+locked" halfway through) and a deferred ``BEGIN`` for read-only work, which never blocks
+writers.
+
+A shop's own engine (``ReferralProgram(store=db.engine)``) is not changed: refkit runs on
+``engine.execution_options(...)`` (:func:`engine_for_shop`), an option engine that shares the
+shop's pool, dialect and event listeners, so every statement refkit runs is seen by the shop's
+``before_cursor_execute`` listeners, Flask-SQLAlchemy's query recording and OpenTelemetry's
+SQLAlchemy instrumentation. On SQLite, a ``begin`` listener local to that option engine (the
+shop's own transactions never see it) gives refkit's transactions the same ``BEGIN
+IMMEDIATE`` / ``BEGIN`` as above, through :meth:`~sqlalchemy.engine.Connection.exec_driver_sql`
+(so it is a visible statement too). What was verified, and chosen, for the shop's connections:
+
+* the driver's transaction handling (``isolation_level``) is left as the shop set it: with
+  sqlite3's default (implicit ``BEGIN`` before DML), the explicit ``BEGIN IMMEDIATE`` comes
+  first and the driver sees a transaction already open, and its ``commit()`` ends it; with
+  ``isolation_level=None`` it is the same. A connection already inside a transaction (a driver
+  that always keeps one open) is left alone.
+* ``PRAGMA foreign_keys`` is per connection and off by default in SQLite: for refkit's
+  transactions it is switched on before ``BEGIN`` (it cannot change inside a transaction)
+  and, if it was off, switched off again afterwards (:func:`restore_connection`), so refkit's
+  foreign keys are enforced and the shop's connection is handed back as it was.
+* the journal mode and ``synchronous`` stay the shop's choice (the journal mode is a property
+  of the file, ``synchronous`` the durability the shop chose), and so does the busy timeout
+  (sqlite3's default is 5 seconds).
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.pool import StaticPool
 
 from ..errors import ConfigurationError
 
-__all__ = ["BUSY_TIMEOUT_SECONDS", "engine_for_url", "memory_engine", "prepare_sqlite"]
+__all__ = [
+    "BUSY_TIMEOUT_SECONDS",
+    "READ_ONLY",
+    "engine_for_shop",
+    "engine_for_url",
+    "memory_engine",
+    "prepare_sqlite",
+    "restore_connection",
+]
 
 BUSY_TIMEOUT_SECONDS = 30
 #: PostgreSQL connect timeout, unless the URL sets ``connect_timeout`` itself.
 CONNECT_TIMEOUT_SECONDS = 10
-READ_ONLY = "refkit_read_only"
+#: Execution option: the transaction only reads (SQLite begins it deferred).
+READ_ONLY: Final = "refkit_read_only"
+#: ``Connection.info`` key: foreign keys were switched on for refkit's transaction.
+_FOREIGN_KEYS_ON: Final = "refkit_foreign_keys_on"
+#: Execution option: run outside a transaction (no ``BEGIN``), for :func:`restore_connection`.
+_NO_BEGIN: Final = "refkit_no_begin"
+
+
+def _begin_statement(connection: Connection) -> str:
+    read_only = connection.get_execution_options().get(READ_ONLY, False)
+    return "BEGIN" if read_only else "BEGIN IMMEDIATE"
 
 
 def prepare_sqlite(engine: Engine, *, wal: bool = True) -> Engine:
-    """Apply refkit's SQLite settings to ``engine`` (idempotent per engine)."""
+    """Apply refkit's SQLite settings to ``engine``, an engine refkit owns (idempotent)."""
     if engine.dialect.name != "sqlite" or getattr(engine, "_refkit_prepared", False):
         return engine
 
@@ -45,22 +87,44 @@ def prepare_sqlite(engine: Engine, *, wal: bool = True) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        read_only = connection.get_execution_options().get(READ_ONLY, False)
-        begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
-        if connection.engine.echo:
-            connection.exec_driver_sql(begin)
-            return
-        # Straight to the driver: this runs once per transaction, and SQLAlchemy's execution
-        # layer would cost more than the statement.
-        try:
-            connection.connection.driver_connection.execute(begin)  # type: ignore[union-attr]
-        except sqlite3.Error as error:
-            raise DBAPIError.instance(
-                begin, (), error, sqlite3.Error, dialect=engine.dialect
-            ) from error
+        connection.exec_driver_sql(_begin_statement(connection))
 
     engine._refkit_prepared = True  # type: ignore[attr-defined]
     return engine
+
+
+def engine_for_shop(engine: Engine) -> Engine:
+    """The engine refkit runs on for a shop's ``engine``: itself, except on SQLite, where it
+    is an option engine sharing its pool and listeners, with refkit's ``BEGIN`` (see the
+    module's docstring)."""
+    if engine.dialect.name != "sqlite" or getattr(engine, "_refkit_prepared", False):
+        return engine
+    mine = engine.execution_options(refkit_shop_sqlite=True)
+
+    @event.listens_for(mine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        driver = connection.connection.driver_connection
+        if connection.get_execution_options().get(_NO_BEGIN, False):
+            return
+        if getattr(driver, "in_transaction", False):
+            return  # the driver keeps a transaction open itself: use it
+        if not connection.exec_driver_sql("PRAGMA foreign_keys").scalar():
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            connection.info[_FOREIGN_KEYS_ON] = True
+        connection.exec_driver_sql(_begin_statement(connection))
+
+    return mine
+
+
+def restore_connection(connection: Connection) -> None:
+    """After refkit's transaction on a shop's SQLite connection: switch foreign keys back off
+    if refkit switched them on (outside any transaction, where the PRAGMA takes effect)."""
+    if connection.info.pop(_FOREIGN_KEYS_ON, False):
+        driver = connection.connection.driver_connection
+        if not getattr(driver, "in_transaction", False):
+            connection.execution_options(**{_NO_BEGIN: True})
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.rollback()  # end SQLAlchemy's (empty) autobegun transaction
 
 
 def _enable_wal(cursor: Any) -> None:

@@ -5,10 +5,16 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from ..models import Conversion, EarnedReward, LedgerEntry, Referral, Visit
+from ..models import Conversion, EarnedReward, LedgerEntry, Referral
 from ..money import from_minor
 
-__all__ = ["conversion_from_row", "ledger_from_row", "referral_from_row", "reward_from_row"]
+__all__ = [
+    "conversion_from_row",
+    "ledger_from_row",
+    "referral_from_row",
+    "reward_from_row",
+    "value_of",
+]
 
 
 def value_of(units: int, currency: str | None) -> Decimal:
@@ -24,10 +30,6 @@ def referral_from_row(row: Any) -> Referral:
         created_at=row.created_at,
         campaign=row.campaign,
     )
-
-
-def visit_from_row(row: Any) -> Visit:
-    return Visit(row.id, row.referrer_id, row.campaign, row.visitor, row.created_at)
 
 
 def reward_from_row(row: Any) -> EarnedReward:

@@ -18,7 +18,7 @@ user's normalized email), ``refkit_flags`` (referrals waiting for review), ``ref
 (keyed hashes of the click's and the signup's IP address and user agent, purged after the
 retention window) and ``refkit_erasures`` (the pseudonyms of erased users).
 
-Revision 0003 makes the stats queries (``storage/queries.py``) read indexes only, never the
+Revision 0003 makes the stats queries (:mod:`refkit.reports`) read indexes only, never the
 tables, for one referrer and for the leaderboard: ``ix_refkit_conversions_referrer_net``
 (referrer, currency and amounts), and two indexes widened with the columns those queries read,
 ``ix_refkit_rewards_beneficiary`` (+ currency and value) and ``ix_refkit_referrals_referrer``

@@ -1,0 +1,328 @@
+"""Conversions: a purchase recorded once per order id, and the rewards it earns.
+
+:func:`record` reads everything the decision needs in one statement into a typed
+:class:`Context`, binds a code typed at checkout, asks the pure :func:`refkit.rules.decide`,
+and only then writes: the conversion row with its reasons (its primary key settles replays
+and races), the rewards (:func:`refkit.steps.rewards.create`) and their ledger entries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from types import SimpleNamespace
+from typing import Any, Final
+
+from sqlalchemy import (
+    Connection,
+    String,
+    and_,
+    bindparam,
+    exists,
+    literal,
+    select,
+    update,
+)
+
+from ..errors import ConflictError
+from ..models import Conversion, Referral
+from ..rules import ConversionContext, Decision, PlannedReward, RewardRules, decide
+from ..storage.dialects import insert_ignore
+from ..storage.prepared import Prepared
+from ..storage.records import conversion_from_row, referral_from_row
+from ..storage.schema import (
+    conversions,
+    counters,
+    erasures,
+    identities,
+    referrals,
+    rewards,
+    signals,
+)
+from . import erasure, review
+from . import referrals as referral_step
+from . import rewards as reward_step
+
+__all__ = ["Context", "NewConversion", "Recorded", "conversion_of", "record"]
+
+
+@dataclass(frozen=True, slots=True)
+class NewConversion:
+    """A validated purchase, ready to store (amounts already in minor units)."""
+
+    order_id: str
+    customer_id: str
+    amount: Decimal
+    amount_minor: int
+    currency: str
+    at: datetime
+    code_referrer_id: str | None = None
+    campaign: str | None = None
+    #: flag the referral when the purchase comes this soon after the click
+    fast_purchase: timedelta | None = None
+    #: the customer's pseudonyms (one per key): if one is stored, the customer was erased
+    #: and the conversion is stored under it
+    pseudonyms: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What :func:`record` did: the conversion (stored now, or before: ``created`` is
+    ``False`` for a replay) and the referral a code made on the way, if any."""
+
+    conversion: Conversion
+    created: bool
+    new_referral: Referral | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Everything a conversion decides on, read in one statement (:data:`CONVERSION_CONTEXT`)."""
+
+    #: the customer's pseudonym if they were erased
+    erased: str | None
+    #: the order id is stored already
+    replay: bool
+    bought_before: bool
+    referral: Referral | None
+    #: the roles the customer's referral already paid a reward to
+    rewarded_roles: frozenset[str]
+    #: the referee and the referrer registered one email
+    same_email: bool
+    #: when the referee clicked the link, if the click's signals were kept
+    clicked_at: datetime | None
+    #: referrer rewards the referral's referrer holds toward the cap
+    rewards_taken: int
+
+
+def _conversion_context() -> Any:
+    customer = bindparam("customer", type_=String)
+    other = identities.alias("other")
+    mine = identities.alias("mine")
+    one = select(literal(1).label("one")).subquery("one")
+
+    def rewarded(role: str) -> Any:
+        return exists().where(rewards.c.referee_id == customer, rewards.c.role == role)
+
+    return select(
+        select(erasures.c.pseudonym)
+        .where(
+            erasures.c.pseudonym.in_(
+                [bindparam(f"pseudonym{i}", type_=String) for i in range(erasure.PSEUDONYM_SLOTS)]
+            )
+        )
+        .limit(1)
+        .scalar_subquery()
+        .label("erased"),
+        exists().where(conversions.c.order_id == bindparam("order_id")).label("replay"),
+        exists().where(conversions.c.customer_id == customer).label("bought_before"),
+        rewarded("referrer").label("referrer_rewarded"),
+        rewarded("referee").label("referee_rewarded"),
+        referrals.c.referee_id,
+        referrals.c.referrer_id,
+        referrals.c.source,
+        referrals.c.campaign,
+        referrals.c.created_at,
+        exists()
+        .where(
+            mine.c.user_id == referrals.c.referee_id,
+            other.c.user_id == referrals.c.referrer_id,
+            other.c.email_hash == mine.c.email_hash,
+        )
+        .label("same_email"),
+        select(signals.c.clicked_at)
+        .where(signals.c.referee_id == referrals.c.referee_id)
+        .scalar_subquery()
+        .label("clicked_at"),
+        select(counters.c.rewards)
+        .where(counters.c.referrer_id == referrals.c.referrer_id)
+        .scalar_subquery()
+        .label("rewards_taken"),
+    ).select_from(one.outerjoin(referrals, and_(referrals.c.referee_id == customer)))
+
+
+#: Everything a conversion decides on, in one row, for customer ``:customer`` and order
+#: ``:order_id`` (``:pseudonym0..2``: the customer's candidate pseudonyms); see
+#: :class:`Context`. The referral's columns are all ``None`` if the customer is not referred.
+CONVERSION_CONTEXT: Final = Prepared(
+    _conversion_context(),
+    ("customer", "order_id", *(f"pseudonym{i}" for i in range(erasure.PSEUDONYM_SLOTS))),
+)
+#: The referrer rewards referrer ``:referrer_id`` holds toward the cap.
+REWARDS_TAKEN: Final = select(counters.c.rewards).where(
+    counters.c.referrer_id == bindparam("referrer_id", type_=String)
+)
+#: The conversion of order ``:order_id``.
+CONVERSION_OF: Final = select(conversions).where(
+    conversions.c.order_id == bindparam("order_id", type_=String)
+)
+#: A conversion's reasons, rewritten (see :func:`record`).
+SET_REASONS: Final = (
+    update(conversions)
+    .where(conversions.c.order_id == bindparam("order", type_=String))
+    .values(reasons=bindparam("new_reasons", type_=String))
+)
+
+
+def _context(
+    connection: Connection, customer: str, order_id: str, pseudonyms: tuple[str, ...]
+) -> Context:
+    parameters = {"customer": customer, "order_id": order_id}
+    row, erased = erasure.read_context(
+        connection, CONVERSION_CONTEXT, parameters, customer, pseudonyms
+    )
+    rewarded = {"referrer": row.referrer_rewarded, "referee": row.referee_rewarded}
+    return Context(
+        erased=erased,
+        replay=bool(row.replay),
+        bought_before=bool(row.bought_before),
+        referral=None if row.referrer_id is None else referral_from_row(row),
+        rewarded_roles=frozenset(role for role, done in rewarded.items() if done),
+        same_email=bool(row.same_email),
+        clicked_at=row.clicked_at,
+        rewards_taken=int(row.rewards_taken or 0),
+    )
+
+
+def conversion_of(connection: Connection, order_id: str) -> Conversion | None:
+    """The stored conversion of ``order_id`` with the rewards it created, or ``None``."""
+    row = connection.execute(CONVERSION_OF, {"order_id": order_id}).first()
+    if row is None:
+        return None
+    return conversion_from_row(row, reward_step.of_order(connection, order_id))
+
+
+def _replay(connection: Connection, new: NewConversion, customer: str) -> Recorded:
+    """The same order id again must carry the same purchase."""
+    stored = conversion_of(connection, new.order_id)
+    assert stored is not None
+    for field, old, given in (
+        ("customer_id", stored.customer_id, customer),
+        ("amount", stored.amount, new.amount),
+        ("currency", stored.currency, new.currency),
+    ):
+        if old != given:
+            raise ConflictError(
+                new.order_id,
+                f"order {new.order_id!r} was recorded with {field} {old!r}, not {given!r}; "
+                "an order id identifies one purchase (use a new id for a new order)",
+            )
+    return Recorded(stored, created=False)
+
+
+def _decide(
+    rules: RewardRules | None, context: Context, new: NewConversion, referral: Referral | None
+) -> Decision:
+    if referral is not None and context.referral is not None and context.same_email:
+        # Identified as one person after the binding: nobody earns on their own purchase.
+        return Decision((), ("self_referral",))
+    return decide(
+        rules,
+        ConversionContext(
+            amount=new.amount,
+            currency=new.currency,
+            at=new.at,
+            referral=referral,
+            is_first_purchase=not context.bought_before,
+            rewarded_roles=context.rewarded_roles,
+        ),
+    )
+
+
+def _fast(context: Context, new: NewConversion) -> bool:
+    """Whether this purchase came within ``fast_purchase`` of the referee's click."""
+    if new.fast_purchase is None or context.clicked_at is None:
+        return False
+    return bool(timedelta(0) <= new.at - context.clicked_at <= new.fast_purchase)
+
+
+def _reasons(first: list[str], plans: tuple[PlannedReward, ...], outcomes: list[Any]) -> str:
+    """The conversion's reasons: ``first``, then for each plan ``<role>_rewarded`` or why not
+    (``"already_rewarded"`` said once)."""
+    reasons = list(first)
+    for plan, outcome in zip(plans, outcomes, strict=True):
+        reason = outcome if isinstance(outcome, str) else f"{plan.role}_rewarded"
+        if reason != "already_rewarded" or reason not in reasons:
+            reasons.append(reason)
+    return ",".join(reasons)
+
+
+def record(connection: Connection, new: NewConversion, rules: RewardRules | None) -> Recorded:
+    """Record the purchase ``new`` and create the rewards ``rules`` grant it, or return the
+    stored conversion if its order id was recorded before.
+
+    :raises ConflictError: the order id was recorded with another customer, amount or
+        currency.
+    """
+    customer = new.customer_id
+    context = _context(connection, customer, new.order_id, new.pseudonyms)
+    if context.erased is not None:  # the customer was erased: store under the pseudonym
+        customer = context.erased
+        context = _context(connection, customer, new.order_id, ())
+    if context.replay:
+        return _replay(connection, new, customer)
+
+    referral = context.referral
+    reasons: list[str] = []
+    new_referral = None
+    taken = context.rewards_taken
+    if new.code_referrer_id is not None:
+        bound = referral_step.attribute(
+            connection, customer, new.code_referrer_id, "code", new.campaign, new.at
+        )
+        if bound.created:
+            new_referral = referral = bound.referral
+            assert referral is not None
+            found = connection.execute(REWARDS_TAKEN, {"referrer_id": referral.referrer_id})
+            taken = int(found.scalar() or 0)
+        elif bound.refused == "already_referred":
+            reasons.append("code_ignored_already_referred")
+        elif bound.refused in ("self_referral", "cycle", "same_email"):
+            reasons.append("self_referral")
+    decision = _decide(rules, context, new, referral)
+    reasons.extend(decision.reasons)
+    cap = rules.max_rewards_per_referrer if rules is not None else None
+    # What the rewards will be, as far as this transaction can see: the cap as read.
+    expected = [
+        "cap_reached" if plan.role == "referrer" and cap is not None and taken >= cap else None
+        for plan in decision.rewards
+    ]
+    values = {
+        "order_id": new.order_id,
+        "customer_id": customer,
+        "amount_minor": new.amount_minor,
+        "refunded_minor": 0,
+        "currency": new.currency,
+        "created_at": new.at,
+        "referrer_id": referral.referrer_id if referral else None,
+        "campaign": referral.campaign if referral else None,
+        "reasons": _reasons(reasons, decision.rewards, expected),
+    }
+    if insert_ignore(connection, conversions, values) is None:
+        return _replay(connection, new, customer)  # recorded meanwhile by another call
+
+    if referral is not None and _fast(context, new):
+        review.flag(connection, referral.referee_id, referral.referrer_id, "fast_purchase", new.at)
+    outcomes: list[Any] = []
+    if decision.rewards:
+        assert referral is not None
+        hold = rules.hold_period if rules is not None else timedelta(0)
+        plans = [plan for plan, why in zip(decision.rewards, expected, strict=True) if not why]
+        created = iter(
+            reward_step.create(
+                connection, new.order_id, referral, plans, new.at, new.at + hold, cap
+            )
+        )
+        outcomes = [why or next(created) for why in expected]
+        stored_reasons = _reasons(reasons, decision.rewards, outcomes)
+        if stored_reasons != values["reasons"]:
+            # A race only the database could settle: on PostgreSQL a concurrent conversion
+            # took the referrer's last capped slot, or another order of this referee got its
+            # reward, between the read above and these writes (SQLite serializes writers,
+            # so there it never happens). The row must still say why.
+            connection.execute(SET_REASONS, {"order": new.order_id, "new_reasons": stored_reasons})
+            values["reasons"] = stored_reasons
+    earned = tuple(outcome for outcome in outcomes if not isinstance(outcome, str))
+    stored = conversion_from_row(SimpleNamespace(**values), earned)
+    return Recorded(stored, created=True, new_referral=new_referral)

@@ -1,0 +1,78 @@
+"""Referrers: the number behind each user's code, and each referrer's running totals."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from datetime import datetime
+from typing import Final
+
+from sqlalchemy import Connection, Integer, String, bindparam, exists, select
+
+from ..errors import StorageError
+from ..storage.dialects import add_to_total, insert_ignore
+from ..storage.prepared import Prepared
+from ..storage.schema import TOTAL_SHARDS, referrer_totals, referrers
+
+__all__ = ["add_to_totals", "assign_number", "number_of", "spare_number", "user_for_number"]
+
+_ATTEMPTS = 64
+
+#: The referrer number of user ``:user_id``.
+NUMBER_OF_USER: Final = Prepared(
+    select(referrers.c.number).where(referrers.c.user_id == bindparam("user_id", type_=String)),
+    ("user_id",),
+)
+#: The user id holding referrer number ``:number``.
+USER_OF_NUMBER: Final = Prepared(
+    select(referrers.c.user_id).where(referrers.c.number == bindparam("number", type_=Integer)),
+    ("number",),
+)
+#: Whether referrer number ``:number`` is taken.
+NUMBER_TAKEN: Final = select(exists().where(referrers.c.number == bindparam("number")))
+
+
+def number_of(connection: Connection, user_id: str) -> int | None:
+    """The user's referrer number, or ``None`` if they have none yet."""
+    number: int | None = NUMBER_OF_USER.scalar(connection, {"user_id": user_id})
+    return number
+
+
+def user_for_number(connection: Connection, number: int) -> str | None:
+    """The user a referrer number belongs to, or ``None``."""
+    user_id: str | None = USER_OF_NUMBER.scalar(connection, {"number": number})
+    return user_id
+
+
+def assign_number(
+    connection: Connection, user_id: str, candidates: Callable[[], int], at: datetime
+) -> int:
+    """The user's referrer number, assigning a free one from ``candidates()`` if they have
+    none (the unique number settles two users drawing the same one)."""
+    for _ in range(_ATTEMPTS):
+        number = candidates()
+        values = {"user_id": user_id, "number": number, "created_at": at}
+        if insert_ignore(connection, referrers, values) is not None:
+            return number
+        existing = number_of(connection, user_id)
+        if existing is not None:
+            return existing
+    raise StorageError("could not assign a referrer number: the code space is full")
+
+
+def spare_number(connection: Connection, candidates: Callable[[], int]) -> int:
+    """A referrer number nobody holds (see :func:`refkit.steps.erasure.erase`)."""
+    for _ in range(_ATTEMPTS):
+        number = candidates()
+        if not connection.execute(NUMBER_TAKEN, {"number": number}).scalar():
+            return number
+    raise StorageError("could not find a free referrer number: the code space is full")
+
+
+def add_to_totals(
+    connection: Connection, referrer_id: str, *, visits: int = 0, signups: int = 0
+) -> None:
+    """Add to the referrer's running totals (one shard of them, picked at random, so a
+    viral link's visits do not all wait for one row lock)."""
+    key = {"referrer_id": referrer_id, "shard": secrets.randbelow(TOTAL_SHARDS)}
+    add_to_total(connection, referrer_totals, key, {"visits": visits, "signups": signups})

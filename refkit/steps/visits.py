@@ -1,0 +1,78 @@
+"""Visits: a click or a landing counted for the code's referrer."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Final
+
+from sqlalchemy import Connection, Integer, String, bindparam, func, select
+
+from ..models import Visit
+from ..storage.dialects import insert_row
+from ..storage.prepared import Prepared
+from ..storage.schema import UTCDateTime, referrers, visits
+from .referrers import add_to_totals
+
+__all__ = ["record", "record_by_number"]
+
+#: A visit for the holder of referrer number ``:number`` unless that is an erased user (a
+#: pseudonym: it starts with ``:erased_prefix``, ``:prefix_length`` characters); returns
+#: its id and the referrer, or no row.
+VISIT_BY_NUMBER: Final = Prepared(
+    visits.insert()
+    .from_select(
+        ["referrer_id", "campaign", "visitor", "created_at"],
+        select(
+            referrers.c.user_id,
+            bindparam("campaign", type_=String),
+            bindparam("visitor", type_=String),
+            bindparam("created_at", type_=UTCDateTime),
+        ).where(
+            referrers.c.number == bindparam("number", type_=Integer),
+            func.substr(referrers.c.user_id, 1, bindparam("prefix_length", type_=Integer))
+            != bindparam("erased_prefix", type_=String),
+        ),
+    )
+    .returning(visits.c.id, visits.c.referrer_id),
+    ("number", "campaign", "visitor", "created_at", "erased_prefix", "prefix_length"),
+    {"created_at": UTCDateTime()},
+)
+
+
+def record(
+    connection: Connection,
+    referrer_id: str,
+    campaign: str | None,
+    visitor: str | None,
+    at: datetime,
+) -> Visit:
+    """Count a visit for ``referrer_id``."""
+    values = {"referrer_id": referrer_id, "campaign": campaign, "visitor": visitor}
+    visit_id = insert_row(connection, visits, {**values, "created_at": at})
+    add_to_totals(connection, referrer_id, visits=1)
+    return Visit(visit_id, referrer_id, campaign, visitor, at)
+
+
+def record_by_number(
+    connection: Connection,
+    number: int,
+    campaign: str | None,
+    visitor: str | None,
+    at: datetime,
+    erased_prefix: str,
+) -> Visit | None:
+    """A visit for the holder of referrer ``number``, found and counted in one statement;
+    ``None`` if no user holds it, or an erased one (their id starts with ``erased_prefix``)."""
+    values = {
+        "number": number,
+        "campaign": campaign,
+        "visitor": visitor,
+        "created_at": at,
+        "erased_prefix": erased_prefix,
+        "prefix_length": len(erased_prefix),
+    }
+    row = VISIT_BY_NUMBER.row(connection, values)
+    if row is None:
+        return None
+    add_to_totals(connection, row.referrer_id, visits=1)
+    return Visit(row.id, row.referrer_id, campaign, visitor, at)

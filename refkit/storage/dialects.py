@@ -1,0 +1,118 @@
+"""The few statements that differ between dialects, each written once.
+
+* :func:`insert_ignore`: insert a row unless it breaks a unique constraint, and say whether
+  it did (``INSERT ... ON CONFLICT DO NOTHING RETURNING`` on SQLite and PostgreSQL, a
+  savepoint elsewhere);
+* :func:`insert_row`: insert a row and return its key (``RETURNING``, or SQLite's
+  ``lastrowid``);
+* :func:`add_to_total`: add to the counters of a row, creating it at zero first if needed
+  (``INSERT ... ON CONFLICT DO UPDATE`` on SQLite and PostgreSQL, update-else-insert
+  elsewhere).
+
+The statements are built and rendered once per table and dialect (:mod:`.prepared`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache
+from typing import Any, Final
+
+from sqlalchemy import Connection, Table, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+
+from ..errors import StorageError
+from .prepared import Prepared
+
+__all__ = ["ON_CONFLICT_DIALECTS", "add_to_total", "insert_ignore", "insert_row"]
+
+#: Dialects with ``INSERT ... ON CONFLICT`` and ``RETURNING``.
+ON_CONFLICT_DIALECTS: Final = ("postgresql", "sqlite")
+_ATTEMPTS = 5
+
+
+def _key(table: Table) -> Any:
+    """The column a new row is known by: ``id`` if the table has one, else the first
+    primary-key column."""
+    return table.c.id if "id" in table.c else next(iter(table.primary_key.columns))
+
+
+def _insert(dialect: str) -> Any:
+    return pg_insert if dialect == "postgresql" else sqlite_insert
+
+
+@cache
+def _insert_statement(table: Table, dialect: str, keys: tuple[str, ...], ignore: bool) -> Prepared:
+    statement = _insert(dialect)(table)
+    if ignore:
+        statement = statement.on_conflict_do_nothing()
+    if dialect != "sqlite":
+        # RETURNING the key: a row means "inserted" (psycopg reports a rowcount of -1 for
+        # ON CONFLICT DO NOTHING). SQLite says so in the rowcount, and gives the new id as
+        # the cursor's lastrowid: no result rows to read.
+        statement = statement.returning(_key(table))
+    return Prepared(statement, keys, {key: table.c[key].type for key in keys})
+
+
+def _inserted(connection: Connection, table: Table, values: Mapping[str, Any], ignore: bool) -> Any:
+    dialect = connection.dialect.name
+    prepared = _insert_statement(table, dialect, tuple(values), ignore)
+    if dialect != "sqlite":
+        return prepared.scalar(connection, values)
+    result = prepared.execute(connection, values)
+    if result.rowcount != 1:
+        return None
+    return result.lastrowid if "id" in table.c else values[_key(table).key]
+
+
+def insert_ignore(connection: Connection, table: Table, values: Mapping[str, Any]) -> Any:
+    """Insert ``values`` into ``table`` unless that breaks a unique constraint.
+
+    :returns: the new row's key (its ``id``, or its first primary-key column), or ``None``
+        if a row with the same unique values exists.
+    """
+    if connection.dialect.name in ON_CONFLICT_DIALECTS:
+        return _inserted(connection, table, values, ignore=True)
+    try:
+        with connection.begin_nested():
+            result = connection.execute(table.insert(), dict(values))
+    except IntegrityError:
+        return None
+    return result.inserted_primary_key[0]  # type: ignore[index]
+
+
+def insert_row(connection: Connection, table: Table, values: Mapping[str, Any]) -> Any:
+    """Insert ``values`` into ``table``; the new row's key (see :func:`insert_ignore`)."""
+    if connection.dialect.name in ON_CONFLICT_DIALECTS:
+        return _inserted(connection, table, values, ignore=False)
+    return connection.execute(table.insert(), dict(values)).inserted_primary_key[0]  # type: ignore[index]
+
+
+@cache
+def _upsert(table: Table, dialect: str, keys: tuple[str, ...], counts: tuple[str, ...]) -> Prepared:
+    statement = _insert(dialect)(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=list(table.primary_key.columns),
+        set_={name: table.c[name] + statement.excluded[name] for name in counts},
+    )
+    return Prepared(statement, (*keys, *counts))
+
+
+def add_to_total(
+    connection: Connection, table: Table, key: Mapping[str, Any], counts: Mapping[str, int]
+) -> None:
+    """Add ``counts`` to the row of ``table`` whose primary key is ``key``, creating it with
+    ``counts`` if there is none, in the caller's transaction."""
+    dialect = connection.dialect.name
+    if dialect in ON_CONFLICT_DIALECTS:
+        _upsert(table, dialect, tuple(key), tuple(counts)).execute(connection, {**key, **counts})
+        return
+    where = [table.c[name] == value for name, value in key.items()]
+    adding = {name: table.c[name] + value for name, value in counts.items()}
+    for _ in range(_ATTEMPTS):  # no upsert here: update, else insert, else update
+        changed = connection.execute(update(table).where(*where).values(adding))
+        if changed.rowcount == 1 or insert_ignore(connection, table, {**key, **counts}) is not None:
+            return
+    raise StorageError(f"could not add to {table.name}; retrying is safe")
