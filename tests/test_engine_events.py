@@ -21,8 +21,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, event
 
 import refkit
-
-from .conftest import SECRET, _clean_postgres
+from tests.support.settings import SECRET, clean_postgres
 
 RULES = refkit.RewardRules(
     referrer_reward=refkit.Reward.percent(10, cap=Decimal("50")),
@@ -113,7 +112,7 @@ def shop_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engi
         engine = create_engine(f"sqlite:///{tmp_path / 'shop.db'}")
     else:
         url = request.getfixturevalue("postgres_database")
-        _clean_postgres(url)
+        clean_postgres(url)
         engine = create_engine(url)
     yield engine
     engine.dispose()
