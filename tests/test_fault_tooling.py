@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -173,12 +174,14 @@ def test_a_program_round_trip_through_pgbouncer(pgbouncer_url: str, clock: Any) 
             clock=clock,
             rules=refkit.RewardRules(referrer_reward=refkit.Reward.fixed(Decimal("5"), "EUR")),
         )
-        code = program.code_for("alice")
+        # The session's database is shared with other tests: names of this test's own.
+        run = uuid.uuid4().hex[:8]
+        code = program.code_for(f"alice-{run}")
         for n in range(10):  # past psycopg's prepare threshold (5 runs of one statement)
             program.record_visit(code, visitor=f"v{n}")
-            program.attribute(f"friend-{n}", code)
-            program.record_conversion(f"order-{n}", f"friend-{n}", Decimal("30"), "EUR")
-        stats = program.stats_for("alice")
+            program.attribute(f"friend-{run}-{n}", code)
+            program.record_conversion(f"order-{run}-{n}", f"friend-{run}-{n}", Decimal("30"), "EUR")
+        stats = program.stats_for(f"alice-{run}")
         assert (stats.visits, stats.signups, stats.conversions) == (10, 10, 10)
     finally:
         store.close()
