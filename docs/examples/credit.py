@@ -36,9 +36,7 @@ else:
     raise AssertionError("spent more than the balance")
 
 # The month's payout list, then the payout made from it.
-assert program.balances(minimum=Decimal("5")) == [
-    refkit.Balance("alice", "EUR", Decimal("6.00"))
-]
+assert program.balances(minimum=Decimal("5")) == [refkit.Balance("alice", "EUR", Decimal("6.00"))]
 program.pay_out("alice", Decimal("6.00"), "EUR", reference="2026-01:alice:EUR")
 assert program.balance("alice", "EUR") == 0
 assert program.stats_for("alice").balance == 0
