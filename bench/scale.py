@@ -44,6 +44,7 @@ from refkit.rules import ConversionContext, decide
 from refkit.steps.referrers import assign_number
 from refkit.storage.migrate import ensure_schema
 from refkit.storage.schema import (
+    balances,
     conversions,
     counters,
     erasures,
@@ -612,6 +613,15 @@ def _totals() -> Any:
 
 _TOTALS = _totals()
 
+_BALANCE_KEY = func.coalesce(ledger.c.currency, "")
+#: Each user's approved balance by currency, as the engine keeps it (the seed spends nothing).
+_BALANCES = balances.insert().from_select(
+    ["beneficiary_id", "currency", "balance_minor", "debt_minor"],
+    select(ledger.c.beneficiary_id, _BALANCE_KEY, func.sum(ledger.c.approved_minor), literal(0))
+    .group_by(ledger.c.beneficiary_id, _BALANCE_KEY)
+    .having(func.sum(ledger.c.approved_minor) > 0),
+)
+
 
 def seed(engine: Engine, plan: Plan, rows: EngineRows | None = None) -> dict[str, int]:
     """Create refkit's tables on ``engine`` and fill them with the plan; row counts by table.
@@ -638,6 +648,7 @@ def seed(engine: Engine, plan: Plan, rows: EngineRows | None = None) -> dict[str
             counts[table.name] = _load(connection, table, columns, table_rows)
     with engine.begin() as connection:  # the running totals the engine keeps as it writes
         connection.execute(_TOTALS)
+        connection.execute(_BALANCES)
     if engine.dialect.name == "postgresql":
         with engine.begin() as connection:
             for table in (rewards, ledger):
@@ -732,6 +743,10 @@ def snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
             ).group_by(referrer_totals.c.referrer_id)
         ).all()
         out[referrer_totals.name] = sorted((tuple(row) for row in totals), key=repr)
+        positive = connection.execute(  # a zero balance row may or may not exist
+            select(balances).where((balances.c.balance_minor > 0) | (balances.c.debt_minor > 0))
+        ).all()
+        out[balances.name] = sorted((tuple(row) for row in positive), key=repr)
     return out
 
 

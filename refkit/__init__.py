@@ -16,6 +16,7 @@ from .errors import (
     ConfigurationError,
     ConflictError,
     ExpiredToken,
+    InsufficientBalance,
     InvalidCode,
     InvalidToken,
     RefkitError,
@@ -24,6 +25,7 @@ from .errors import (
     ValidationError,
 )
 from .models import (
+    Balance,
     Conversion,
     EarnedReward,
     Fingerprint,
@@ -45,6 +47,7 @@ __version__ = "0.1.0"
 __all__ = [
     "EVENTS",
     "AlreadyReferred",
+    "Balance",
     "CodeCodec",
     "ConfigurationError",
     "ConflictError",
@@ -54,6 +57,7 @@ __all__ = [
     "Fingerprint",
     "FlaggedReferral",
     "FrozenClock",
+    "InsufficientBalance",
     "InvalidCode",
     "InvalidToken",
     "LeaderboardEntry",

@@ -11,6 +11,9 @@
     refkit leaderboard --limit 5 --by revenue
     refkit approve                          # approve rewards whose hold period has passed
     refkit export --output ledger.csv       # the reward ledger as CSV
+    refkit balances --min 20 --currency EUR > payouts.csv   # who to pay: user_id,currency,balance
+    refkit pay-out --from payouts.csv --reference-prefix 2026-12   # record the payouts made
+    refkit pay-out alice 25.00 EUR --reference bank-7781            # or one payout
 
 Errors print one line on stderr (``refkit: error: ...``) and exit 1; usage errors exit 2.
 """
@@ -30,12 +33,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from . import __version__
-from .errors import ConfigurationError, RefkitError
+from .errors import ConfigurationError, RefkitError, ValidationError
 from .models import LedgerEntry
 from .program import ReferralProgram
 from .storage import DEFAULT_URL
 
-__all__ = ["COMMANDS", "LEDGER_COLUMNS", "main"]
+__all__ = ["BALANCE_COLUMNS", "COMMANDS", "LEDGER_COLUMNS", "main"]
 
 #: The columns of ``refkit export``, in order.
 LEDGER_COLUMNS = (
@@ -47,7 +50,11 @@ LEDGER_COLUMNS = (
     "pending",
     "approved",
     "currency",
+    "reference",
 )
+
+#: The columns of ``refkit balances``, which ``refkit pay-out --from`` reads back.
+BALANCE_COLUMNS = ("user_id", "currency", "balance")
 
 
 def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
@@ -105,6 +112,31 @@ def build_parser() -> argparse.ArgumentParser:
     export = command("export", "write the whole reward ledger as CSV")
     export.add_argument(
         "--output", "-o", metavar="FILE", help="write to FILE instead of standard output"
+    )
+    balances = command(
+        "balances", "list the balances to pay out, as CSV (user_id,currency,balance)"
+    )
+    balances.add_argument(
+        "--min", metavar="AMOUNT", help="only balances of at least AMOUNT (in their currency)"
+    )
+    balances.add_argument("--currency", metavar="CODE", help="only balances in this currency")
+    pay = command(
+        "pay-out",
+        "record payouts made: one (USER AMOUNT CURRENCY --reference REF) or a whole "
+        "`refkit balances` file (--from FILE --reference-prefix PREFIX)",
+    )
+    pay.add_argument("user", metavar="USER", nargs="?")
+    pay.add_argument("amount", metavar="AMOUNT", nargs="?")
+    pay.add_argument("currency", metavar="CURRENCY", nargs="?")
+    pay.add_argument("--reference", metavar="REF", help="the payout's unique reference")
+    pay.add_argument(
+        "--from", dest="source", metavar="FILE", help="a CSV written by `refkit balances`"
+    )
+    pay.add_argument(
+        "--reference-prefix",
+        metavar="PREFIX",
+        help="with --from: each row's reference is PREFIX:USER:CURRENCY, so running the same "
+        "file again records nothing twice",
     )
     return parser
 
@@ -262,9 +294,62 @@ def _write_csv(stream: IO[str], entries: Iterable[LedgerEntry]) -> int:
                 entry.pending,
                 entry.approved,
                 entry.currency or "",
+                entry.reference or "",
             )
         )
     return count
+
+
+def _balances(program: ReferralProgram, args: argparse.Namespace) -> None:
+    lines = program.balances(minimum=args.min, currency=args.currency)
+    writer = csv.writer(sys.stdout)
+    writer.writerow(BALANCE_COLUMNS)
+    for line in lines:
+        writer.writerow((line.user_id, line.currency, line.amount))
+    sys.stdout.flush()
+    total = len(lines)
+    print(f"{total} balance{'' if total == 1 else 's'} to pay out", file=sys.stderr)
+
+
+def _pay_out(program: ReferralProgram, args: argparse.Namespace) -> None:
+    single = (args.user, args.amount, args.currency, args.reference)
+    if args.source is None:
+        if None in single or args.reference_prefix is not None:
+            raise ValidationError(
+                "pay-out needs USER AMOUNT CURRENCY --reference REF, or --from FILE "
+                "--reference-prefix PREFIX"
+            )
+        entry = program.pay_out(args.user, args.amount, args.currency, reference=args.reference)
+        print(f"paid out {-entry.approved} {entry.currency} to {entry.beneficiary_id}")
+        return
+    if any(value is not None for value in single) or not args.reference_prefix:
+        raise ValidationError(
+            "pay-out --from FILE needs --reference-prefix PREFIX (for example the month) "
+            "and no USER, AMOUNT, CURRENCY or --reference"
+        )
+    try:
+        with open(args.source, encoding="utf-8", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    except OSError as error:
+        raise OSError(f"cannot read {args.source!r}: {error.strerror or error}") from error
+    if rows and set(BALANCE_COLUMNS) - set(rows[0]):
+        raise ValidationError(
+            f"{args.source!r} has no {', '.join(BALANCE_COLUMNS)} columns: use the output of "
+            "`refkit balances`"
+        )
+    for number, row in enumerate(rows, 2):  # line 1 is the header
+        reference = f"{args.reference_prefix}:{row['user_id']}:{row['currency']}"
+        try:
+            program.pay_out(row["user_id"], row["balance"], row["currency"], reference=reference)
+        except RefkitError:
+            print(
+                f"refkit: line {number} of {args.source} ({row['user_id']}) was not recorded; "
+                "the lines before it were: fix it and run the same command again (nothing "
+                "is recorded twice)",
+                file=sys.stderr,
+            )
+            raise
+    print(f"recorded {len(rows)} payout{'' if len(rows) == 1 else 's'} from {args.source}")
 
 
 #: Each subcommand's implementation, ``command(program, args)``: ``flask refkit`` runs the
@@ -278,6 +363,8 @@ COMMANDS: dict[str, Callable[[ReferralProgram, argparse.Namespace], None]] = {
     "approve": _approve,
     "review": _review,
     "export": _export,
+    "balances": _balances,
+    "pay-out": _pay_out,
 }
 
 

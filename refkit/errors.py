@@ -11,6 +11,7 @@ where it helps callers it also subclasses the built-in it resembles::
      +-- AlreadyReferred                 the referee is bound to another referrer for good
      +-- ConflictError                   an order id seen before with other details
      +-- ValidationError (ValueError)    bad input: amount, currency, id, naive datetime...
+     |    +-- InsufficientBalance        spending more than a user's balance
      +-- StorageError                    the database failed; nothing partial was stored
      +-- ConfigurationError              the program is set up wrongly (key, store URL, rules)
 
@@ -26,6 +27,7 @@ __all__ = [
     "ConflictError",
     "ExpiredToken",
     "InvalidCode",
+    "InsufficientBalance",
     "InvalidToken",
     "RefkitError",
     "SelfReferral",
@@ -100,7 +102,9 @@ class AlreadyReferred(RefkitError):
 
 
 class ConflictError(RefkitError):
-    """An order id recorded before with a different customer, amount or currency."""
+    """An order id recorded before with a different customer, amount or currency, or a
+    spending ``reference`` (:meth:`~refkit.ReferralProgram.redeem`) used before for another
+    user, amount, currency or kind. ``order_id`` is the order id or the reference."""
 
     def __init__(self, order_id: str, message: str) -> None:
         self.order_id = order_id
@@ -109,6 +113,29 @@ class ConflictError(RefkitError):
 
 class ValidationError(RefkitError, ValueError):
     """Bad input: nothing was stored. The message names the argument and the rule."""
+
+
+class InsufficientBalance(ValidationError):
+    """Spending (:meth:`~refkit.ReferralProgram.redeem`, :meth:`~refkit.ReferralProgram.pay_out`)
+    more than the user's balance; nothing was stored.
+
+    :ivar user_id: whose balance it is.
+    :ivar currency: its currency (``None``: points).
+    :ivar balance: the balance when the call was refused.
+    :ivar amount: what the call tried to spend.
+    """
+
+    def __init__(self, user_id: str, currency: str | None, balance: object, amount: object) -> None:
+        self.user_id = user_id
+        self.currency = currency
+        self.balance = balance
+        self.amount = amount
+        unit = currency or "points"
+        super().__init__(
+            f"user {user_id!r} has a balance of {balance} {unit}, less than the {amount} "
+            f"{unit} to spend; nothing was stored: spend at most the balance "
+            "(program.balance(user_id, currency))"
+        )
 
 
 class StorageError(RefkitError):

@@ -31,7 +31,9 @@ Source = Literal["link", "code", "staff"]
 Role = Literal["referrer", "referee"]
 RewardKind = Literal["percent", "fixed", "points"]
 RewardStatus = Literal["pending", "approved", "revoked", "reversed"]
-LedgerKind = Literal["accrued", "approved", "revoked", "reversed", "adjusted"]
+LedgerKind = Literal[
+    "accrued", "approved", "revoked", "reversed", "adjusted", "redeemed", "paid_out", "expired"
+]
 
 SOURCES: tuple[Source, ...] = ("link", "code", "staff")
 STATUSES: tuple[RewardStatus, ...] = ("pending", "approved", "revoked", "reversed")
@@ -137,20 +139,34 @@ class Conversion:
 
 @dataclass(frozen=True, slots=True)
 class LedgerEntry:
-    """One append-only line of a reward's history.
+    """One append-only line of a reward's history, or of spending a balance.
 
     ``pending`` and ``approved`` are the changes this entry makes to the beneficiary's pending
-    and approved balances; a balance is the sum of its entries.
+    and approved balances; a balance is the sum of its entries. Entries of kind
+    ``"redeemed"``, ``"paid_out"`` and ``"expired"`` belong to no reward (``reward_id`` is
+    ``None``) and take ``-approved`` off the balance; the first two carry the caller's
+    ``reference``.
     """
 
     id: int
-    reward_id: int
+    reward_id: int | None
     beneficiary_id: str
     kind: LedgerKind
     pending: Decimal
     approved: Decimal
     currency: str | None
     created_at: datetime
+    reference: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """A user's positive balance in one currency: a line of a payout list (see
+    :meth:`~refkit.ReferralProgram.balances`)."""
+
+    user_id: str
+    currency: str
+    amount: Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +179,10 @@ class ReferrerStats:
     points rewards; a status without rewards reads as zero (``stats.rewards["approved"]``).
     Rewards a user earned as a referee count here too. ``flagged`` counts this referrer's
     referrals waiting for review (see :meth:`~refkit.ReferralProgram.flagged_referrals`).
+    ``balance_by_currency`` is what the user can spend or be paid now, by currency (approved
+    rewards minus what was redeemed, paid out or expired, never below zero), and
+    ``debt_by_currency`` what a reversal took back after the credit was spent (see
+    :meth:`~refkit.ReferralProgram.balance`).
     """
 
     user_id: str
@@ -174,6 +194,8 @@ class ReferrerStats:
     rewards: dict[str, Decimal] = field(default_factory=dict)
     points: dict[str, int] = field(default_factory=dict)
     flagged: int = 0
+    balance_by_currency: dict[str, Decimal] = field(default_factory=dict)
+    debt_by_currency: dict[str, Decimal] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.rewards, MoneyTotals):
@@ -183,8 +205,10 @@ class ReferrerStats:
 
     @property
     def balance(self) -> Decimal:
-        """Approved monetary rewards: what the shop owes this user now."""
-        return self.rewards.get("approved", Decimal(0))
+        """What the shop owes this user now: approved monetary rewards minus what was
+        redeemed, paid out or expired, summed over currencies (exact for a one-currency
+        shop; ``balance_by_currency`` splits it)."""
+        return sum(self.balance_by_currency.values(), Decimal(0))
 
 
 @dataclass(frozen=True, slots=True)

@@ -95,6 +95,9 @@ class RewardRules:
         :meth:`~refkit.ReferralProgram.approve_due` approves them.
     :param max_rewards_per_referrer: at most this many referrer rewards per referrer, ever
         (refunds do not give a slot back, so a refund loop cannot farm it).
+    :param credit_expires_after: approved credit not spent this long after its approval
+        expires when :meth:`~refkit.ReferralProgram.expire_credit` runs (oldest credit is
+        spent first); ``None`` (the default): credit never expires.
     """
 
     referrer_reward: Reward | None = None
@@ -104,6 +107,7 @@ class RewardRules:
     attribution_window: timedelta | None = None
     hold_period: timedelta = field(default_factory=timedelta)
     max_rewards_per_referrer: int | None = None
+    credit_expires_after: timedelta | None = None
 
     def __post_init__(self) -> None:
         for name in ("referrer_reward", "referee_reward"):
@@ -123,6 +127,10 @@ class RewardRules:
         cap = self.max_rewards_per_referrer
         if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 0):
             raise ConfigurationError("max_rewards_per_referrer must be a non-negative int or None")
+        try:
+            to_optional_duration(self.credit_expires_after, "credit_expires_after")
+        except ValidationError as error:
+            raise ConfigurationError(str(error)) from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,8 @@
     flask refkit stats [USER] [--json]       # one referrer, or the program's funnel
     flask refkit approve                     # approve rewards whose hold period has passed
     flask refkit export [--output FILE]      # the reward ledger as CSV
+    flask refkit balances [--min AMOUNT] [--currency CODE] > payouts.csv
+    flask refkit pay-out --from payouts.csv --reference-prefix 2026-12
 
 The commands use the app's own program (its key, store and rules) and share their output with
 the ``refkit`` command (:mod:`refkit.cli`): the same stats layout, the same CSV columns
@@ -79,3 +81,44 @@ def review(clear: str | None) -> None:
 def export(output: str | None) -> None:
     """Write the whole reward ledger as CSV (the columns of ``refkit export``)."""
     _run("export", output=output)
+
+
+@refkit_cli.command("balances")
+@click.option("--min", "minimum", metavar="AMOUNT", help="Only balances of at least AMOUNT.")
+@click.option("--currency", metavar="CODE", help="Only balances in this currency.")
+def balances(minimum: str | None, currency: str | None) -> None:
+    """Print the balances to pay out as CSV (user_id,currency,balance)."""
+    _run("balances", min=minimum, currency=currency)
+
+
+@refkit_cli.command("pay-out")
+@click.argument("user", required=False)
+@click.argument("amount", required=False)
+@click.argument("currency", required=False)
+@click.option("--reference", metavar="REF", help="The payout's unique reference.")
+@click.option("--from", "source", metavar="FILE", help="A CSV written by `balances`.")
+@click.option(
+    "--reference-prefix",
+    metavar="PREFIX",
+    help="With --from: each row's reference is PREFIX:USER:CURRENCY.",
+)
+def pay_out(
+    user: str | None,
+    amount: str | None,
+    currency: str | None,
+    reference: str | None,
+    source: str | None,
+    reference_prefix: str | None,
+) -> None:
+    """Record payouts made: one (USER AMOUNT CURRENCY --reference REF) or every line of a
+    `balances` file (--from FILE --reference-prefix PREFIX; running it again records nothing
+    twice)."""
+    _run(
+        "pay-out",
+        user=user,
+        amount=amount,
+        currency=currency,
+        reference=reference,
+        source=source,
+        reference_prefix=reference_prefix,
+    )

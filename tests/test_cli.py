@@ -235,6 +235,7 @@ def expected_rows(program: refkit.ReferralProgram) -> list[list[str]]:
             str(entry.pending),
             str(entry.approved),
             entry.currency or "",
+            entry.reference or "",
         ]
         for entry in sorted(program.ledger(), key=lambda entry: entry.id)
     ]
@@ -250,7 +251,7 @@ def test_export_writes_the_ledger_as_csv_to_stdout(
     assert header == list(LEDGER_COLUMNS)
     assert header == [
         "id", "created_at", "reward_id", "beneficiary_id", "kind", "pending", "approved",
-        "currency",
+        "currency", "reference",
     ]  # fmt: skip
     assert rows == expected_rows(sales)
     kinds = {row[4] for row in rows}

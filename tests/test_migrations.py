@@ -57,7 +57,7 @@ def _refkit_tables(engine: Engine) -> set[str]:
 
 
 def test_head_is_the_schema_version() -> None:
-    assert HEAD == SCHEMA_VERSION == "0004"
+    assert HEAD == SCHEMA_VERSION == "0008"
 
 
 def test_schema_matches_metadata(engine: Engine) -> None:
@@ -288,9 +288,49 @@ def test_0004_fills_the_totals_and_the_flags_referrers_from_the_rows_stored_so_f
             command.downgrade(alembic_config(connection), "0003")
         assert "refkit_referrer_totals" not in inspect(engine).get_table_names()
         with engine.connect() as connection, connection.begin():
-            command.upgrade(alembic_config(connection), "0004")
+            command.upgrade(alembic_config(connection), HEAD)  # 0004, and what this release reads
         assert (program.stats_for("alice"), program.stats_for("bob")) == before
         program.record_visit(alice)  # and they keep counting
         assert program.stats_for("alice").visits == 6
+    finally:
+        program.store.close()
+
+
+@DATABASES
+def test_0008_fills_the_balances_and_downgrades_with_spending_in_place(engine: Engine) -> None:
+    rules = refkit.RewardRules(
+        referrer_reward=refkit.Reward.fixed(Decimal("10"), "EUR"),
+        referee_reward=refkit.Reward.points(50),
+    )
+    program = refkit.ReferralProgram(secret_key=SECRET, store=engine, rules=rules)
+    try:
+        code = program.code_for("alice")
+        for friend in ("bob", "carol"):
+            program.attribute(friend, code)
+            program.record_conversion(f"order-{friend}", friend, "40", "EUR")
+        program.approve_due()
+        program.refund("order-carol")
+        program.redeem("alice", "4", "EUR", reference="cart-1")
+        program.pay_out("bob", 20, None, reference="points-1")
+        rewards_before = program.rewards()
+        kept = [e for e in program.ledger() if e.reward_id is not None]
+        with engine.connect() as connection, connection.begin():
+            command.downgrade(alembic_config(connection), "0004")
+        assert "refkit_balances" not in inspect(engine).get_table_names()
+        with engine.connect() as connection:
+            rows = connection.execute(text("SELECT COUNT(*) FROM refkit_ledger")).scalar_one()
+        assert rows == len(kept)  # the spending entries went, the rewards' history stayed
+        with engine.connect() as connection, connection.begin():
+            command.upgrade(alembic_config(connection), HEAD)
+        assert _differences(engine) == []
+        assert program.rewards() == rewards_before
+        assert list(program.ledger()) == kept
+        # the balances are filled from the approved amounts stored so far
+        assert program.balance("alice", "EUR") == Decimal("10.00")
+        assert program.balance("bob", None) == 50
+        assert program.balance("carol", None) == 0  # reversed
+        assert program.stats_for("alice").balance == Decimal("10.00")
+        assert program.redeem("alice", "10", "EUR", reference="cart-2").kind == "redeemed"
+        assert program.balance("alice", "EUR") == 0
     finally:
         program.store.close()

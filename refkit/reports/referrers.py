@@ -30,7 +30,7 @@ from ..errors import ValidationError
 from ..models import Conversion, EarnedReward, LeaderboardEntry, ReferrerStats
 from ..money import from_minor
 from ..storage.records import conversion_from_row, reward_from_row
-from ..storage.schema import conversions, flags, referrals, referrer_totals, rewards
+from ..storage.schema import balances, conversions, flags, referrals, referrer_totals, rewards
 from ._sql import count, money_by_currency
 from .records import ReferralRow
 
@@ -83,6 +83,9 @@ _STATS_FOR = union_all(
     )
     .where(rewards.c.beneficiary_id == _USER)
     .group_by(rewards.c.status, rewards.c.currency),
+    _figure(
+        "balance", balances.c.currency, _NO_TEXT, balances.c.debt_minor, balances.c.balance_minor
+    ).where(balances.c.beneficiary_id == _USER, balances.c.currency != ""),
 )
 
 
@@ -93,11 +96,18 @@ def stats_for(connection: Connection, user_id: str) -> ReferrerStats:
     by_currency: list[tuple[str, int, int]] = []
     money: dict[str, Decimal] = defaultdict(Decimal)
     points: dict[str, int] = defaultdict(int)
+    balance: dict[str, Decimal] = {}
+    debt: dict[str, Decimal] = {}
     for figure, currency, status, number, units in connection.execute(
         _STATS_FOR, {"user_id": user_id}
     ):
         if figure == "revenue":
             by_currency.append((currency, int(number), int(units or 0)))
+        elif figure == "balance":
+            if units:
+                balance[currency] = from_minor(int(units), currency)
+            if number:
+                debt[currency] = from_minor(int(number), currency)
         elif figure == "rewards" and currency is None:
             points[status] += int(units)
         elif figure == "rewards":
@@ -115,6 +125,8 @@ def stats_for(connection: Connection, user_id: str) -> ReferrerStats:
         revenue_by_currency=revenue,
         rewards=dict(money),
         points=dict(points),
+        balance_by_currency=balance,
+        debt_by_currency=debt,
     )
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, case, delete, select, update
 from ..storage.dialects import insert_ignore
 from ..storage.prepared import Prepared
 from ..storage.schema import (
+    balances,
     conversions,
     counters,
     erasures,
@@ -181,6 +182,11 @@ def erase(
     )
     connection.execute(
         update(ledger).where(ledger.c.beneficiary_id == user_id).values(beneficiary_id=pseudonym)
+    )
+    connection.execute(
+        update(balances)
+        .where(balances.c.beneficiary_id == user_id)
+        .values(beneficiary_id=pseudonym)
     )
     connection.execute(
         update(flags)

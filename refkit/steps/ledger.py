@@ -6,14 +6,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, case, select, update
 
 from ..models import LedgerEntry
+from ..storage.dialects import insert_ignore
 from ..storage.prepared import Prepared
 from ..storage.records import ledger_from_row
-from ..storage.schema import UTCDateTime, ledger
+from ..storage.schema import UTCDateTime, balances, ledger
 
-__all__ = ["append", "debit", "entry", "entries", "page"]
+__all__ = ["append", "balance_key", "credit", "debit", "entry", "entries", "page"]
 
 #: Ledger entries, one per parameter set (see :func:`entry`).
 LEDGER_INSERT: Final = Prepared(
@@ -52,9 +53,43 @@ def entry(
 
 
 def append(connection: Connection, entries: Sequence[dict[str, Any]]) -> None:
-    """Append ``entries`` (from :func:`entry`)."""
+    """Append ``entries`` (from :func:`entry`), and move the balances of those that change an
+    approved amount (``refkit_balances``) in the same transaction."""
     if entries:
         LEDGER_INSERT.execute_many(connection, entries)
+    for new in entries:
+        if new["approved_minor"]:
+            credit(connection, new["beneficiary_id"], new["currency"], new["approved_minor"])
+
+
+def balance_key(currency: str | None) -> str:
+    """The ``refkit_balances.currency`` of a currency: ``''`` for points."""
+    return currency or ""
+
+
+_NET = balances.c.balance_minor - balances.c.debt_minor + bindparam("delta")
+#: Add ``delta`` (either sign) to a balance: what goes below zero becomes debt, and credit
+#: pays the debt first. Both SET expressions read the row as it was before the update.
+_CREDIT = (
+    update(balances)
+    .where(
+        balances.c.beneficiary_id == bindparam("user_id"),
+        balances.c.currency == bindparam("key"),
+    )
+    .values(
+        balance_minor=case((_NET >= 0, _NET), else_=0),
+        debt_minor=case((_NET < 0, -_NET), else_=0),
+    )
+)
+
+
+def credit(connection: Connection, user_id: str, currency: str | None, delta: int) -> None:
+    """Change a user's spendable balance by ``delta`` minor units (an approval adds, a
+    reversal or a refund's adjustment takes away), creating the balance row if needed."""
+    params = {"user_id": user_id, "key": balance_key(currency), "delta": delta}
+    if connection.execute(_CREDIT, params).rowcount == 0:
+        insert_ignore(connection, balances, {"beneficiary_id": user_id, "currency": params["key"]})
+        connection.execute(_CREDIT, params)
 
 
 def debit(connection: Connection, reward: Any, kind: str, units: int, at: datetime) -> None:

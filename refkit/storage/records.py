@@ -75,4 +75,5 @@ def ledger_from_row(row: Any) -> LedgerEntry:
         approved=value_of(row.approved_minor, row.currency),
         currency=row.currency,
         created_at=row.created_at,
+        reference=row.reference,
     )

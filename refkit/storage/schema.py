@@ -27,6 +27,15 @@ tables, for one referrer and for the leaderboard: ``ix_refkit_conversions_referr
 Revision 0004 adds ``refkit_referrer_totals``: running counts of each referrer's visits and
 referrals, so ``stats_for`` does not count a busy referrer's visits one by one; and the
 referrer on each flag, so it counts only that referrer's open flags.
+
+Revision 0008 lets credit be spent: ledger entries of kinds ``redeemed``, ``paid_out`` and
+``expired`` (no reward, a negative approved amount, a unique ``reference`` for the first two)
+and ``refkit_balances``, one row per user and currency (``''`` for points) kept in the
+transaction of every ledger entry that changes an approved balance. Its CHECK keeps
+``balance_minor`` and ``debt_minor`` non-negative and never both positive: spending is a
+conditional ``UPDATE ... WHERE balance_minor >= :amount``, so no number of concurrent calls,
+and no hand-written statement, can take a balance below zero; a reversal after the credit was
+spent turns the shortfall into ``debt_minor``, which later credit pays first.
 """
 
 from __future__ import annotations
@@ -55,6 +64,7 @@ from sqlalchemy.types import TypeDecorator
 __all__ = [
     "SCHEMA_VERSION",
     "TOTAL_SHARDS",
+    "balances",
     "conversions",
     "counters",
     "erasures",
@@ -71,7 +81,7 @@ __all__ = [
 ]
 
 #: The Alembic revision this metadata matches (see ``storage/migrations``).
-SCHEMA_VERSION = "0004"
+SCHEMA_VERSION = "0008"
 MAX_MINOR = 10**16  # 10^12 major units with up to four decimals (CLF, UYW)
 
 
@@ -221,11 +231,18 @@ rewards = Table(
     Index("ix_refkit_rewards_created", "created_at"),
 )
 
+#: Ledger entries that spend a balance rather than move a reward (revision 0008).
+SPEND_KINDS = ("redeemed", "paid_out", "expired")
+LEDGER_KINDS = ("accrued", "approved", "revoked", "reversed", "adjusted", *SPEND_KINDS)
+LEDGER_KINDS_SQL = ", ".join(f"'{kind}'" for kind in LEDGER_KINDS)
+SPEND_KINDS_SQL = ", ".join(f"'{kind}'" for kind in SPEND_KINDS)
+UNKEYED_KINDS_SQL = ", ".join(f"'{kind}'" for kind in ("adjusted", *SPEND_KINDS))
+
 ledger = Table(
     "refkit_ledger",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("reward_id", Integer, ForeignKey("refkit_rewards.id"), nullable=False),
+    Column("reward_id", Integer, ForeignKey("refkit_rewards.id")),
     Column("beneficiary_id", String(_ID), nullable=False),
     Column("kind", String(8), nullable=False),
     Column("once_key", String(8)),
@@ -233,12 +250,19 @@ ledger = Table(
     Column("approved_minor", BigInteger, nullable=False),
     Column("currency", String(3)),
     Column("created_at", UTCDateTime, nullable=False),
+    # the caller's idempotency key of a redemption or payout (revision 0008)
+    Column("reference", String(_ID)),
+    CheckConstraint(f"kind IN ({LEDGER_KINDS_SQL})", name="kind"),
     CheckConstraint(
-        "kind IN ('accrued', 'approved', 'revoked', 'reversed', 'adjusted')", name="kind"
+        f"(kind IN ({UNKEYED_KINDS_SQL}) AND once_key IS NULL) OR "
+        f"(kind NOT IN ({UNKEYED_KINDS_SQL}) AND once_key = kind)",
+        name="once_key",
     ),
     CheckConstraint(
-        "(kind = 'adjusted' AND once_key IS NULL) OR (kind <> 'adjusted' AND once_key = kind)",
-        name="once_key",
+        f"(kind IN ({SPEND_KINDS_SQL})) = (reward_id IS NULL) AND "
+        f"(kind IN ('redeemed', 'paid_out')) = (reference IS NOT NULL) AND "
+        f"(kind NOT IN ({SPEND_KINDS_SQL}) OR (pending_minor = 0 AND approved_minor < 0))",
+        name="spend",
     ),
     CheckConstraint(
         f"pending_minor >= -{MAX_MINOR} AND pending_minor <= {MAX_MINOR} AND "
@@ -246,8 +270,27 @@ ledger = Table(
         name="range",
     ),
     UniqueConstraint("reward_id", "once_key", name="uq_refkit_ledger_once"),
+    UniqueConstraint("reference", name="uq_refkit_ledger_reference"),
     Index("ix_refkit_ledger_beneficiary", "beneficiary_id", "created_at"),
     Index("ix_refkit_ledger_created", "created_at"),
+)
+
+#: Each user's spendable balance by currency (``''``: points), in minor units (revision 0008).
+#: Every ledger entry that changes an approved balance changes it in the same transaction.
+balances = Table(
+    "refkit_balances",
+    metadata,
+    Column("beneficiary_id", String(_ID), primary_key=True),
+    Column("currency", String(3), primary_key=True),
+    Column("balance_minor", BigInteger, nullable=False, server_default="0"),
+    Column("debt_minor", BigInteger, nullable=False, server_default="0"),
+    CheckConstraint(
+        f"balance_minor >= 0 AND balance_minor <= {MAX_MINOR} AND "
+        f"debt_minor >= 0 AND debt_minor <= {MAX_MINOR} AND "
+        "(balance_minor = 0 OR debt_minor = 0)",
+        name="not_negative",
+    ),
+    Index("ix_refkit_balances_payable", "currency", "balance_minor"),
 )
 
 #: Shards of :data:`referrer_totals`: each write bumps one of them, picked at random, so the
