@@ -5,7 +5,8 @@ code (:mod:`~refkit.steps.referrers`) -> visit (:mod:`~refkit.steps.visits`) -> 
 the pure :func:`refkit.rules.decide`) -> rewards (:mod:`~refkit.steps.rewards`) -> ledger
 entries (:mod:`~refkit.steps.ledger`) -> spending the balance they make
 (:mod:`~refkit.steps.credit`: redeem, pay out, expire); beside the way, review
-(:mod:`~refkit.steps.review`: flags, emails, fraud signals) and erasure (:mod:`~refkit.steps.erasure`).
+(:mod:`~refkit.steps.review`: flags, emails, fraud signals) and erasure
+(:mod:`~refkit.steps.erasure`).
 
 Every step takes the open :class:`~sqlalchemy.engine.Connection` of the transaction the
 program opened, runs its statements (built once, at import, so SQLAlchemy caches their
