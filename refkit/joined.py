@@ -172,10 +172,8 @@ class _SessionWatch:
     def of(cls, session: Session) -> _SessionWatch:
         watch = session.info.get(_INFO_KEY)
         if watch is None:
+            _watch_sessions()
             watch = session.info[_INFO_KEY] = cls()
-            event.listen(session, "after_commit", _session_committed)
-            event.listen(session, "after_soft_rollback", _session_rolled_back)
-            event.listen(session, "after_transaction_end", _session_ended)
         assert isinstance(watch, _SessionWatch)
         return watch
 
@@ -190,20 +188,41 @@ class _SessionWatch:
         self.entries.append((frozenset(chain), callback))
 
 
+_sessions_watched: list[bool] = []
+
+
+def _watch_sessions() -> None:
+    """Listen to every session's transactions, once per process (per-session listeners
+    would cost more on each request's new session than these checks of ``session.info``)."""
+    if not _sessions_watched:
+        event.listen(Session, "after_commit", _session_committed)
+        event.listen(Session, "after_soft_rollback", _session_rolled_back)
+        event.listen(Session, "after_transaction_end", _session_ended)
+        _sessions_watched.append(True)
+
+
+def _watch_of(session: Session) -> _SessionWatch | None:
+    watch = session.info.get(_INFO_KEY) if session.info else None
+    return watch if isinstance(watch, _SessionWatch) and watch.root is not None else None
+
+
 def _session_committed(session: Session) -> None:
-    watch: _SessionWatch = session.info[_INFO_KEY]
-    if not session.in_nested_transaction() and session.get_transaction() is watch.root:
+    watch = _watch_of(session)
+    if watch is None or session.in_nested_transaction():
+        return  # not refkit's, or a savepoint released: the outermost commit decides
+    if session.get_transaction() is watch.root:
         watch.committed = True
 
 
 def _session_rolled_back(session: Session, previous: SessionTransaction) -> None:
-    watch: _SessionWatch = session.info[_INFO_KEY]
-    watch.entries = [entry for entry in watch.entries if id(previous) not in entry[0]]
+    watch = _watch_of(session)
+    if watch is not None:
+        watch.entries = [entry for entry in watch.entries if id(previous) not in entry[0]]
 
 
 def _session_ended(session: Session, transaction: SessionTransaction) -> None:
-    watch: _SessionWatch = session.info[_INFO_KEY]
-    if transaction is not watch.root:
+    watch = _watch_of(session)
+    if watch is None or transaction is not watch.root:
         return
     callbacks = [callback for _chain, callback in watch.entries] if watch.committed else []
     watch.entries, watch.root, watch.committed = [], None, False
