@@ -57,7 +57,7 @@ log = logging.getLogger("refkit")
 T = TypeVar("T")
 
 #: What ``connection=`` accepts.
-Joinable: TypeAlias = "Connection | Session | scoped_session[Any]"
+Joinable: TypeAlias = Connection | Session | scoped_session[Any]
 
 _INFO_KEY: Final = "refkit_joined"
 _ready: weakref.WeakSet[Any] = weakref.WeakSet()
