@@ -29,6 +29,11 @@ servers run at once (same settings); each part runs on both back to back, after 
 wrk and the servers share the machine's CPUs. ``REFKIT_RAISE_ERRORS`` is on, so a refkit failure
 ("database is locked") answers 500 and counts as an error; after the run, the orders the shop
 stored are checked against the conversions and rewards refkit stored.
+
+The joined part drives a third shop, :func:`~bench.wsgi_app.joined_app`: the same checkout
+on Flask-SQLAlchemy with refkit's tables in the shop's SQLite file (``store=db.engine``) and
+``RefKit(session=db.session)``, so the order and its conversion are one transaction (the
+guest types a code: refkit binds and rewards them), against the same plain shop.
 """
 
 from __future__ import annotations

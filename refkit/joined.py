@@ -39,6 +39,7 @@ What this module decides, and why:
 from __future__ import annotations
 
 import logging
+import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -62,6 +63,7 @@ Joinable: TypeAlias = Connection | Session | scoped_session[Any]
 _INFO_KEY: Final = "refkit_joined"
 _ready: weakref.WeakSet[Any] = weakref.WeakSet()
 _engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+_listening = threading.Lock()  # listeners are added once per engine, and once for sessions
 
 
 def _session_of(joinable: object) -> Session | None:
@@ -194,11 +196,12 @@ _sessions_watched: list[bool] = []
 def _watch_sessions() -> None:
     """Listen to every session's transactions, once per process (per-session listeners
     would cost more on each request's new session than these checks of ``session.info``)."""
-    if not _sessions_watched:
-        event.listen(Session, "after_commit", _session_committed)
-        event.listen(Session, "after_soft_rollback", _session_rolled_back)
-        event.listen(Session, "after_transaction_end", _session_ended)
-        _sessions_watched.append(True)
+    with _listening:
+        if not _sessions_watched:
+            event.listen(Session, "after_commit", _session_committed)
+            event.listen(Session, "after_soft_rollback", _session_rolled_back)
+            event.listen(Session, "after_transaction_end", _session_ended)
+            _sessions_watched.append(True)
 
 
 def _watch_of(session: Session) -> _SessionWatch | None:
@@ -249,13 +252,16 @@ def _savepoints_of(connection: Connection) -> frozenset[int]:
 def _watch_engine(engine: Engine) -> None:
     if engine in _engines:
         return
-    event.listen(engine, "commit", _connection_committing)
-    event.listen(engine, "rollback", _connection_rolled_back)
-    event.listen(engine, "rollback_savepoint", _savepoint_rolled_back)
-    event.listen(engine, "handle_error", _connection_failed)
-    event.listen(engine, "begin", _connection_settled)
-    event.listen(engine.pool, "checkin", _checked_in)
-    _engines.add(engine)
+    with _listening:
+        if engine in _engines:
+            return
+        event.listen(engine, "commit", _connection_committing)
+        event.listen(engine, "rollback", _connection_rolled_back)
+        event.listen(engine, "rollback_savepoint", _savepoint_rolled_back)
+        event.listen(engine, "handle_error", _connection_failed)
+        event.listen(engine, "begin", _connection_settled)
+        event.listen(engine.pool, "checkin", _checked_in)
+        _engines.add(engine)
 
 
 def _pending(connection: Connection) -> _Pending | None:
