@@ -126,6 +126,8 @@ def run(store: Store, joinable: object, work: Callable[[Connection], T]) -> T:
         store.read(lambda _c: None)  # creates or upgrades the tables once, as the store does
         _ready.add(store)
     try:
+        if not connection.in_transaction():
+            connection.begin()  # as the caller's next statement would (autobegin); they commit
         if connection.dialect.name == "sqlite":
             driver = connection.connection.driver_connection
             if not getattr(driver, "in_transaction", True):

@@ -175,6 +175,25 @@ def test_a_bare_connection_fires_after_its_commit_and_never_after_a_rollback(
     assert _shop_notes(shop_engine) == ["committed"]
 
 
+def test_a_connection_of_a_store_made_from_a_url_joins_too(
+    shop_engine: Engine, clock: refkit.FrozenClock, events: list[tuple[str, Any]]
+) -> None:
+    url = shop_engine.url.render_as_string(hide_password=False)
+    program = refkit.ReferralProgram(secret_key=SECRET, store=url, rules=RULES, clock=clock)
+    program.on("conversion.recorded", lambda record: events.append(("conversion", record)))
+    code = program.code_for("alice")
+    with program.store.engine.connect() as connection:  # refkit's own engine, not begun
+        program.record_conversion("o-1", "bob", "50.00", "EUR", code=code, connection=connection)
+        connection.execute(orders.insert().values(note="with the conversion"))
+        connection.commit()
+    assert _names(events) == ["conversion"]
+    assert _shop_notes(shop_engine) == ["with the conversion"]
+    stored = program.conversion("o-1")
+    assert stored is not None
+    assert stored.referrer_id == "alice"
+    program.store.close()
+
+
 def test_refund_approve_and_visits_join_the_transaction_too(
     joined_program: refkit.ReferralProgram, shop_engine: Engine, events: list[tuple[str, Any]]
 ) -> None:
