@@ -12,7 +12,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, create_engine, select
+from sqlalchemy import (
+    Column,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    select,
+    text,
+)
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 import refkit
@@ -239,3 +250,49 @@ def test_the_memory_store_refuses_connection(clock: refkit.FrozenClock) -> None:
         pytest.raises(refkit.ConfigurationError, match="memory store"),
     ):
         program.record_conversion("o-1", "bob", "50.00", "EUR", connection=connection)
+
+
+def test_a_rolled_back_savepoint_of_a_bare_connection_drops_its_events(
+    joined_program: refkit.ReferralProgram, shop_engine: Engine, events: list[tuple[str, Any]]
+) -> None:
+    with shop_engine.connect() as connection:
+        savepoint = connection.begin_nested()
+        joined_program.record_conversion("o-1", "bob", "50.00", "EUR", connection=connection)
+        savepoint.rollback()
+        connection.execute(orders.insert().values(note="kept"))
+        connection.commit()
+    assert events == []
+    assert joined_program.conversion("o-1") is None
+    assert _shop_notes(shop_engine) == ["kept"]
+
+
+@pytest.mark.parametrize("use_session", [True, False])
+def test_a_commit_that_fails_fires_nothing(
+    joined_program: refkit.ReferralProgram,
+    shop_engine: Engine,
+    events: list[tuple[str, Any]],
+    use_session: bool,
+) -> None:
+    """A real failing COMMIT: PostgreSQL checks a deferred constraint of the shop's at COMMIT."""
+    if shop_engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no deferred constraints to fail a COMMIT")
+    with shop_engine.begin() as connection:
+        connection.execute(
+            text(
+                "CREATE TABLE shop_deferred (n int, "
+                "CONSTRAINT once UNIQUE (n) DEFERRABLE INITIALLY DEFERRED)"
+            )
+        )
+    try:
+        owner: Any = Session(shop_engine) if use_session else shop_engine.connect()
+        with owner:
+            owner.execute(text("INSERT INTO shop_deferred VALUES (1), (1)"))  # fails at COMMIT
+            joined_program.record_conversion("o-1", "bob", "50.00", "EUR", connection=owner)
+            with pytest.raises(IntegrityError):
+                owner.commit()
+            owner.rollback()
+        assert events == []
+        assert joined_program.conversion("o-1") is None
+    finally:
+        with shop_engine.begin() as connection:
+            connection.execute(text("DROP TABLE shop_deferred"))
