@@ -183,6 +183,9 @@ class RefKit:
         review when they match; ``email`` (the new user's) is registered with
         :meth:`refkit.ReferralProgram.identify` first, and also when the visitor came without
         a code, so that a second account on the same address cannot refer itself.
+
+        With ``RefKit(session=db.session)`` both are written in the shop's session: the
+        shop's commit stores the new user and their referral together.
         """
         found = _captured()
         state = get_state()
