@@ -121,11 +121,11 @@ def run(store: Store, joinable: object, work: Callable[[Connection], T]) -> T:
 
     :raises StorageError: a driver error (refkit's savepoint was rolled back).
     """
-    connection = connection_of(store, joinable)
     if store not in _ready:
         store.read(lambda _c: None)  # creates or upgrades the tables once, as the store does
         _ready.add(store)
     try:
+        connection = connection_of(store, joinable)  # a Session's may fail: a dead connection
         if not connection.in_transaction():
             connection.begin()  # as the caller's next statement would (autobegin); they commit
         if connection.dialect.name == "sqlite":
