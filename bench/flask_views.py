@@ -29,6 +29,11 @@ servers run at once (same settings); each part runs on both back to back, after 
 wrk and the servers share the machine's CPUs. ``REFKIT_RAISE_ERRORS`` is on, so a refkit failure
 ("database is locked") answers 500 and counts as an error; after the run, the orders the shop
 stored are checked against the conversions and rewards refkit stored.
+
+The joined part drives a third shop, :func:`~bench.wsgi_app.joined_app`: the same checkout
+on Flask-SQLAlchemy with refkit's tables in the shop's SQLite file (``store=db.engine``) and
+``RefKit(session=db.session)``, so the order and its conversion are one transaction (the
+guest types a code: refkit binds and rewards them), against the same plain shop.
 """
 
 from __future__ import annotations
@@ -67,6 +72,8 @@ from .wsgi_app import (
     RULES,
     SECRET,
     Orders,
+    joined_app,
+    joined_database,
     plain_app,
     refkit_app,
     refkit_database,
@@ -354,10 +361,12 @@ class WrkResult:
 
 
 #: What the load test drives, and how its lines name them.
-PARTS = ("landing", "referred", "not referred")
+PARTS = ("landing", "referred", "joined", "not referred")
 _TITLES = {
     "landing": "GET /r/<code> (new visitor)",
     "referred": "POST /checkout (referred: a guest typing a code)",
+    "joined": "POST /checkout (referred, one transaction with the shop's order: "
+    "Flask-SQLAlchemy, store=db.engine, session=db.session)",
     "not referred": "POST /checkout (not referred)",
 }
 _UNITS_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
@@ -420,6 +429,7 @@ def _run_load(directory: Path, sizes: LoadSizes, parts: Sequence[str]) -> Report
         program.store.close()
     for kind in ("refkit", "plain"):
         Orders(shop_database(directory, kind)).close()
+    joined_code = _joined_setup(directory) if "joined" in parts else ""
     script = directory / "checkout.lua"
     script.write_text(_CHECKOUT_SCRIPT)
     # What wrk requests: a path, the Lua script, and its arguments (the tag of the order
@@ -427,17 +437,22 @@ def _run_load(directory: Path, sizes: LoadSizes, parts: Sequence[str]) -> Report
     requests: dict[str, tuple[str, Path | None, tuple[str, ...]]] = {
         "landing": (f"/r/{code}", None, ()),
         "referred": ("/checkout", script, ("ref", code)),
+        "joined": ("/checkout", script, ("joi", joined_code)),
         "not referred": ("/checkout", script, ("solo", "")),
     }
     results: dict[tuple[str, str], WrkResult] = {}
-    with _servers(("refkit", "plain"), directory, sizes) as urls:
+    kinds = ("refkit", "plain", "joined") if "joined" in parts else ("refkit", "plain")
+    with _servers(kinds, directory, sizes) as urls:
         # Each part on both shops back to back, which of them first alternating, so a
         # busy stretch of this machine falls on both.
         for index, part in enumerate(parts):
             path, lua, args = requests[part]
-            for kind in ("refkit", "plain")[:: 1 if index % 2 == 0 else -1]:
+            subject = "joined" if part == "joined" else "refkit"
+            for kind in (subject, "plain")[:: 1 if index % 2 == 0 else -1]:
                 tagged = (f"{kind}-{args[0]}", *args[1:]) if args else ()
-                results[kind, part] = _drive(urls[kind] + path, sizes, lua, tagged)
+                results["plain" if kind == "plain" else "refkit", part] = _drive(
+                    urls[kind] + path, sizes, lua, tagged
+                )
     version = importlib.metadata.version("gunicorn")
     warmup = f" after a {sizes.warmup} s warm-up" if sizes.warmup else ""
     lines = [
@@ -456,8 +471,26 @@ def _run_load(directory: Path, sizes: LoadSizes, parts: Sequence[str]) -> Report
         lines.append(PgLine(text, ok=_errors(subject) == 0 and _errors(plain) == 0))
     for part in parts:
         if part != "landing":
-            lines.append(_stored(directory, part, f"refkit-{requests[part][2][0]}"))
+            subject = "joined" if part == "joined" else "refkit"
+            lines.append(_stored(directory, part, f"{subject}-{requests[part][2][0]}"))
     return Report(lines=lines)
+
+
+def _joined_setup(directory: Path) -> str:
+    """The joined shop's one file, in WAL, with its orders and refkit's tables (created
+    before the workers open it); the code its guests type."""
+    with closing(sqlite3.connect(joined_database(directory))) as connection:
+        connection.execute("PRAGMA journal_mode=WAL")
+    program = ReferralProgram(SECRET, f"sqlite:///{joined_database(directory)}", RULES)
+    try:
+        program.create_all()
+        code = program.code_for("referrer-0")
+    finally:
+        program.store.close()
+    app = joined_app(directory)  # creates the orders table
+    with app.app_context():
+        app.extensions["bench_db"].engine.dispose()
+    return code
 
 
 def _figures(result: WrkResult) -> str:
@@ -502,11 +535,13 @@ def _wrk(
 def _stored(directory: Path, part: str, tag: str) -> PgLine:
     """The measured checkout run's orders (the shop's file) against refkit's conversions and
     rewards: every order must be converted, with two rewards each for a referred guest."""
-    rewards = 2 if part == "referred" else 0
+    rewards = 0 if part == "not referred" else 2
     pattern = f"o-m-{tag}-%"
-    with closing(sqlite3.connect(shop_database(directory, "refkit"))) as shop:
+    joined = part == "joined"
+    shop_file = joined_database(directory) if joined else shop_database(directory, "refkit")
+    with closing(sqlite3.connect(shop_file)) as shop:
         orders = _count(shop, "SELECT count(*) FROM orders WHERE order_id LIKE ?", pattern)
-    with closing(sqlite3.connect(directory / "refkit.db")) as store:
+    with closing(sqlite3.connect(shop_file if joined else directory / "refkit.db")) as store:
         converted = _count(
             store, "SELECT count(*) FROM refkit_conversions WHERE order_id LIKE ?", pattern
         )

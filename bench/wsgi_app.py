@@ -5,9 +5,12 @@ and redirects to ``/``; ``POST /checkout`` reads the form and writes the order t
 own SQLite file. :func:`refkit_app` is the same shop with refkit: :class:`~refkit_flask.RefKit`
 on an SQLite file (its landing route replaces the hand-rolled one) and the same checkout
 decorated with ``@refkit.track_conversion``, calling ``refkit.conversion(...)``.
+:func:`joined_app` is the same shop on Flask-SQLAlchemy with refkit's tables in the shop's
+database and ``RefKit(session=db.session)``: the order and its conversion are one transaction.
 
 Under a WSGI server, ``gunicorn 'bench.wsgi_app:from_environ()'`` builds the shop named by
-:data:`ENV_APP` (``refkit`` or ``plain``) on the files in the directory :data:`ENV_DIR`.
+:data:`ENV_APP` (``refkit``, ``plain`` or ``joined``) on the files in the directory
+:data:`ENV_DIR`.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from flask import Flask, redirect, request
+from sqlalchemy import event
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from werkzeug.wrappers import Response
 
 from refkit import Reward, RewardRules
@@ -33,6 +38,8 @@ __all__ = [
     "SECRET",
     "Orders",
     "from_environ",
+    "joined_app",
+    "joined_database",
     "plain_app",
     "refkit_app",
     "refkit_database",
@@ -51,6 +58,11 @@ CREATE TABLE IF NOT EXISTS orders (
     order_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, amount_minor INTEGER NOT NULL,
     currency TEXT NOT NULL, created_at TEXT NOT NULL)
 """
+
+
+def joined_database(directory: Path) -> Path:
+    """The joined shop's one SQLite file in ``directory``: its orders and refkit's tables."""
+    return directory / "joined.db"
 
 
 def refkit_database(directory: Path) -> str:
@@ -184,11 +196,80 @@ def refkit_app(directory: Path) -> Flask:
     return app
 
 
+class _Base(DeclarativeBase):
+    pass
+
+
+class JoinedOrder(_Base):
+    """The joined shop's order (the same columns as :class:`Orders`' table)."""
+
+    __tablename__ = "orders"
+    order_id: Mapped[str] = mapped_column(primary_key=True)
+    customer_id: Mapped[str]
+    amount_minor: Mapped[int]
+    currency: Mapped[str]
+    created_at: Mapped[str]
+
+
+def _sqlite_settings(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+    # The settings refkit gives its SQLite (the file is switched to WAL once, at set-up).
+    dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+
+
+def joined_app(directory: Path) -> Flask:
+    """The same shop on Flask-SQLAlchemy, refkit's tables in its database
+    (``store=db.engine``) and refkit's writes in its transaction (``session=db.session``): the
+    checkout adds the order, calls ``refkit.conversion(...)`` and commits both at once."""
+    from flask_sqlalchemy import SQLAlchemy  # the bench extra installs it
+
+    app = Flask(__name__)
+    app.config.update(
+        SQLALCHEMY_DATABASE_URI=f"sqlite:///{joined_database(directory)}",
+        SQLALCHEMY_ENGINE_OPTIONS={"connect_args": {"timeout": 30}},
+        REFKIT_SECRET_KEY=SECRET,
+        REFKIT_RULES=RULES,
+        REFKIT_RAISE_ERRORS=True,
+    )
+    db = SQLAlchemy(model_class=_Base)
+    db.init_app(app)
+    with app.app_context():
+        event.listen(db.engine, "connect", _sqlite_settings)
+        _Base.metadata.create_all(db.engine)
+    refkit = RefKit(app, store=lambda app: db.engine, session=db.session)
+    app.extensions["bench_db"] = db
+
+    @app.get("/")
+    def index() -> str:
+        return "shop\n"
+
+    @app.post("/checkout")
+    @refkit.track_conversion
+    def checkout() -> str:
+        order_id, customer, amount = _order()
+        created = datetime.now(UTC).isoformat()
+        db.session.add(
+            JoinedOrder(
+                order_id=order_id,
+                customer_id=customer,
+                created_at=created,
+                amount_minor=int(amount * 100),
+                currency=CURRENCY,
+            )
+        )
+        code = request.form.get("code") or None
+        refkit.conversion(order_id, amount, CURRENCY, customer_id=customer, code=code)
+        db.session.commit()  # the order and its conversion, together
+        return _placed(order_id, amount)
+
+    return app
+
+
 def from_environ() -> Flask:
     """The shop named by :data:`ENV_APP` on the files in :data:`ENV_DIR` (for gunicorn)."""
     kind, directory = os.environ.get(ENV_APP, "refkit"), os.environ.get(ENV_DIR)
     if not directory:
         raise RuntimeError(f"set {ENV_DIR} to the directory of the benchmark's databases")
-    if kind not in ("refkit", "plain"):
-        raise RuntimeError(f"{ENV_APP} must be 'refkit' or 'plain', not {kind!r}")
-    return (refkit_app if kind == "refkit" else plain_app)(Path(directory))
+    shops = {"refkit": refkit_app, "plain": plain_app, "joined": joined_app}
+    if kind not in shops:
+        raise RuntimeError(f"{ENV_APP} must be 'refkit', 'plain' or 'joined', not {kind!r}")
+    return shops[kind](Path(directory))

@@ -47,6 +47,7 @@ nitpick_ignore = [
     ("py:class", "sqlalchemy.sql.elements.ColumnElement"),
     ("py:class", "refkit_flask.state.T"),
     ("py:class", "refkit.storage.base.T"),
+    ("py:class", "refkit.joined.T"),
 ]
 
 autodoc_member_order = "bysource"

@@ -88,6 +88,9 @@ def _sqlalchemy() -> Project:
         "core/exceptions.html": "sqlalchemy.exc.SQLAlchemyError sqlalchemy.exc.DBAPIError "
         "sqlalchemy.exc.IntegrityError sqlalchemy.exc.OperationalError",
         "core/custom_types.html": "sqlalchemy.types.TypeDecorator",
+        "orm/session_api.html": "sqlalchemy.orm.session.Session "
+        "sqlalchemy.orm.session.SessionTransaction",
+        "orm/contextual.html": "sqlalchemy.orm.scoping.scoped_session",
     }
     release = version("sqlalchemy").split(".")
     return Project(
@@ -95,7 +98,7 @@ def _sqlalchemy() -> Project:
         f"https://docs.sqlalchemy.org/en/{release[0]}{release[1]}/",
         ".".join(release[:2]),
         objects={name: page for page, names in pages.items() for name in names.split()},
-        shortcuts=("sqlalchemy",),
+        shortcuts=("sqlalchemy", "sqlalchemy.orm"),
     )
 
 

@@ -10,11 +10,12 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 from urllib.parse import unquote_plus, urlencode, urlsplit, urlunsplit
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
+from . import joined
 from .clock import Clock, system_clock
 from .codes import MAX_NUMBER, CodeCodec
 from .errors import AlreadyReferred, ConfigurationError, InvalidCode, SelfReferral, ValidationError
@@ -55,6 +56,9 @@ from .validation import to_aware, to_campaign, to_id, to_optional_duration
 __all__ = ["DEFAULT_FAST_PURCHASE", "DEFAULT_SIGNAL_RETENTION", "EVENTS", "ReferralProgram"]
 
 log = logging.getLogger("refkit")
+T = TypeVar("T")
+#: Events a step's result fires: (event, record) pairs.
+_Events = list[tuple[str, object]]
 
 #: The events :meth:`ReferralProgram.on` accepts, and the record each one passes.
 EVENTS: Final = (
@@ -230,10 +234,12 @@ class ReferralProgram:
         campaign: str | None = None,
         visitor: str | None = None,
         at: datetime | None = None,
+        connection: joined.Joinable | None = None,
     ) -> Visit:
         """Count a click or landing for the code's referrer.
 
         :param visitor: an opaque, non-personal visitor key (for example a hash of a cookie).
+        :param connection: write in the caller's transaction (see :meth:`record_conversion`).
         :raises InvalidCode: the code is not one of this program's.
         """
         campaign = to_campaign(campaign)
@@ -244,14 +250,15 @@ class ReferralProgram:
         user_id = self._users.get(parsed.number)
         if user_id is not None:
             known = user_id
-            return self.store.transaction(
-                lambda c: visits.record(c, known, campaign, visitor, when)
+            return self._write(
+                lambda c: visits.record(c, known, campaign, visitor, when), connection
             )
         # Not cached: find the referrer and count the visit in one statement.
-        visit = self.store.transaction(
+        visit = self._write(
             lambda c: visits.record_by_number(
                 c, parsed.number, campaign, visitor, when, PSEUDONYM_PREFIX
-            )
+            ),
+            connection,
         )
         if visit is None:
             raise InvalidCode(code, "unknown_referrer")
@@ -269,6 +276,7 @@ class ReferralProgram:
         email: str | None = None,
         click: Fingerprint | None = None,
         signup: Fingerprint | None = None,
+        connection: joined.Joinable | None = None,
     ) -> Referral:
         """Bind a new customer to the code's referrer, for good.
 
@@ -280,6 +288,7 @@ class ReferralProgram:
             click on the link); with ``signup``, the fraud signals checked and kept (as
             keyed hashes) for review.
         :param signup: the :meth:`fingerprint` of the signup request.
+        :param connection: write in the caller's transaction (see :meth:`record_conversion`).
         :raises AlreadyReferred: the referee is bound to someone else.
         :raises SelfReferral: the code is the referee's own, the referee and the referrer
             registered the same normalized email (:meth:`identify`), or the binding would
@@ -287,7 +296,7 @@ class ReferralProgram:
         :raises InvalidCode: the code is not one of this program's.
         """
         if email is not None:
-            self.identify(referee_id, email=email, at=at)
+            self.identify(referee_id, email=email, at=at, connection=connection)
         referee = to_id(referee_id, "referee_id")
         if source not in SOURCES:
             raise ValidationError(f"source must be one of {SOURCES}, got {source!r}")
@@ -302,10 +311,12 @@ class ReferralProgram:
                 "for bringing someone else, so check the code belongs to another user",
             )
         pseudonyms = self._pepper.pseudonyms(referee)
-        result = self.store.transaction(
+        result = self._write(
             lambda c: referrals.attribute(
                 c, referee, referrer, source, campaign, when, click, signup, pseudonyms
-            )
+            ),
+            connection,
+            lambda r: [("referral.created", r.referral)] if r.created else [],
         )
         if result.refused == "same_email":
             raise SelfReferral(
@@ -328,8 +339,6 @@ class ReferralProgram:
                 "their own referral chain",
             )
         assert result.referral is not None
-        if result.created:
-            self._emit("referral.created", result.referral)
         return result.referral
 
     def referral_for(self, referee_id: str | int) -> Referral | None:
@@ -350,6 +359,7 @@ class ReferralProgram:
         code: object = None,
         at: datetime | None = None,
         email: str | None = None,
+        connection: joined.Joinable | None = None,
     ) -> Conversion:
         """Record a purchase and create the rewards it earns.
 
@@ -363,6 +373,11 @@ class ReferralProgram:
         :param email: the customer's email: a shortcut for :meth:`identify` first. A
             customer sharing their referrer's normalized email earns nobody a reward
             (reason ``"self_referral"``).
+        :param connection: an SQLAlchemy ``Connection`` or ``Session`` (Flask-SQLAlchemy's
+            ``db.session``) on the store's database, whose transaction the caller owns:
+            refkit writes inside it, in a savepoint, and commits nothing, so the shop's order
+            and its conversion commit together or not at all; the events fire after the
+            caller's commit, never after a rollback (see :mod:`refkit.joined`).
         :raises ConflictError: the order id was recorded with another customer, amount or
             currency.
         :raises ValidationError: a bad id, amount, currency or time; nothing is stored.
@@ -371,7 +386,7 @@ class ReferralProgram:
         order = to_id(order_id, "order_id")
         customer = to_id(customer_id, "customer_id")
         if email is not None:
-            self.identify(customer, email=email, at=at)
+            self.identify(customer, email=email, at=at, connection=connection)
         money = to_currency(currency)
         value = to_amount(amount, currency=money)
         minor = to_minor(value, money)
@@ -389,15 +404,9 @@ class ReferralProgram:
             pseudonyms=self._pepper.pseudonyms(customer),
         )
         rules = self.rules
-        result = self.store.transaction(lambda c: conversions.record(c, new, rules))
-        # Events after the commit (a later ``connection=`` would fire them after the
-        # caller's commit instead): nothing above has fired one.
-        if result.created:
-            if result.new_referral is not None:
-                self._emit("referral.created", result.new_referral)
-            self._emit("conversion.recorded", result.conversion)
-            for reward in result.conversion.rewards:
-                self._emit("reward.created", reward)
+        result = self._write(
+            lambda c: conversions.record(c, new, rules), connection, _conversion_events
+        )
         return result.conversion
 
     def conversion(self, order_id: str | int) -> Conversion | None:
@@ -411,6 +420,7 @@ class ReferralProgram:
         amount: Decimal | int | float | str | None = None,
         *,
         at: datetime | None = None,
+        connection: joined.Joinable | None = None,
     ) -> list[EarnedReward]:
         """Record a full refund (or a partial one of ``amount``).
 
@@ -424,15 +434,17 @@ class ReferralProgram:
         when = self._now(at)
         minor = None
         if amount is not None:
-            stored = self.store.read(lambda c: conversions.conversion_of(c, order))
+            stored = self._read(lambda c: conversions.conversion_of(c, order), connection)
             if stored is None:
                 raise ValidationError(f"no conversion was recorded with order_id {order!r}")
             minor = to_minor(to_amount(amount, currency=stored.currency), stored.currency)
-        changed = self.store.transaction(lambda c: rewards.refund(c, order, minor, when))
-        for reward in changed:
-            if reward.status in ("revoked", "reversed"):
-                self._emit(f"reward.{reward.status}", reward)
-        return changed
+        return self._write(
+            lambda c: rewards.refund(c, order, minor, when),
+            connection,
+            lambda changed: [
+                (f"reward.{r.status}", r) for r in changed if r.status in ("revoked", "reversed")
+            ],
+        )
 
     def approve_due(
         self, now: datetime | None = None, *, limit: int = 10_000
@@ -444,22 +456,35 @@ class ReferralProgram:
             self._emit("reward.approved", reward)
         return approved
 
-    def approve(self, reward_id: int, *, at: datetime | None = None) -> EarnedReward | None:
+    def approve(
+        self,
+        reward_id: int,
+        *,
+        at: datetime | None = None,
+        connection: joined.Joinable | None = None,
+    ) -> EarnedReward | None:
         """Approve one pending reward now, hold period or not; ``None`` if not pending."""
-        return self._set_status(reward_id, "approved", at)
+        return self._set_status(reward_id, "approved", at, connection)
 
     def revoke(self, reward_id: int, *, at: datetime | None = None) -> EarnedReward | None:
         """Revoke one pending reward (fraud, a cancelled order); ``None`` if not pending."""
         return self._set_status(reward_id, "revoked", at)
 
-    def _set_status(self, reward_id: int, status: str, at: datetime | None) -> EarnedReward | None:
+    def _set_status(
+        self,
+        reward_id: int,
+        status: str,
+        at: datetime | None,
+        connection: joined.Joinable | None = None,
+    ) -> EarnedReward | None:
         if isinstance(reward_id, bool) or not isinstance(reward_id, int):
             raise ValidationError("reward_id must be an int")
         when = self._now(at)
-        reward = self.store.transaction(lambda c: rewards.set_status(c, reward_id, status, when))
-        if reward is not None:
-            self._emit(f"reward.{status}", reward)
-        return reward
+        return self._write(
+            lambda c: rewards.set_status(c, reward_id, status, when),
+            connection,
+            lambda reward: [] if reward is None else [(f"reward.{status}", reward)],
+        )
 
     def rewards(
         self, *, user_id: str | int | None = None, status: str | None = None, limit: int = 100
@@ -506,15 +531,17 @@ class ReferralProgram:
         *,
         reference: str | int,
         at: datetime | None = None,
+        connection: joined.Joinable | None = None,
     ) -> LedgerEntry:
         """Spend ``amount`` of the user's credit (or points, ``currency=None``), for example
         at checkout. Idempotent by ``reference``: the same call again returns the same entry.
+        With ``connection=``, it is written in the caller's transaction (:mod:`refkit.joined`).
 
         :raises InsufficientBalance: more than the balance; nothing is stored.
         :raises ConflictError: ``reference`` was used for another user, amount or kind.
         :raises ValidationError: a bad id, amount (zero included), currency or time.
         """
-        return self._spend("redeemed", user_id, amount, currency, reference, at)
+        return self._spend("redeemed", user_id, amount, currency, reference, at, connection)
 
     def pay_out(
         self,
@@ -524,10 +551,11 @@ class ReferralProgram:
         *,
         reference: str | int,
         at: datetime | None = None,
+        connection: joined.Joinable | None = None,
     ) -> LedgerEntry:
         """Record a cash payout of ``amount`` of the user's approved balance; as
         :meth:`redeem`, with the ledger kind ``"paid_out"``."""
-        return self._spend("paid_out", user_id, amount, currency, reference, at)
+        return self._spend("paid_out", user_id, amount, currency, reference, at, connection)
 
     def _spend(
         self,
@@ -537,6 +565,7 @@ class ReferralProgram:
         currency: object,
         ref: object,
         at: datetime | None,
+        connection: joined.Joinable | None,
     ) -> LedgerEntry:
         uid, money = to_id(user_id), _credit_currency(currency)
         if money is None:
@@ -548,7 +577,7 @@ class ReferralProgram:
             if units == 0:
                 raise ValidationError("the amount to spend must be more than zero")
         new = credit.Spend(kind, uid, units, money, to_id(ref, "reference"), self._now(at))
-        entry, _ = self.store.transaction(lambda c: credit.spend(c, new))
+        entry, _ = self._write(lambda c: credit.spend(c, new), connection)
         return entry
 
     def expire_credit(self, now: datetime | None = None) -> list[LedgerEntry]:
@@ -581,7 +610,14 @@ class ReferralProgram:
 
     # -- abuse and privacy -----------------------------------------------------------------
 
-    def identify(self, user_id: str | int, *, email: str, at: datetime | None = None) -> None:
+    def identify(
+        self,
+        user_id: str | int,
+        *,
+        email: str,
+        at: datetime | None = None,
+        connection: joined.Joinable | None = None,
+    ) -> None:
         """Register the user's email, as a keyed hash of its normalized form only.
 
         Referrals between users who registered the same normalized email (case, ``+tags``,
@@ -597,8 +633,9 @@ class ReferralProgram:
         disposable = is_disposable(normalized)
         when = self._now(at)
         pseudonyms = self._pepper.pseudonyms(uid)
-        self.store.transaction(
-            lambda c: review.identify(c, uid, pseudonyms, email_hash, disposable, when)
+        self._write(
+            lambda c: review.identify(c, uid, pseudonyms, email_hash, disposable, when),
+            connection,
         )
 
     def fingerprint(
@@ -702,6 +739,36 @@ class ReferralProgram:
         """Top referrers by ``"conversions"`` or ``"revenue"`` (net of refunds)."""
         return self.reports.leaderboard(limit, by)
 
+    # -- one step, in refkit's transaction or in the caller's -----------------------------
+
+    def _write(
+        self,
+        work: Callable[[Connection], T],
+        connection: joined.Joinable | None,
+        events: Callable[[T], _Events] = lambda _result: [],
+    ) -> T:
+        """Run one writing step in its own transaction, or in the caller's (``connection=``,
+        :mod:`refkit.joined`), and fire ``events(result)`` after the commit."""
+        if connection is None:
+            result = self.store.transaction(work)
+            self._fire(events(result))
+            return result
+        result = joined.run(self.store, connection, work)
+        fired = events(result)
+        if fired:
+            joined.after_commit(connection, partial(self._fire, fired))
+        return result
+
+    def _read(self, work: Callable[[Connection], T], connection: joined.Joinable | None) -> T:
+        """A read, in the caller's transaction when given (it sees what they wrote)."""
+        if connection is None:
+            return self.store.read(work)
+        return joined.run(self.store, connection, work)
+
+    def _fire(self, events: _Events) -> None:
+        for event, record in events:
+            self._emit(event, record)
+
     # -- hooks -----------------------------------------------------------------------------
 
     def on(self, event: str, callback: Callable[[Any], object]) -> Callable[[Any], object]:
@@ -728,6 +795,17 @@ class ReferralProgram:
 def _credit_currency(currency: object) -> str | None:
     """A balance's currency: an ISO code, or ``None`` for points."""
     return None if currency is None else to_currency(currency)
+
+
+def _conversion_events(result: conversions.Recorded) -> _Events:
+    if not result.created:
+        return []
+    fired: _Events = []
+    if result.new_referral is not None:
+        fired.append(("referral.created", result.new_referral))
+    fired.append(("conversion.recorded", result.conversion))
+    fired.extend(("reward.created", reward) for reward in result.conversion.rewards)
+    return fired
 
 
 def _candidate() -> int:

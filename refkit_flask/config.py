@@ -24,6 +24,7 @@ from refkit.validation import to_optional_duration
 __all__ = [
     "DEFAULTS",
     "DEFAULT_BOT_USER_AGENTS",
+    "EXTENSION_OPTIONS",
     "OPTIONS",
     "Settings",
     "check_options",
@@ -39,8 +40,8 @@ DEFAULT_BOT_USER_AGENTS = (
     r"headlesschrome|lighthouse|python-requests|curl/|wget/|httpclient|okhttp|go-http-client"
 )
 
-#: The keyword options of ``RefKit(...)``: each is a :class:`refkit.ReferralProgram` option,
-#: and wins over its config key.
+#: The keyword options of ``RefKit(...)`` that are :class:`refkit.ReferralProgram` options;
+#: each wins over its config key.
 OPTIONS: dict[str, str] = {
     "secret_key": "REFKIT_SECRET_KEY",
     "store": "REFKIT_DATABASE_URL",
@@ -51,6 +52,8 @@ OPTIONS: dict[str, str] = {
     "fast_purchase": "REFKIT_FAST_PURCHASE",
     "signal_retention": "REFKIT_SIGNAL_RETENTION",
 }
+#: The extension's own keyword options of ``RefKit(...)``, each winning over its config key.
+EXTENSION_OPTIONS: dict[str, str] = {"session": "REFKIT_SESSION"}
 _KEY_HELP = (
     'generate one with: python -c "import secrets; print(secrets.token_urlsafe(32))" '
     "and set REFKIT_SECRET_KEY to it (a list [newest, older...] rotates keys)"
@@ -78,6 +81,7 @@ DEFAULTS: dict[str, Any] = {
     "REFKIT_FAST_PURCHASE": DEFAULT_FAST_PURCHASE,
     "REFKIT_SIGNAL_RETENTION": DEFAULT_SIGNAL_RETENTION,
     "REFKIT_BOT_USER_AGENTS": None,
+    "REFKIT_SESSION": None,
 }
 
 DEFAULT_COOKIE_MAX_AGE = timedelta(days=30)
@@ -104,6 +108,8 @@ class Settings:
     fast_purchase: timedelta | None = DEFAULT_FAST_PURCHASE
     signal_retention: timedelta = DEFAULT_SIGNAL_RETENTION
     bot_user_agents: re.Pattern[str] | None = re.compile(DEFAULT_BOT_USER_AGENTS, re.IGNORECASE)
+    #: The shop's SQLAlchemy session (``db.session``) refkit writes in, or ``None``.
+    session: Any = None
 
     def program_options(self) -> dict[str, Any]:
         """The keyword arguments of the app's :class:`refkit.ReferralProgram`."""
@@ -124,16 +130,17 @@ def check_options(options: dict[str, Any]) -> None:
 
     :raises ConfigurationError: naming the unknown options and the valid ones.
     """
-    unknown = sorted(set(options) - set(OPTIONS))
+    known = {**OPTIONS, **EXTENSION_OPTIONS}
+    unknown = sorted(set(options) - set(known))
     if unknown:
         raise ConfigurationError(
             f"RefKit() got unknown option(s) {', '.join(unknown)}; the options are "
-            f"{', '.join(OPTIONS)} (each also a config key: {', '.join(OPTIONS.values())})"
+            f"{', '.join(known)} (each also a config key: {', '.join(known.values())})"
         )
 
 
 def _option(options: dict[str, Any], config: Any, name: str) -> Any:
-    return options[name] if name in options else config[OPTIONS[name]]
+    return options[name] if name in options else config[{**OPTIONS, **EXTENSION_OPTIONS}[name]]
 
 
 def _duration(value: Any, key: str) -> timedelta | None:
@@ -267,4 +274,16 @@ def read_settings(app: Flask, options: dict[str, Any]) -> Settings:
         fast_purchase=_duration(_option(options, config, "fast_purchase"), "REFKIT_FAST_PURCHASE"),
         signal_retention=retention,
         bot_user_agents=_bots(config["REFKIT_BOT_USER_AGENTS"]),
+        session=_session(_option(options, config, "session")),
+    )
+
+
+def _session(value: Any) -> Any:
+    """The shop's session (a ``Session``, a ``scoped_session`` such as Flask-SQLAlchemy's
+    ``db.session``, or a ``Connection``), or ``None``."""
+    if value is None or callable(getattr(value, "connection", None)) or hasattr(value, "engine"):
+        return value
+    raise ConfigurationError(
+        "REFKIT_SESSION (RefKit(session=...)) must be the shop's SQLAlchemy session, for "
+        f"example Flask-SQLAlchemy's db.session, not {type(value).__name__}"
     )

@@ -59,6 +59,10 @@ class RefKit:
         engines that only exist inside an app context.
     :param rules: the :class:`refkit.RewardRules`; overrides ``REFKIT_RULES``.
     :param clock: the program's clock (tests pass a :class:`refkit.FrozenClock`).
+    :param session: the shop's SQLAlchemy session (Flask-SQLAlchemy's ``db.session``, with
+        ``store=db.engine``): :meth:`conversion` and :meth:`attribute_signup` then write in
+        it, in the shop's transaction, and the shop's commit stores both (``REFKIT_SESSION``;
+        see "One transaction with the shop's order" in the docs).
     :param options: any other :class:`refkit.ReferralProgram` option (``fast_purchase``,
         ``signal_retention``...), winning over its ``REFKIT_*`` key.
     :raises refkit.ConfigurationError: an unknown option (the message lists the valid ones).
@@ -179,12 +183,16 @@ class RefKit:
         review when they match; ``email`` (the new user's) is registered with
         :meth:`refkit.ReferralProgram.identify` first, and also when the visitor came without
         a code, so that a second account on the same address cannot refer itself.
+
+        With ``RefKit(session=db.session)`` both are written in the shop's session: the
+        shop's commit stores the new user and their referral together.
         """
         found = _captured()
         state = get_state()
+        joined = state.settings.session
         if found is None:
             if email is not None:  # so a later account on the same address is a self-referral
-                guard(lambda: state.program.identify(user_id, email=email))
+                guard(lambda: state.program.identify(user_id, email=email, connection=joined))
             return None
         code, campaign = found["code"], found.get("campaign")
         click = cookie.click_fingerprint(found)
@@ -199,6 +207,7 @@ class RefKit:
                 signup=capture.request_fingerprint(state)
                 if state.settings.flag_same_device
                 else None,
+                connection=joined,
             )
         )
         return result
@@ -218,9 +227,15 @@ class RefKit:
         below 400 (and returns ``None``); anywhere else (a webhook, a job) at once. The
         customer defaults to the logged-in user; a guest's order binds through the referral
         cookie, or through ``code`` typed at checkout.
+
+        With ``RefKit(session=db.session)`` it is written at once, in the shop's session,
+        everywhere (a tracked view included): the shop's ``db.session.commit()`` stores the
+        order and the conversion together, a rollback neither, and the events and signals
+        follow the commit.
         """
         pending = _PendingConversion(order_id, amount, currency, customer_id, code)
-        queue = request_state().conversions if has_app_context() else None
+        joined = has_app_context() and get_state().settings.session is not None
+        queue = request_state().conversions if has_app_context() and not joined else None
         if queue is not None:
             queue.append(pending)
             return None
@@ -242,7 +257,12 @@ class RefKit:
                 if cookie_code is not None and program.referral_for(customer) is None:
                     code = cookie_code
             return program.record_conversion(
-                pending.order_id, customer, pending.amount, pending.currency, code=code
+                pending.order_id,
+                customer,
+                pending.amount,
+                pending.currency,
+                code=code,
+                connection=get_state().settings.session,
             )
 
         result: Conversion | None = guard(work)
@@ -251,7 +271,11 @@ class RefKit:
     def track_conversion(self, view: F) -> F:
         """Decorate a checkout view: ``refkit.conversion(...)`` calls inside it are recorded
         only if the view answers with a status below 400. A refkit failure never breaks the
-        checkout: it is logged (raised with ``REFKIT_RAISE_ERRORS``)."""
+        checkout: it is logged (raised with ``REFKIT_RAISE_ERRORS``).
+
+        With ``RefKit(session=db.session)`` the shop's transaction decides instead: the
+        conversion is written in the session at the call and stored by the shop's commit.
+        """
 
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:

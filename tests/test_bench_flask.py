@@ -57,3 +57,17 @@ def test_the_load_test_runs() -> None:
     assert [line.ok for line in report.lines] == [True, True, True], report.lines
     assert "refkit's checkout (referred) stored" in report.lines[-1].text
     assert " 0 orders" not in report.lines[-1].text
+
+
+def test_the_joined_load_test_runs() -> None:
+    """The checkout whose order and conversion are one transaction, under gunicorn for 1 s:
+    every order stored has its conversion and two rewards, in the shop's one file."""
+    problem = flask_views.missing_tools()
+    if problem is not None:
+        pytest.skip(problem)
+    sizes = flask_views.LoadSizes(duration=1, warmup=0, connections=2, threads=1, workers=1)
+    report = flask_views.run_load(sizes, parts=["joined"])
+    assert [line.ok for line in report.lines] == [True, True, True], report.lines
+    assert "one transaction with the shop's order" in report.lines[1].text
+    assert "refkit's checkout (joined) stored" in report.lines[-1].text
+    assert " 0 orders" not in report.lines[-1].text
