@@ -150,8 +150,11 @@ CONVERSION_CONTEXT: Final = Prepared(
     ("customer", "order_id", *(f"pseudonym{i}" for i in range(erasure.PSEUDONYM_SLOTS))),
 )
 #: The referrer rewards referrer ``:referrer_id`` holds toward the cap.
-REWARDS_TAKEN: Final = select(counters.c.rewards).where(
-    counters.c.referrer_id == bindparam("referrer_id", type_=String)
+REWARDS_TAKEN: Final = Prepared(
+    select(counters.c.rewards).where(
+        counters.c.referrer_id == bindparam("referrer_id", type_=String)
+    ),
+    ("referrer_id",),
 )
 #: The conversion of order ``:order_id``.
 CONVERSION_OF: Final = select(conversions).where(
@@ -274,8 +277,9 @@ def record(connection: Connection, new: NewConversion, rules: RewardRules | None
         if bound.created:
             new_referral = referral = bound.referral
             assert referral is not None
-            found = connection.execute(REWARDS_TAKEN, {"referrer_id": referral.referrer_id})
-            taken = int(found.scalar() or 0)
+            if rules is not None and rules.max_rewards_per_referrer is not None:
+                found = REWARDS_TAKEN.scalar(connection, {"referrer_id": referral.referrer_id})
+                taken = int(found or 0)
         elif bound.refused == "already_referred":
             reasons.append("code_ignored_already_referred")
         elif bound.refused in ("self_referral", "cycle", "same_email"):
