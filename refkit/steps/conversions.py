@@ -8,6 +8,8 @@ and races), the rewards (:func:`refkit.steps.rewards.create`) and their ledger e
 
 from __future__ import annotations
 
+import functools
+import operator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -16,11 +18,14 @@ from typing import Any, Final
 
 from sqlalchemy import (
     Connection,
+    Integer,
     String,
     and_,
     bindparam,
+    cast,
     exists,
     literal,
+    literal_column,
     select,
     update,
 )
@@ -96,6 +101,19 @@ class Context:
     rewards_taken: int
 
 
+#: The context's yes/no answers, read as one number (bit ``i`` set: ``FLAGS[i]`` holds): each
+#: column of a result costs SQLAlchemy's execution layer microseconds to describe, every time.
+FLAGS: Final = ("replay", "bought_before", "referrer_rewarded", "referee_rewarded", "same_email")
+
+
+def _packed(**conditions: Any) -> Any:
+    bits = [
+        cast(conditions[name], Integer) * literal_column(str(1 << i))
+        for i, name in enumerate(FLAGS)
+    ]
+    return functools.reduce(operator.add, bits).label("flags")
+
+
 def _conversion_context() -> Any:
     customer = bindparam("customer", type_=String)
     other = identities.alias("other")
@@ -115,22 +133,22 @@ def _conversion_context() -> Any:
         .limit(1)
         .scalar_subquery()
         .label("erased"),
-        exists().where(conversions.c.order_id == bindparam("order_id")).label("replay"),
-        exists().where(conversions.c.customer_id == customer).label("bought_before"),
-        rewarded("referrer").label("referrer_rewarded"),
-        rewarded("referee").label("referee_rewarded"),
+        _packed(
+            replay=exists().where(conversions.c.order_id == bindparam("order_id")),
+            bought_before=exists().where(conversions.c.customer_id == customer),
+            referrer_rewarded=rewarded("referrer"),
+            referee_rewarded=rewarded("referee"),
+            same_email=exists().where(
+                mine.c.user_id == referrals.c.referee_id,
+                other.c.user_id == referrals.c.referrer_id,
+                other.c.email_hash == mine.c.email_hash,
+            ),
+        ),
         referrals.c.referee_id,
         referrals.c.referrer_id,
         referrals.c.source,
         referrals.c.campaign,
         referrals.c.created_at,
-        exists()
-        .where(
-            mine.c.user_id == referrals.c.referee_id,
-            other.c.user_id == referrals.c.referrer_id,
-            other.c.email_hash == mine.c.email_hash,
-        )
-        .label("same_email"),
         select(signals.c.clicked_at)
         .where(signals.c.referee_id == referrals.c.referee_id)
         .scalar_subquery()
@@ -150,8 +168,11 @@ CONVERSION_CONTEXT: Final = Prepared(
     ("customer", "order_id", *(f"pseudonym{i}" for i in range(erasure.PSEUDONYM_SLOTS))),
 )
 #: The referrer rewards referrer ``:referrer_id`` holds toward the cap.
-REWARDS_TAKEN: Final = select(counters.c.rewards).where(
-    counters.c.referrer_id == bindparam("referrer_id", type_=String)
+REWARDS_TAKEN: Final = Prepared(
+    select(counters.c.rewards).where(
+        counters.c.referrer_id == bindparam("referrer_id", type_=String)
+    ),
+    ("referrer_id",),
 )
 #: The conversion of order ``:order_id``.
 CONVERSION_OF: Final = select(conversions).where(
@@ -172,14 +193,15 @@ def _context(
     row, erased = erasure.read_context(
         connection, CONVERSION_CONTEXT, parameters, customer, pseudonyms
     )
-    rewarded = {"referrer": row.referrer_rewarded, "referee": row.referee_rewarded}
+    flags = {name for i, name in enumerate(FLAGS) if row.flags >> i & 1}
+    rewarded = {"referrer": "referrer_rewarded" in flags, "referee": "referee_rewarded" in flags}
     return Context(
         erased=erased,
-        replay=bool(row.replay),
-        bought_before=bool(row.bought_before),
+        replay="replay" in flags,
+        bought_before="bought_before" in flags,
         referral=None if row.referrer_id is None else referral_from_row(row),
         rewarded_roles=frozenset(role for role, done in rewarded.items() if done),
-        same_email=bool(row.same_email),
+        same_email="same_email" in flags,
         clicked_at=row.clicked_at,
         rewards_taken=int(row.rewards_taken or 0),
     )
@@ -274,8 +296,9 @@ def record(connection: Connection, new: NewConversion, rules: RewardRules | None
         if bound.created:
             new_referral = referral = bound.referral
             assert referral is not None
-            found = connection.execute(REWARDS_TAKEN, {"referrer_id": referral.referrer_id})
-            taken = int(found.scalar() or 0)
+            if rules is not None and rules.max_rewards_per_referrer is not None:
+                found = REWARDS_TAKEN.scalar(connection, {"referrer_id": referral.referrer_id})
+                taken = int(found or 0)
         elif bound.refused == "already_referred":
             reasons.append("code_ignored_already_referred")
         elif bound.refused in ("self_referral", "cycle", "same_email"):

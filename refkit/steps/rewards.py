@@ -20,7 +20,7 @@ from ..errors import ValidationError
 from ..models import EarnedReward, Referral
 from ..money import to_minor
 from ..rules import PlannedReward
-from ..storage.dialects import insert_ignore
+from ..storage.dialects import insert_ignore, insert_ignore_rows
 from ..storage.records import reward_from_row, value_of
 from ..storage.schema import conversions, counters, rewards
 from . import ledger
@@ -98,8 +98,8 @@ def create(
     :returns: for each plan, the reward, or why the database refused it: the referrer's cap
         was reached, or another order of this referee got the reward first.
     """
-    outcomes: list[Outcome] = []
-    accrued: list[dict[str, Any]] = []
+    outcomes: list[Outcome | None] = []
+    planned: list[tuple[int, PlannedReward, int, dict[str, Any]]] = []
     for plan in plans:
         capped = plan.role == "referrer" and cap is not None
         if capped and not _take_slot(connection, referral.referrer_id, cap or 0):
@@ -120,11 +120,19 @@ def create(
             "created_at": at,
             "due_at": due_at,
         }
-        reward_id = insert_ignore(connection, rewards, values)
+        planned.append((len(outcomes), plan, minor, values))
+        outcomes.append(None)
+    # One statement for all of them (the roles differ: one reward per referee and role).
+    created = insert_ignore_rows(
+        connection, rewards, [values for *_, values in planned], by="role", owner="order_id"
+    )
+    accrued: list[dict[str, Any]] = []
+    for index, plan, minor, _ in planned:
+        reward_id = created.get(plan.role)
         if reward_id is None:
-            if capped:
+            if plan.role == "referrer" and cap is not None:
                 connection.execute(GIVE_SLOT_BACK, {"referrer": referral.referrer_id})
-            outcomes.append("already_rewarded")
+            outcomes[index] = "already_rewarded"
             continue
         reward = EarnedReward(
             id=reward_id,
@@ -141,10 +149,10 @@ def create(
             referrer_id=referral.referrer_id,
             original_value=value_of(minor, plan.currency),
         )
-        outcomes.append(reward)
+        outcomes[index] = reward
         accrued.append(ledger.entry(reward, "accrued", at, pending=minor))
     ledger.append(connection, accrued)
-    return outcomes
+    return [outcome for outcome in outcomes if outcome is not None]
 
 
 def _reward(connection: Connection, reward_id: int) -> EarnedReward:

@@ -5,6 +5,8 @@
   savepoint elsewhere);
 * :func:`insert_row`: insert a row and return its key (``RETURNING``, or SQLite's
   ``lastrowid``);
+* :func:`insert_ignore_rows`: :func:`insert_ignore` for several rows in one statement (one
+  multi-row ``INSERT ... ON CONFLICT DO NOTHING``);
 * :func:`add_to_total`: add to the counters of a row, creating it at zero first if needed
   (``INSERT ... ON CONFLICT DO UPDATE`` on SQLite and PostgreSQL, update-else-insert
   elsewhere).
@@ -14,11 +16,11 @@ The statements are built and rendered once per table and dialect (:mod:`.prepare
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any, Final
 
-from sqlalchemy import Connection, Table, update
+from sqlalchemy import Connection, Table, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -26,7 +28,13 @@ from sqlalchemy.exc import IntegrityError
 from ..errors import StorageError
 from .prepared import Prepared
 
-__all__ = ["ON_CONFLICT_DIALECTS", "add_to_total", "insert_ignore", "insert_row"]
+__all__ = [
+    "ON_CONFLICT_DIALECTS",
+    "add_to_total",
+    "insert_ignore",
+    "insert_ignore_rows",
+    "insert_row",
+]
 
 #: Dialects with ``INSERT ... ON CONFLICT`` and ``RETURNING``.
 ON_CONFLICT_DIALECTS: Final = ("postgresql", "sqlite")
@@ -88,6 +96,67 @@ def insert_row(connection: Connection, table: Table, values: Mapping[str, Any]) 
     if connection.dialect.name in ON_CONFLICT_DIALECTS:
         return _inserted(connection, table, values, ignore=False)
     return connection.execute(table.insert(), dict(values)).inserted_primary_key[0]  # type: ignore[index]
+
+
+def _row_name(key: str, index: int) -> str:
+    return f"{key}_{index}"
+
+
+@cache
+def _insert_rows_statement(
+    table: Table, dialect: str, keys: tuple[str, ...], count: int, by: str
+) -> Prepared:
+    rows = [
+        {key: bindparam(_row_name(key, i), type_=table.c[key].type) for key in keys}
+        for i in range(count)
+    ]
+    statement = _insert(dialect)(table).values(rows).on_conflict_do_nothing()
+    if dialect != "sqlite":
+        statement = statement.returning(_key(table), table.c[by])
+    names = [_row_name(key, i) for i in range(count) for key in keys]
+    types = {_row_name(key, i): table.c[key].type for i in range(count) for key in keys}
+    return Prepared(statement, names, types)
+
+
+def insert_ignore_rows(
+    connection: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    by: str,
+    owner: str,
+) -> dict[Any, Any]:
+    """Insert each of ``rows`` (all with the same columns) unless it breaks a unique
+    constraint, in one statement: :func:`insert_ignore` for several rows.
+
+    :param by: a column whose value differs from row to row: the rows are told apart by it.
+    :param owner: a column with the same value in every row that no row stored before holds
+        (on SQLite, the keys of a partly refused insert are read back by it).
+    :returns: the new rows' keys (see :func:`insert_ignore`) by their ``by`` value; a row
+        refused by a unique constraint is missing.
+    """
+    if not rows:
+        return {}
+    values = [row[by] for row in rows]
+    dialect = connection.dialect.name
+    if dialect not in ON_CONFLICT_DIALECTS or len(set(values)) != len(rows):
+        keys = {row[by]: insert_ignore(connection, table, row) for row in rows}
+        return {value: key for value, key in keys.items() if key is not None}
+    columns = tuple(rows[0])
+    prepared = _insert_rows_statement(table, dialect, columns, len(rows), by)
+    parameters = {_row_name(k, i): row[k] for i, row in enumerate(rows) for k in columns}
+    if dialect != "sqlite":
+        return {value: key for key, value in prepared.rows(connection, parameters)}
+    result = prepared.execute(connection, parameters)
+    if result.rowcount == len(rows):
+        if "id" not in table.c:
+            return {row[by]: row[_key(table).key] for row in rows}
+        # SQLite gives the rows of one INSERT consecutive ids, in order (each the largest
+        # before it plus one): the last one is the cursor's lastrowid.
+        first = result.lastrowid - len(rows) + 1
+        return {value: first + i for i, value in enumerate(values)}
+    found = select(_key(table), table.c[by]).where(table.c[owner] == rows[0][owner])
+    return {value: key for key, value in connection.execute(found)}
 
 
 @cache

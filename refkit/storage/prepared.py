@@ -153,6 +153,21 @@ class Prepared:
             }
         )
 
+    def rows(self, connection: Connection, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Run once; every row returned, as a tuple, its values converted by the columns'
+        types."""
+        ran = self._run(connection, values)
+        if ran is None:
+            return [tuple(row) for row in connection.execute(self.statement, dict(values))]  # type: ignore[call-overload]
+        rendered, result = ran
+        return [
+            tuple(
+                value if process is None or value is None else process(value)
+                for value, process in zip(raw, rendered.results, strict=True)
+            )
+            for raw in result.all()
+        ]
+
     def scalar(self, connection: Connection, values: Mapping[str, Any]) -> Any:
         """Run once; the first column of the first row (converted by its type), or
         ``None``."""
