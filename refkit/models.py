@@ -119,8 +119,11 @@ class Conversion:
     ``reasons`` explain the decision, one short code each: ``"referrer_rewarded"``,
     ``"referee_rewarded"``, ``"not_referred"``, ``"below_min_order"``,
     ``"not_first_purchase"``, ``"outside_window"``, ``"already_rewarded"``, ``"cap_reached"``,
-    ``"no_rules"``, and for a typed code at guest checkout ``"self_referral"`` or
-    ``"code_ignored_already_referred"``.
+    ``"no_rules"``, ``"zero_amount"``, ``"currency_mismatch"``, ``"offer_not_started"``,
+    ``"offer_ended"``, ``"referrer_reward_rounds_to_zero"`` (a percent worth less than the
+    currency's minor unit; likewise for the referee), and for a typed code at guest checkout
+    ``"self_referral"`` or ``"code_ignored_already_referred"``. Whenever the rules promise a
+    role a reward and the conversion creates none for it, a reason says why.
     """
 
     order_id: str
@@ -189,7 +192,12 @@ class ReferrerStats:
 
 @dataclass(frozen=True, slots=True)
 class ProgramSummary:
-    """The program-wide funnel over a period (see :meth:`ReferralProgram.summary`)."""
+    """The program-wide funnel over a period (see :meth:`ReferralProgram.summary`).
+
+    ``revenue`` and ``reward_cost`` add amounts across currencies: they are the totals of a
+    one-currency shop. ``revenue_by_currency`` and ``reward_cost_by_currency`` split them by
+    currency (only currencies with an amount appear), for a shop that takes several.
+    """
 
     referrers: int
     visits: int
@@ -201,6 +209,8 @@ class ProgramSummary:
     k_factor: float
     first_purchases: int = 0
     rewarded: int = 0
+    revenue_by_currency: dict[str, Decimal] = field(default_factory=dict)
+    reward_cost_by_currency: dict[str, Decimal] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -588,6 +588,9 @@ class ReferralProgram:
         * ``conversion_rate = first_purchases / signups``: the share of referred signups
           who buy (0.0 without signups).
         * ``reward_cost``: monetary rewards created in the period and not revoked or reversed.
+        * ``revenue`` and ``reward_cost`` add every currency together (the totals of a
+          one-currency shop); ``revenue_by_currency`` and ``reward_cost_by_currency`` split
+          them by currency.
         * ``k_factor = signups / referrers``: new customers each potential referrer brings,
           the viral coefficient (invitations per user times their conversion to signups).
 

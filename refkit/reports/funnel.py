@@ -76,6 +76,8 @@ def summary(
         k_factor=signups / referrer_count if referrer_count else 0.0,
         first_purchases=first_purchases,
         rewarded=rewarded,
+        revenue_by_currency=dict(revenue),
+        reward_cost_by_currency=dict(cost),
     )
 
 
