@@ -41,7 +41,13 @@ from .steps import conversions, erasure, ledger, referrals, referrers, review, r
 from .storage import Store, open_store
 from .validation import to_aware, to_campaign, to_id, to_optional_duration
 
-__all__ = ["DEFAULT_FAST_PURCHASE", "DEFAULT_SIGNAL_RETENTION", "EVENTS", "ReferralProgram"]
+__all__ = [
+    "CODE_CACHE_TTL",
+    "DEFAULT_FAST_PURCHASE",
+    "DEFAULT_SIGNAL_RETENTION",
+    "EVENTS",
+    "ReferralProgram",
+]
 
 log = logging.getLogger("refkit")
 
@@ -55,6 +61,10 @@ EVENTS: Final = (
     "reward.reversed",  # EarnedReward (an approved reward taken back by a refund)
 )
 _CACHE_SIZE = 65536
+#: How long a program trusts its in-process cache of codes: a code that another process
+#: revoked (:meth:`ReferralProgram.revoke_code`) or erased stops resolving here within this
+#: time (at once in the process that revoked it).
+CODE_CACHE_TTL: Final = timedelta(seconds=60)
 #: A purchase this soon after the referee's click flags the referral (``fast_purchase``).
 DEFAULT_FAST_PURCHASE: Final = timedelta(seconds=60)
 #: Fraud signals (hashes) are kept this long, then :meth:`ReferralProgram.purge_signals`
@@ -120,6 +130,7 @@ class ReferralProgram:
         self._numbers: dict[str, int] = {}
         self._users: dict[int, str] = {}
         self._cache_lock = threading.Lock()
+        self._cache_since: datetime | None = None
         #: The read model: every report on this program's data (:class:`refkit.reports.Reports`).
         self.reports = Reports(self.store, lambda: self._now())
 
@@ -134,6 +145,17 @@ class ReferralProgram:
 
     def _now(self, at: datetime | None = None, name: str = "at") -> datetime:
         return to_aware(self.clock() if at is None else at, name)
+
+    def _expire_cache(self) -> None:
+        """Forget the cached codes once :data:`CODE_CACHE_TTL` has passed (by the program's
+        clock), so revocations and erasures made elsewhere are seen."""
+        now = self._now()
+        since = self._cache_since
+        if since is None or not timedelta(0) <= now - since <= CODE_CACHE_TTL:
+            with self._cache_lock:
+                self._numbers.clear()
+                self._users.clear()
+                self._cache_since = now
 
     def _remember(self, user_id: str, number: int) -> None:
         with self._cache_lock:
@@ -150,6 +172,7 @@ class ReferralProgram:
         be a referrer, referees included.
         """
         uid = to_id(user_id)
+        self._expire_cache()
         number = self._numbers.get(uid)
         if number is None:
             number = self.store.read(lambda c: referrers.number_of(c, uid))
@@ -187,12 +210,46 @@ class ReferralProgram:
         query = "&".join([*kept, urlencode(added)])
         return urlunsplit(parts._replace(query=query))
 
+    def revoke_code(self, user_id: str | int, *, at: datetime | None = None) -> str:
+        """Withdraw the user's code (leaked to a coupon site, say) and return their new one.
+
+        The old code stops resolving at once in this process (``InvalidCode`` with
+        ``reason == "revoked"``) and within :data:`CODE_CACHE_TTL` in other processes;
+        its number is never given to anyone again. Referrals already made with it, and
+        their rewards, stay. Links shared before carry the old code: share new ones.
+        """
+        uid = to_id(user_id)
+        if uid.startswith(PSEUDONYM_PREFIX):
+            raise ValidationError(f"user {uid!r} was erased and has no code to revoke")
+        when = self._now(at)
+        number = self.store.transaction(lambda c: referrers.renumber(c, uid, _candidate, when))
+        with self._cache_lock:
+            old = self._numbers.pop(uid, None)
+            if old is not None:
+                self._users.pop(old, None)
+        self._remember(uid, number)
+        return self._codec.encode(number)
+
     def verify(self, code: object) -> str:
         """Check ``code`` offline and return its canonical form (no database access).
+
+        Offline means it checks the signature only: it cannot know that a code was revoked
+        (:meth:`revoke_code`) or its user erased. Use :meth:`resolve` before granting
+        anything.
 
         :raises InvalidCode: with a ``reason`` for anything this program did not issue.
         """
         return self._codec.parse(code).code
+
+    def _unknown(self, code: object, number: int) -> InvalidCode:
+        """The error for a well-signed code nobody holds: revoked, or never assigned."""
+        if self.store.read(lambda c: referrers.is_revoked(c, number)):
+            return InvalidCode(
+                code,
+                "revoked",
+                "this referral code was withdrawn by the shop; ask the referrer for their new link",
+            )
+        return InvalidCode(code, "unknown_referrer")
 
     def resolve(self, code: object) -> str:
         """The user id of the referrer whose code this is.
@@ -202,10 +259,13 @@ class ReferralProgram:
         :raises InvalidCode: anything that is not a code this program issued.
         """
         parsed = self._codec.parse(code)
+        self._expire_cache()
         user_id = self._users.get(parsed.number)
         if user_id is None:
             user_id = self.store.read(lambda c: referrers.user_for_number(c, parsed.number))
-            if user_id is None or user_id.startswith(PSEUDONYM_PREFIX):
+            if user_id is None:
+                raise self._unknown(code, parsed.number)
+            if user_id.startswith(PSEUDONYM_PREFIX):
                 raise InvalidCode(code, "unknown_referrer")
             self._remember(user_id, parsed.number)
         return user_id
@@ -230,6 +290,7 @@ class ReferralProgram:
             visitor = to_id(visitor, "visitor")[:128]
         when = self._now(at)
         parsed = self._codec.parse(code)
+        self._expire_cache()
         user_id = self._users.get(parsed.number)
         if user_id is not None:
             known = user_id
@@ -243,7 +304,7 @@ class ReferralProgram:
             )
         )
         if visit is None:
-            raise InvalidCode(code, "unknown_referrer")
+            raise self._unknown(code, parsed.number)
         self._remember(visit.referrer_id, parsed.number)
         return visit
 

@@ -57,7 +57,7 @@ def _refkit_tables(engine: Engine) -> set[str]:
 
 
 def test_head_is_the_schema_version() -> None:
-    assert HEAD == SCHEMA_VERSION == "0004"
+    assert HEAD == SCHEMA_VERSION == "0007"
 
 
 def test_schema_matches_metadata(engine: Engine) -> None:
@@ -292,5 +292,25 @@ def test_0004_fills_the_totals_and_the_flags_referrers_from_the_rows_stored_so_f
         assert (program.stats_for("alice"), program.stats_for("bob")) == before
         program.record_visit(alice)  # and they keep counting
         assert program.stats_for("alice").visits == 6
+    finally:
+        program.store.close()
+
+
+@DATABASES
+def test_0007_downgrades_and_upgrades_with_revoked_codes_in_place(engine: Engine) -> None:
+    program = refkit.ReferralProgram(secret_key=SECRET, store=engine)
+    try:
+        old = program.code_for("alice")
+        program.attribute("bob", old)
+        new = program.revoke_code("alice")
+        with engine.connect() as connection, connection.begin():
+            command.downgrade(alembic_config(connection), "0004")
+        assert "refkit_revoked_codes" not in inspect(engine).get_table_names()
+        with engine.connect() as connection, connection.begin():
+            command.upgrade(alembic_config(connection), "0007")
+        assert _differences(engine) == []
+        fresh = refkit.ReferralProgram(secret_key=SECRET, store=engine)
+        assert fresh.resolve(new) == "alice"
+        assert fresh.referral_for("bob").referrer_id == "alice"  # type: ignore[union-attr]
     finally:
         program.store.close()

@@ -65,13 +65,14 @@ __all__ = [
     "referrals",
     "referrer_totals",
     "referrers",
+    "revoked_codes",
     "rewards",
     "signals",
     "visits",
 ]
 
 #: The Alembic revision this metadata matches (see ``storage/migrations``).
-SCHEMA_VERSION = "0004"
+SCHEMA_VERSION = "0007"
 MAX_MINOR = 10**16  # 10^12 major units with up to four decimals (CLF, UYW)
 
 
@@ -317,4 +318,16 @@ erasures = Table(
     metadata,
     Column("pseudonym", String(_ID), primary_key=True),
     Column("erased_at", UTCDateTime, nullable=False),
+)
+
+#: The referrer numbers of revoked codes (revision 0007): such a code resolves to
+#: ``InvalidCode(reason="revoked")``, and the number is never assigned again.
+revoked_codes = Table(
+    "refkit_revoked_codes",
+    metadata,
+    Column("number", Integer, primary_key=True, autoincrement=False),
+    Column("user_id", String(_ID), nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=False),
+    CheckConstraint("number >= 0 AND number < 8388608", name="number_range"),
+    Index("ix_refkit_revoked_codes_user", "user_id"),
 )
