@@ -20,6 +20,7 @@ __all__ = [
     "LeaderboardEntry",
     "LedgerEntry",
     "MoneyTotals",
+    "Offer",
     "PointTotals",
     "ProgramSummary",
     "Referral",
@@ -29,8 +30,8 @@ __all__ = [
 
 Source = Literal["link", "code", "staff"]
 Role = Literal["referrer", "referee"]
-RewardKind = Literal["percent", "fixed", "points"]
-RewardStatus = Literal["pending", "approved", "revoked", "reversed"]
+RewardKind = Literal["percent", "fixed", "points", "discount"]
+RewardStatus = Literal["pending", "approved", "revoked", "reversed", "redeemed"]
 LedgerKind = Literal["accrued", "approved", "revoked", "reversed", "adjusted"]
 
 SOURCES: tuple[Source, ...] = ("link", "code", "staff")
@@ -94,6 +95,12 @@ class EarnedReward:
     or a number of points (``currency`` is ``None``). ``original_value`` is what it was when
     created. ``due_at`` is when the hold period ends and
     :meth:`~refkit.ReferralProgram.approve_due` may approve it.
+
+    The friend's discount given at checkout (:meth:`~refkit.ReferralProgram.claim_discount`)
+    is one too: ``role="referee"``, ``kind="discount"``, ``status="redeemed"`` (it was
+    spent on the order), or ``"reversed"`` once the order is refunded in full. Its ``id`` is
+    negative (it lives with the claim, not among the rewards :meth:`approve` and
+    :meth:`revoke` change).
     """
 
     id: int
@@ -251,3 +258,24 @@ class FlaggedReferral:
     reasons: tuple[str, ...]
     flagged_at: datetime
     referred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """What the friend gets off an order: :meth:`~refkit.ReferralProgram.offer_for` (a
+    preview) or :meth:`~refkit.ReferralProgram.claim_discount` (a reservation).
+
+    ``discount`` is ``Decimal(0)`` when there is none, and ``reasons`` say why (or why it is
+    what it is: ``"not_referred"``, ``"below_min_order"``, ``"not_first_purchase"``,
+    ``"discount_already_claimed"``, ``"offer_not_started"``, ``"offer_ended"``,
+    ``"currency_mismatch"``, ``"zero_amount"``...; ``"discount_offered"`` or
+    ``"discount_claimed"`` when there is one). ``expires_at`` is when the offer or the
+    claim lapses (``None``: it does not). ``order_id`` is set for claims only.
+    """
+
+    discount: Decimal
+    currency: str
+    referrer_id: str | None
+    reasons: tuple[str, ...]
+    expires_at: datetime | None = None
+    order_id: str | None = None

@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 
 from .clock import Clock, system_clock
 from .codes import MAX_NUMBER, CodeCodec
+from .discounts import DEFAULT_CLAIM_TTL, Discounts
 from .errors import AlreadyReferred, ConfigurationError, InvalidCode, SelfReferral, ValidationError
 from .keys import SecretKeys
 from .models import (
@@ -37,7 +38,17 @@ from .money import to_amount, to_currency, to_minor
 from .privacy import PSEUDONYM_PREFIX, Pepper, is_disposable, normalize_email, normalize_ip
 from .reports import Reports
 from .rules import RewardRules
-from .steps import conversions, erasure, ledger, referrals, referrers, review, rewards, visits
+from .steps import (
+    claims,
+    conversions,
+    erasure,
+    ledger,
+    referrals,
+    referrers,
+    review,
+    rewards,
+    visits,
+)
 from .storage import Store, open_store
 from .validation import to_aware, to_campaign, to_id, to_optional_duration
 
@@ -72,7 +83,7 @@ DEFAULT_FAST_PURCHASE: Final = timedelta(seconds=60)
 DEFAULT_SIGNAL_RETENTION: Final = timedelta(days=30)
 
 
-class ReferralProgram:
+class ReferralProgram(Discounts):
     """A referral program: codes, attribution, conversions, rewards and stats.
 
     :param secret_key: signs codes and tokens: one key of at least 32 characters, or a list
@@ -89,6 +100,8 @@ class ReferralProgram:
         referral for review (``None``: never); 60 seconds by default.
     :param signal_retention: how long fraud signals (keyed hashes of IP addresses and user
         agents) are kept before :meth:`purge_signals` deletes them; 30 days by default.
+    :param claim_ttl: a claimed friend's discount not converted within this time lapses
+        (:meth:`claim_discount`); one hour by default.
     :raises ConfigurationError: a missing or short key, an unknown store URL, bad rules.
     """
 
@@ -103,6 +116,7 @@ class ReferralProgram:
         campaign_param: str = "campaign",
         fast_purchase: timedelta | None = DEFAULT_FAST_PURCHASE,
         signal_retention: timedelta = DEFAULT_SIGNAL_RETENTION,
+        claim_ttl: timedelta = DEFAULT_CLAIM_TTL,
     ) -> None:
         if secret_key is None:
             raise ConfigurationError(
@@ -120,10 +134,14 @@ class ReferralProgram:
         try:
             self.fast_purchase = to_optional_duration(fast_purchase, "fast_purchase")
             retention = to_optional_duration(signal_retention, "signal_retention")
+            ttl = to_optional_duration(claim_ttl, "claim_ttl")
         except ValidationError as error:
             raise ConfigurationError(str(error)) from None
         if retention is None:
             raise ConfigurationError("signal_retention must be a timedelta")
+        if ttl is None or ttl <= timedelta(0):
+            raise ConfigurationError("claim_ttl must be a positive timedelta")
+        self.claim_ttl = ttl
         self.signal_retention = retention
         self._pepper = Pepper(secret_key)
         self._hooks: dict[str, list[Callable[[Any], object]]] = defaultdict(list)
@@ -447,7 +465,8 @@ class ReferralProgram:
                 self._emit("referral.created", result.new_referral)
             self._emit("conversion.recorded", result.conversion)
             for reward in result.conversion.rewards:
-                self._emit("reward.created", reward)
+                if reward.kind != "discount":  # given at checkout, nothing to hand over
+                    self._emit("reward.created", reward)
         return result.conversion
 
     def conversion(self, order_id: str | int) -> Conversion | None:
@@ -466,6 +485,9 @@ class ReferralProgram:
 
         A full refund revokes the order's pending rewards and reverses its approved ones; a
         partial one lowers percent rewards in proportion. History is appended, never deleted.
+        A friend's discount the order used is reversed by a full refund (it no longer counts
+        in the reward cost) and kept by a partial one; either way it stays used: the referee
+        gets no second discount.
 
         :returns: the rewards that changed.
         :raises ValidationError: an unknown order, or more than is left to refund.
@@ -478,7 +500,13 @@ class ReferralProgram:
             if stored is None:
                 raise ValidationError(f"no conversion was recorded with order_id {order!r}")
             minor = to_minor(to_amount(amount, currency=stored.currency), stored.currency)
-        changed = self.store.transaction(lambda c: rewards.refund(c, order, minor, when))
+
+        def work(connection: Any) -> list[EarnedReward]:
+            changed = rewards.refund(connection, order, minor, when)
+            claims.on_refund(connection, order)  # a full refund reverses a used discount
+            return changed
+
+        changed = self.store.transaction(work)
         for reward in changed:
             if reward.status in ("revoked", "reversed"):
                 self._emit(f"reward.{reward.status}", reward)

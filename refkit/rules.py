@@ -191,6 +191,10 @@ class RewardRules:
     :param starts_at: referrals bound before this earn nothing (``"offer_not_started"``).
     :param ends_at: referrals bound at or after this earn nothing (``"offer_ended"``);
         friends referred before it keep earning within the attribution window.
+    :param referee_discount: what the friend gets off their qualifying order at checkout
+        (:meth:`Reward.fixed` or :meth:`Reward.percent` of the order before the discount,
+        never more than the order): see :meth:`~refkit.ReferralProgram.offer_for` and
+        :meth:`~refkit.ReferralProgram.claim_discount`.
     """
 
     referrer_reward: Reward | None = None
@@ -203,11 +207,17 @@ class RewardRules:
     currency: str | None = None
     starts_at: datetime | None = None
     ends_at: datetime | None = None
+    referee_discount: Reward | None = None
 
     def __post_init__(self) -> None:
-        for name in ("referrer_reward", "referee_reward"):
+        for name in ("referrer_reward", "referee_reward", "referee_discount"):
             if not isinstance(getattr(self, name), Reward | None):
                 raise ConfigurationError(f"{name} must be a Reward (Reward.percent(...)) or None")
+        if self.referee_discount is not None and self.referee_discount.kind == "points":
+            raise ConfigurationError(
+                "referee_discount must be money off the order: Reward.fixed(...) or "
+                "Reward.percent(...), not points"
+            )
         try:
             if self.currency is not None:
                 object.__setattr__(self, "currency", to_currency(self.currency))
@@ -242,7 +252,7 @@ class RewardRules:
         found: list[Decimal | Amounts] = []
         if self.min_order_amount is not None:
             found.append(self.min_order_amount)
-        for reward in (self.referrer_reward, self.referee_reward):
+        for reward in (self.referrer_reward, self.referee_reward, self.referee_discount):
             if reward is not None and reward.cap is not None:
                 found.append(reward.cap)
         return found
@@ -264,12 +274,20 @@ class RewardRules:
 class ConversionContext:
     """What the decision needs to know, read inside the conversion's transaction."""
 
+    #: the order's total before the friend's discount (see :attr:`claimed_discount`)
     amount: Decimal
     currency: str
     at: datetime
     referral: Referral | None
     is_first_purchase: bool
     rewarded_roles: frozenset[str]
+    #: the discount reserved for this very order (a conversion of a claimed order), or
+    #: ``None``: the decision then computes the discount the order would get
+    claimed_discount: Decimal | None = None
+    #: another order of this referee holds (or used) the discount
+    discount_taken: bool = False
+    #: a conversion: only a claimed discount was given (an offer or a claim: ``False``)
+    converting: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,8 +303,12 @@ class PlannedReward:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
+    """What one order earns: the rewards to create, the friend's discount (``0`` when none)
+    and the reasons."""
+
     rewards: tuple[PlannedReward, ...]
     reasons: tuple[str, ...]
+    discount: Decimal = Decimal(0)
 
 
 Reason = Literal[
@@ -302,6 +324,9 @@ Reason = Literal[
     "already_rewarded",
     "referrer_reward_rounds_to_zero",
     "referee_reward_rounds_to_zero",
+    "discount_already_claimed",
+    "discount_not_claimed",
+    "discount_rounds_to_zero",
 ]
 
 
@@ -327,25 +352,59 @@ def _refusal(rules: RewardRules, context: ConversionContext, referral: Referral)
     return None
 
 
-def decide(rules: RewardRules | None, context: ConversionContext) -> Decision:
-    """Which rewards a conversion earns, and why (or why not).
+def _discount(rules: RewardRules, context: ConversionContext, reasons: list[str]) -> Decimal:
+    """The friend's discount on this order (``0`` and a reason when none)."""
+    promise = rules.referee_discount
+    if promise is None:
+        return Decimal(0)
+    if context.claimed_discount is not None:
+        return context.claimed_discount
+    if context.discount_taken:
+        reasons.append("discount_already_claimed")
+        return Decimal(0)
+    if context.converting:
+        reasons.append("discount_not_claimed")
+        return Decimal(0)
+    value, _ = promise.earned_on(context.amount, context.currency, rules.currency)
+    if promise.kind == "fixed":
+        if promise.currency != context.currency:
+            reasons.append("currency_mismatch")
+            return Decimal(0)
+        value = min(value, context.amount)
+    if value <= 0:
+        reasons.append("discount_rounds_to_zero")
+    return value
 
-    Every role the rules promise a reward to and that gets none has a reason: one for the
-    whole conversion (``"zero_amount"``, ``"currency_mismatch"``, ``"offer_not_started"``,
-    ``"offer_ended"``, ``"outside_window"``, ``"not_first_purchase"``,
-    ``"below_min_order"``), or one for the role (``"already_rewarded"``, or
-    ``"<role>_reward_rounds_to_zero"`` when a percent rounds to nothing).
+
+def decide(rules: RewardRules | None, context: ConversionContext) -> Decision:
+    """Which rewards an order earns, what the friend gets off it, and why (or why not).
+
+    The one decision behind :meth:`~refkit.ReferralProgram.offer_for`,
+    :meth:`~refkit.ReferralProgram.claim_discount` and
+    :meth:`~refkit.ReferralProgram.record_conversion`: ``context.amount`` is the order
+    before the discount; percent rewards are computed on what is paid (the amount minus
+    the discount). Every role the rules promise a reward to and that gets none has a
+    reason: one for the whole order (``"zero_amount"``, ``"currency_mismatch"``,
+    ``"offer_not_started"``, ``"offer_ended"``, ``"outside_window"``,
+    ``"not_first_purchase"``, ``"below_min_order"``), or one for the role
+    (``"already_rewarded"``, ``"<role>_reward_rounds_to_zero"`` when a percent rounds to
+    nothing, ``"discount_already_claimed"``, ``"discount_not_claimed"``).
     """
     referral = context.referral
     if referral is None:
         return Decision((), ("not_referred",))
-    if rules is None or (rules.referrer_reward is None and rules.referee_reward is None):
+    promises = (
+        (rules.referrer_reward, rules.referee_reward, rules.referee_discount) if rules else ()
+    )
+    if rules is None or all(promise is None for promise in promises):
         return Decision((), ("no_rules",))
     refused = _refusal(rules, context, referral)
     if refused is not None:
         return Decision((), (refused,))
-    planned: list[PlannedReward] = []
     reasons: list[str] = []
+    discount = _discount(rules, context, reasons)
+    paid = context.amount - discount
+    planned: list[PlannedReward] = []
     for role, reward, beneficiary in (
         ("referrer", rules.referrer_reward, referral.referrer_id),
         ("referee", rules.referee_reward, referral.referee_id),
@@ -356,9 +415,9 @@ def decide(rules: RewardRules | None, context: ConversionContext) -> Decision:
             if "already_rewarded" not in reasons:
                 reasons.append("already_rewarded")
             continue
-        value, currency = reward.earned_on(context.amount, context.currency, rules.currency)
+        value, currency = reward.earned_on(paid, context.currency, rules.currency)
         if value <= 0:
             reasons.append(f"{role}_reward_rounds_to_zero")
             continue
         planned.append(PlannedReward(role, beneficiary, reward.kind, value, currency))  # type: ignore[arg-type]
-    return Decision(tuple(planned), tuple(reasons))
+    return Decision(tuple(planned), tuple(reasons), discount)

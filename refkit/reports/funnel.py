@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, Connection, func, select
 from ..conditions import NET, counted, period
 from ..models import ProgramSummary
 from ..money import from_minor
-from ..storage.schema import conversions, referrals, referrers, rewards, visits
+from ..storage.schema import conversions, discount_claims, referrals, referrers, rewards, visits
 from ._sql import count, count_distinct, money_by_currency
 from .records import CampaignTotals
 
@@ -63,8 +63,25 @@ def summary(
         .group_by(rewards.c.currency)
     ).all()
     rewarded = count_distinct(connection, rewards.c.referee_id, reward_filter)
+    # Friends' discounts used at checkout (and not refunded) cost the shop too.
+    discounts = discount_claims
+    discount_filter = [
+        discounts.c.status == "used",
+        *period(discounts.c.used_at, since, until),
+    ]
+    if campaign is not None:
+        discount_filter.append(
+            discounts.c.order_id.in_(
+                select(conversions.c.order_id).where(conversions.c.campaign == campaign)
+            )
+        )
+    discount_rows = connection.execute(
+        select(discounts.c.currency, func.sum(discounts.c.discount_minor))
+        .where(*discount_filter)
+        .group_by(discounts.c.currency)
+    ).all()
     revenue = money_by_currency((currency, units) for currency, _, units in conversion_rows)
-    cost = money_by_currency(cost_rows)
+    cost = money_by_currency([*cost_rows, *discount_rows])
     return ProgramSummary(
         referrers=referrer_count,
         visits=visit_count,
