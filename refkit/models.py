@@ -99,8 +99,9 @@ class EarnedReward:
     The friend's discount given at checkout (:meth:`~refkit.ReferralProgram.claim_discount`)
     is one too: ``role="referee"``, ``kind="discount"``, ``status="redeemed"`` (it was
     spent on the order), or ``"reversed"`` once the order is refunded in full. Its ``id`` is
-    negative (it lives with the claim, not among the rewards :meth:`approve` and
-    :meth:`revoke` change).
+    negative (it lives with the claim, not among the rewards
+    :meth:`~refkit.ReferralProgram.approve` and :meth:`~refkit.ReferralProgram.revoke`
+    change).
     """
 
     id: int

@@ -73,8 +73,8 @@ EVENTS: Final = (
 )
 _CACHE_SIZE = 65536
 #: How long a program trusts its in-process cache of codes: a code that another process
-#: revoked (:meth:`ReferralProgram.revoke_code`) or erased stops resolving here within this
-#: time (at once in the process that revoked it).
+#: revoked (:meth:`refkit.ReferralProgram.revoke_code`) or erased stops resolving here
+#: within this time (at once in the process that revoked it).
 CODE_CACHE_TTL: Final = timedelta(seconds=60)
 #: A purchase this soon after the referee's click flags the referral (``fast_purchase``).
 DEFAULT_FAST_PURCHASE: Final = timedelta(seconds=60)
@@ -232,7 +232,8 @@ class ReferralProgram(Discounts):
         """Withdraw the user's code (leaked to a coupon site, say) and return their new one.
 
         The old code stops resolving at once in this process (``InvalidCode`` with
-        ``reason == "revoked"``) and within :data:`CODE_CACHE_TTL` in other processes;
+        ``reason == "revoked"``) and within :data:`refkit.program.CODE_CACHE_TTL` in other
+        processes;
         its number is never given to anyone again. Referrals already made with it, and
         their rewards, stay. Links shared before carry the old code: share new ones.
         """

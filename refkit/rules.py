@@ -109,7 +109,7 @@ class Reward:
     ) -> Reward:
         """``rate`` percent of the order amount, in the order's currency, at most ``cap``.
 
-        ``cap`` is an amount in the rules' currency (:attr:`RewardRules.currency`), or a
+        ``cap`` is an amount in the rules' currency (``RewardRules(currency=...)``), or a
         mapping with one cap per currency (``{"EUR": 20, "JPY": 3000}``); an order in a
         currency without a cap earns nothing (``"currency_mismatch"``), so a cap of 20 never
         pays 20 yen. Without a rules currency a plain cap applies in every order's currency
@@ -260,7 +260,7 @@ class RewardRules:
     def covers(self, currency: str) -> bool:
         """Whether an order in ``currency`` can earn under these rules: every amount the
         rules name (a cap, the minimum order) has a value in it. With a rules
-        :attr:`currency` and no per-currency mapping, only that currency is covered;
+        ``currency`` and no per-currency mapping, only that currency is covered;
         without one, every currency is (plain amounts apply in the order's currency)."""
         amounts = self._amount_rules()
         if self.currency is not None and currency != self.currency:
