@@ -251,3 +251,14 @@ def test_a_refunded_discount_keeps_the_referees_slot(make_program: MakeProgram) 
     program.refund("o1")
     again = program.claim_discount("o2", "bob", 40, "EUR")
     assert (again.discount, again.reasons) == (Decimal(0), ("discount_already_claimed",))
+
+
+def test_an_offer_ignores_a_claim_whose_time_ran_out(
+    shop: refkit.ReferralProgram, clock: refkit.FrozenClock
+) -> None:
+    shop.claim_discount("o1", "bob", 40, "EUR")
+    assert shop.offer_for("bob", 40, "EUR").reasons == ("discount_already_claimed",)
+    clock.advance(shop.claim_ttl)
+    assert shop.offer_for("bob", 40, "EUR").discount == Decimal(5)
+    assert shop.claim_discount("o2", "bob", 40, "EUR").discount == Decimal(5)
+    assert shop.release_discount("o1") is False  # it lapsed

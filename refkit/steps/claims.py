@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
 
-from sqlalchemy import Connection, String, and_, bindparam, exists, select, update
+from sqlalchemy import Connection, String, and_, bindparam, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import ConflictError
@@ -65,11 +65,16 @@ class Checkout:
     code_referrer_id: str | None = None
 
 
-def discount_taken(connection: Connection, referee: str, order_id: str | None) -> bool:
-    """Whether another order of ``referee`` holds (or used) the discount."""
+def discount_taken(
+    connection: Connection, referee: str, order_id: str | None, now: datetime | None = None
+) -> bool:
+    """Whether another order of ``referee`` holds (or used) the discount; with ``now``, a
+    live claim whose time ran out does not count (it lapses at the next claim)."""
     held = and_(claims.c.slot == referee)
     if order_id is not None:
         held = and_(held, claims.c.order_id != order_id)
+    if now is not None:
+        held = and_(held, or_(claims.c.status != "live", claims.c.expires_at > now))
     return bool(connection.execute(select(exists().where(held))).scalar())
 
 
@@ -93,7 +98,6 @@ def _decision(
     rewarded = connection.execute(
         select(rewards.c.role).where(rewards.c.referee_id == checkout.customer_id)
     ).scalars()
-    _lapse(connection, checkout.customer_id, checkout.at)
     context = ConversionContext(
         amount=checkout.amount,
         currency=checkout.currency,
@@ -101,7 +105,9 @@ def _decision(
         referral=referral,
         is_first_purchase=not bought,
         rewarded_roles=frozenset(rewarded),
-        discount_taken=discount_taken(connection, checkout.customer_id, checkout.order_id),
+        discount_taken=discount_taken(
+            connection, checkout.customer_id, checkout.order_id, checkout.at
+        ),
     )
     return decide(rules, context), referral, bound
 
@@ -120,8 +126,7 @@ def _offer_expiry(
 
 
 def offer(connection: Connection, rules: RewardRules | None, checkout: Checkout) -> Offer:
-    """What the friend would get off ``checkout`` now; stores nothing (the transaction it
-    runs in may lapse an expired claim, which any claim would do too)."""
+    """What the friend would get off ``checkout`` now; reads only."""
     decision, referral, bound = _decision(connection, rules, checkout)
     reasons = decision.reasons + (("discount_offered",) if decision.discount > 0 else ())
     return Offer(
@@ -181,6 +186,7 @@ def claim(
             connection, checkout.customer_id, checkout.code_referrer_id, "code", None, checkout.at
         )
         checkout = replace(checkout, code_referrer_id=None)  # bound now, or refused
+    _lapse(connection, checkout.customer_id, checkout.at)  # frees the slot of a stale claim
     decision, referral, _ = _decision(connection, rules, checkout)
     if decision.discount <= 0 or referral is None:
         return Offer(

@@ -298,7 +298,9 @@ def record(connection: Connection, new: NewConversion, rules: RewardRules | None
     claimed, taken = None, False
     if rules is not None and rules.referee_discount is not None and referral is not None:
         claimed = claims.use(connection, new.order_id, customer, new.currency, new.at)
-        taken = claimed is None and claims.discount_taken(connection, customer, new.order_id)
+        taken = claimed is None and claims.discount_taken(
+            connection, customer, new.order_id, new.at
+        )
     decision = _decide(rules, context, new, referral, claimed, taken)
     reasons.extend(decision.reasons)
     if claimed is not None:
