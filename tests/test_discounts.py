@@ -262,3 +262,13 @@ def test_an_offer_ignores_a_claim_whose_time_ran_out(
     assert shop.offer_for("bob", 40, "EUR").discount == Decimal(5)
     assert shop.claim_discount("o2", "bob", 40, "EUR").discount == Decimal(5)
     assert shop.release_discount("o1") is False  # it lapsed
+
+
+def test_campaigns_count_the_discount_in_their_reward_cost(make_program: MakeProgram) -> None:
+    program = make_program(DOUBLE_SIDED)
+    program.attribute("bob", program.code_for("alice"), campaign="spring")
+    program.claim_discount("o1", "bob", 40, "EUR")
+    program.record_conversion("o1", "bob", 35, "EUR")
+    spring = next(c for c in program.reports.campaigns() if c.campaign == "spring")
+    assert spring.reward_cost == {"EUR": Decimal("8.50")}
+    assert program.summary(campaign="spring").reward_cost == Decimal("8.50")

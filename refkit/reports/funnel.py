@@ -103,8 +103,8 @@ def campaigns(
 ) -> list[CampaignTotals]:
     """Each campaign's visits, signups, buyers, orders, revenue and reward cost in
     ``[since, until)``, in no particular order (``campaign=None``: links shared without a
-    campaign). Reward cost counts the rewards of the campaign's orders, as
-    :func:`summary` does."""
+    campaign). Reward cost counts the rewards (and the friends' discounts) of the
+    campaign's orders, as :func:`summary` does."""
     found: dict[str | None, dict[str, Any]] = defaultdict(
         lambda: {"revenue": defaultdict(Decimal), "reward_cost": defaultdict(Decimal)}
     )
@@ -148,6 +148,22 @@ def campaigns(
         )
         .group_by(conversions.c.campaign, rewards.c.currency)
     ):
+        found[campaign]["reward_cost"][currency] += from_minor(int(units or 0), currency)
+    for campaign, currency, units in connection.execute(
+        select(
+            conversions.c.campaign,
+            discount_claims.c.currency,
+            func.sum(discount_claims.c.discount_minor),
+        )
+        .select_from(
+            discount_claims.join(conversions, discount_claims.c.order_id == conversions.c.order_id)
+        )
+        .where(
+            discount_claims.c.status == "used",
+            *period(discount_claims.c.used_at, since, until),
+        )
+        .group_by(conversions.c.campaign, discount_claims.c.currency)
+    ):  # the friends' discounts used on the campaign's orders
         found[campaign]["reward_cost"][currency] += from_minor(int(units or 0), currency)
     return [
         CampaignTotals(
