@@ -272,3 +272,10 @@ def test_campaigns_count_the_discount_in_their_reward_cost(make_program: MakePro
     spring = next(c for c in program.reports.campaigns() if c.campaign == "spring")
     assert spring.reward_cost == {"EUR": Decimal("8.50")}
     assert program.summary(campaign="spring").reward_cost == Decimal("8.50")
+
+
+def test_reward_cost_by_bucket_counts_the_discount(shop: refkit.ReferralProgram) -> None:
+    shop.claim_discount("o1", "bob", 40, "EUR")
+    shop.record_conversion("o1", "bob", 35, "EUR")
+    buckets = shop.reports.reward_cost_by_bucket()
+    assert sum((b.amount for b in buckets), Decimal(0)) == Decimal("8.50")
