@@ -279,3 +279,13 @@ def test_reward_cost_by_bucket_counts_the_discount(shop: refkit.ReferralProgram)
     shop.record_conversion("o1", "bob", 35, "EUR")
     buckets = shop.reports.reward_cost_by_bucket()
     assert sum((b.amount for b in buckets), Decimal(0)) == Decimal("8.50")
+
+
+def test_a_released_order_can_claim_again_with_another_total(
+    shop: refkit.ReferralProgram,
+) -> None:
+    shop.claim_discount("o1", "bob", 40, "EUR")
+    shop.release_discount("o1")
+    again = shop.claim_discount("o1", "bob", 60, "EUR")
+    assert (again.discount, again.order_id) == (Decimal(5), "o1")
+    assert shop.record_conversion("o1", "bob", 55, "EUR").amount == Decimal(55)

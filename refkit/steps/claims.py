@@ -176,11 +176,11 @@ def claim(
     assert order_id is not None
     row = connection.execute(CLAIM_OF, {"order_id": order_id}).first()
     if row is not None:
-        _same_order(row, checkout)
-        if row.status == "live" and row.expires_at > checkout.at:
+        live = row.status == "live" and row.expires_at > checkout.at
+        if live or row.status in ("used", "refunded"):
+            _same_order(row, checkout)
             return _stored(row, ("discount_claimed",))
-        if row.status in ("used", "refunded"):
-            return _stored(row, ("discount_claimed",))
+        # released or lapsed: the cart may have changed; it is claimed afresh below
     if checkout.code_referrer_id is not None:  # a guest's typed code binds, as at conversion
         referral_step.attribute(
             connection, checkout.customer_id, checkout.code_referrer_id, "code", None, checkout.at
