@@ -332,8 +332,6 @@ Reason = Literal[
 
 def _refusal(rules: RewardRules, context: ConversionContext, referral: Referral) -> str | None:
     """Why this conversion earns nothing at all, or ``None`` if it may earn."""
-    if context.amount == 0:
-        return "zero_amount"
     if not rules.covers(context.currency):
         return "currency_mismatch"
     if rules.starts_at is not None and referral.created_at < rules.starts_at:
@@ -349,6 +347,8 @@ def _refusal(rules: RewardRules, context: ConversionContext, referral: Referral)
         minimum = _in_currency(rules.min_order_amount, context.currency, rules.currency)
         if minimum is not None and context.amount < minimum:
             return "below_min_order"
+    if context.amount == 0:  # after the minimum: a 0 order is below any minimum first
+        return "zero_amount"
     return None
 
 
