@@ -47,7 +47,8 @@ class InvalidCode(RefkitError, ValueError):
     :ivar reason: a short machine-readable reason: ``"empty"``, ``"too_long"``,
         ``"not_ascii"``, ``"bad_characters"``, ``"bad_length"``, ``"typo"`` (the check
         character does not match: probably mistyped), ``"not_canonical"``, ``"bad_signature"``
-        or ``"unknown_referrer"``.
+        ``"unknown_referrer"`` or ``"revoked"`` (withdrawn with
+        :meth:`~refkit.ReferralProgram.revoke_code`).
     """
 
     def __init__(self, code: object, reason: str, message: str | None = None) -> None:

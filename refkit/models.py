@@ -20,6 +20,7 @@ __all__ = [
     "LeaderboardEntry",
     "LedgerEntry",
     "MoneyTotals",
+    "Offer",
     "PointTotals",
     "ProgramSummary",
     "Referral",
@@ -29,8 +30,8 @@ __all__ = [
 
 Source = Literal["link", "code", "staff"]
 Role = Literal["referrer", "referee"]
-RewardKind = Literal["percent", "fixed", "points"]
-RewardStatus = Literal["pending", "approved", "revoked", "reversed"]
+RewardKind = Literal["percent", "fixed", "points", "discount"]
+RewardStatus = Literal["pending", "approved", "revoked", "reversed", "redeemed"]
 LedgerKind = Literal[
     "accrued", "approved", "revoked", "reversed", "adjusted", "redeemed", "paid_out", "expired"
 ]
@@ -96,6 +97,13 @@ class EarnedReward:
     or a number of points (``currency`` is ``None``). ``original_value`` is what it was when
     created. ``due_at`` is when the hold period ends and
     :meth:`~refkit.ReferralProgram.approve_due` may approve it.
+
+    The friend's discount given at checkout (:meth:`~refkit.ReferralProgram.claim_discount`)
+    is one too: ``role="referee"``, ``kind="discount"``, ``status="redeemed"`` (it was
+    spent on the order), or ``"reversed"`` once the order is refunded in full. Its ``id`` is
+    negative (it lives with the claim, not among the rewards
+    :meth:`~refkit.ReferralProgram.approve` and :meth:`~refkit.ReferralProgram.revoke`
+    change).
     """
 
     id: int
@@ -121,8 +129,11 @@ class Conversion:
     ``reasons`` explain the decision, one short code each: ``"referrer_rewarded"``,
     ``"referee_rewarded"``, ``"not_referred"``, ``"below_min_order"``,
     ``"not_first_purchase"``, ``"outside_window"``, ``"already_rewarded"``, ``"cap_reached"``,
-    ``"no_rules"``, and for a typed code at guest checkout ``"self_referral"`` or
-    ``"code_ignored_already_referred"``.
+    ``"no_rules"``, ``"zero_amount"``, ``"currency_mismatch"``, ``"offer_not_started"``,
+    ``"offer_ended"``, ``"referrer_reward_rounds_to_zero"`` (a percent worth less than the
+    currency's minor unit; likewise for the referee), and for a typed code at guest checkout
+    ``"self_referral"`` or ``"code_ignored_already_referred"``. Whenever the rules promise a
+    role a reward and the conversion creates none for it, a reason says why.
     """
 
     order_id: str
@@ -213,7 +224,12 @@ class ReferrerStats:
 
 @dataclass(frozen=True, slots=True)
 class ProgramSummary:
-    """The program-wide funnel over a period (see :meth:`ReferralProgram.summary`)."""
+    """The program-wide funnel over a period (see :meth:`ReferralProgram.summary`).
+
+    ``revenue`` and ``reward_cost`` add amounts across currencies: they are the totals of a
+    one-currency shop. ``revenue_by_currency`` and ``reward_cost_by_currency`` split them by
+    currency (only currencies with an amount appear), for a shop that takes several.
+    """
 
     referrers: int
     visits: int
@@ -225,6 +241,8 @@ class ProgramSummary:
     k_factor: float
     first_purchases: int = 0
     rewarded: int = 0
+    revenue_by_currency: dict[str, Decimal] = field(default_factory=dict)
+    reward_cost_by_currency: dict[str, Decimal] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,3 +283,24 @@ class FlaggedReferral:
     reasons: tuple[str, ...]
     flagged_at: datetime
     referred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """What the friend gets off an order: :meth:`~refkit.ReferralProgram.offer_for` (a
+    preview) or :meth:`~refkit.ReferralProgram.claim_discount` (a reservation).
+
+    ``discount`` is ``Decimal(0)`` when there is none, and ``reasons`` say why (or why it is
+    what it is: ``"not_referred"``, ``"below_min_order"``, ``"not_first_purchase"``,
+    ``"discount_already_claimed"``, ``"offer_not_started"``, ``"offer_ended"``,
+    ``"currency_mismatch"``, ``"zero_amount"``...; ``"discount_offered"`` or
+    ``"discount_claimed"`` when there is one). ``expires_at`` is when the offer or the
+    claim lapses (``None``: it does not). ``order_id`` is set for claims only.
+    """
+
+    discount: Decimal
+    currency: str
+    referrer_id: str | None
+    reasons: tuple[str, ...]
+    expires_at: datetime | None = None
+    order_id: str | None = None

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine
 from . import joined
 from .clock import Clock, system_clock
 from .codes import MAX_NUMBER, CodeCodec
+from .discounts import DEFAULT_CLAIM_TTL, Discounts
 from .errors import AlreadyReferred, ConfigurationError, InvalidCode, SelfReferral, ValidationError
 from .keys import SecretKeys
 from .models import (
@@ -40,6 +41,7 @@ from .privacy import PSEUDONYM_PREFIX, Pepper, is_disposable, normalize_email, n
 from .reports import Reports
 from .rules import RewardRules
 from .steps import (
+    claims,
     conversions,
     credit,
     erasure,
@@ -53,7 +55,13 @@ from .steps import (
 from .storage import Store, open_store
 from .validation import to_aware, to_campaign, to_id, to_optional_duration
 
-__all__ = ["DEFAULT_FAST_PURCHASE", "DEFAULT_SIGNAL_RETENTION", "EVENTS", "ReferralProgram"]
+__all__ = [
+    "CODE_CACHE_TTL",
+    "DEFAULT_FAST_PURCHASE",
+    "DEFAULT_SIGNAL_RETENTION",
+    "EVENTS",
+    "ReferralProgram",
+]
 
 log = logging.getLogger("refkit")
 T = TypeVar("T")
@@ -70,6 +78,10 @@ EVENTS: Final = (
     "reward.reversed",  # EarnedReward (an approved reward taken back by a refund)
 )
 _CACHE_SIZE = 65536
+#: How long a program trusts its in-process cache of codes: a code that another process
+#: revoked (:meth:`refkit.ReferralProgram.revoke_code`) or erased stops resolving here
+#: within this time (at once in the process that revoked it).
+CODE_CACHE_TTL: Final = timedelta(seconds=60)
 #: A purchase this soon after the referee's click flags the referral (``fast_purchase``).
 DEFAULT_FAST_PURCHASE: Final = timedelta(seconds=60)
 #: Fraud signals (hashes) are kept this long, then :meth:`ReferralProgram.purge_signals`
@@ -77,7 +89,7 @@ DEFAULT_FAST_PURCHASE: Final = timedelta(seconds=60)
 DEFAULT_SIGNAL_RETENTION: Final = timedelta(days=30)
 
 
-class ReferralProgram:
+class ReferralProgram(Discounts):
     """A referral program: codes, attribution, conversions, rewards and stats.
 
     :param secret_key: signs codes and tokens: one key of at least 32 characters, or a list
@@ -94,6 +106,8 @@ class ReferralProgram:
         referral for review (``None``: never); 60 seconds by default.
     :param signal_retention: how long fraud signals (keyed hashes of IP addresses and user
         agents) are kept before :meth:`purge_signals` deletes them; 30 days by default.
+    :param claim_ttl: a claimed friend's discount not converted within this time lapses
+        (:meth:`claim_discount`); one hour by default.
     :raises ConfigurationError: a missing or short key, an unknown store URL, bad rules.
     """
 
@@ -108,6 +122,7 @@ class ReferralProgram:
         campaign_param: str = "campaign",
         fast_purchase: timedelta | None = DEFAULT_FAST_PURCHASE,
         signal_retention: timedelta = DEFAULT_SIGNAL_RETENTION,
+        claim_ttl: timedelta = DEFAULT_CLAIM_TTL,
     ) -> None:
         if secret_key is None:
             raise ConfigurationError(
@@ -125,16 +140,21 @@ class ReferralProgram:
         try:
             self.fast_purchase = to_optional_duration(fast_purchase, "fast_purchase")
             retention = to_optional_duration(signal_retention, "signal_retention")
+            ttl = to_optional_duration(claim_ttl, "claim_ttl")
         except ValidationError as error:
             raise ConfigurationError(str(error)) from None
         if retention is None:
             raise ConfigurationError("signal_retention must be a timedelta")
+        if ttl is None or ttl <= timedelta(0):
+            raise ConfigurationError("claim_ttl must be a positive timedelta")
+        self.claim_ttl = ttl
         self.signal_retention = retention
         self._pepper = Pepper(secret_key)
         self._hooks: dict[str, list[Callable[[Any], object]]] = defaultdict(list)
         self._numbers: dict[str, int] = {}
         self._users: dict[int, str] = {}
         self._cache_lock = threading.Lock()
+        self._cache_since: datetime | None = None
         #: The read model: every report on this program's data (:class:`refkit.reports.Reports`).
         self.reports = Reports(self.store, lambda: self._now())
 
@@ -149,6 +169,17 @@ class ReferralProgram:
 
     def _now(self, at: datetime | None = None, name: str = "at") -> datetime:
         return to_aware(self.clock() if at is None else at, name)
+
+    def _expire_cache(self) -> None:
+        """Forget the cached codes once :data:`CODE_CACHE_TTL` has passed (by the program's
+        clock), so revocations and erasures made elsewhere are seen."""
+        now = self._now()
+        since = self._cache_since
+        if since is None or not timedelta(0) <= now - since <= CODE_CACHE_TTL:
+            with self._cache_lock:
+                self._numbers.clear()
+                self._users.clear()
+                self._cache_since = now
 
     def _remember(self, user_id: str, number: int) -> None:
         with self._cache_lock:
@@ -165,6 +196,7 @@ class ReferralProgram:
         be a referrer, referees included.
         """
         uid = to_id(user_id)
+        self._expire_cache()
         number = self._numbers.get(uid)
         if number is None:
             number = self.store.read(lambda c: referrers.number_of(c, uid))
@@ -202,12 +234,47 @@ class ReferralProgram:
         query = "&".join([*kept, urlencode(added)])
         return urlunsplit(parts._replace(query=query))
 
+    def revoke_code(self, user_id: str | int, *, at: datetime | None = None) -> str:
+        """Withdraw the user's code (leaked to a coupon site, say) and return their new one.
+
+        The old code stops resolving at once in this process (``InvalidCode`` with
+        ``reason == "revoked"``) and within :data:`refkit.program.CODE_CACHE_TTL` in other
+        processes;
+        its number is never given to anyone again. Referrals already made with it, and
+        their rewards, stay. Links shared before carry the old code: share new ones.
+        """
+        uid = to_id(user_id)
+        if uid.startswith(PSEUDONYM_PREFIX):
+            raise ValidationError(f"user {uid!r} was erased and has no code to revoke")
+        when = self._now(at)
+        number = self.store.transaction(lambda c: referrers.renumber(c, uid, _candidate, when))
+        with self._cache_lock:
+            old = self._numbers.pop(uid, None)
+            if old is not None:
+                self._users.pop(old, None)
+        self._remember(uid, number)
+        return self._codec.encode(number)
+
     def verify(self, code: object) -> str:
         """Check ``code`` offline and return its canonical form (no database access).
+
+        Offline means it checks the signature only: it cannot know that a code was revoked
+        (:meth:`revoke_code`) or its user erased. Use :meth:`resolve` before granting
+        anything.
 
         :raises InvalidCode: with a ``reason`` for anything this program did not issue.
         """
         return self._codec.parse(code).code
+
+    def _unknown(self, code: object, number: int) -> InvalidCode:
+        """The error for a well-signed code nobody holds: revoked, or never assigned."""
+        if self.store.read(lambda c: referrers.is_revoked(c, number)):
+            return InvalidCode(
+                code,
+                "revoked",
+                "this referral code was withdrawn by the shop; ask the referrer for their new link",
+            )
+        return InvalidCode(code, "unknown_referrer")
 
     def resolve(self, code: object) -> str:
         """The user id of the referrer whose code this is.
@@ -217,10 +284,13 @@ class ReferralProgram:
         :raises InvalidCode: anything that is not a code this program issued.
         """
         parsed = self._codec.parse(code)
+        self._expire_cache()
         user_id = self._users.get(parsed.number)
         if user_id is None:
             user_id = self.store.read(lambda c: referrers.user_for_number(c, parsed.number))
-            if user_id is None or user_id.startswith(PSEUDONYM_PREFIX):
+            if user_id is None:
+                raise self._unknown(code, parsed.number)
+            if user_id.startswith(PSEUDONYM_PREFIX):
                 raise InvalidCode(code, "unknown_referrer")
             self._remember(user_id, parsed.number)
         return user_id
@@ -247,6 +317,7 @@ class ReferralProgram:
             visitor = to_id(visitor, "visitor")[:128]
         when = self._now(at)
         parsed = self._codec.parse(code)
+        self._expire_cache()
         user_id = self._users.get(parsed.number)
         if user_id is not None:
             known = user_id
@@ -261,7 +332,7 @@ class ReferralProgram:
             connection,
         )
         if visit is None:
-            raise InvalidCode(code, "unknown_referrer")
+            raise self._unknown(code, parsed.number)
         self._remember(visit.referrer_id, parsed.number)
         return visit
 
@@ -426,6 +497,9 @@ class ReferralProgram:
 
         A full refund revokes the order's pending rewards and reverses its approved ones; a
         partial one lowers percent rewards in proportion. History is appended, never deleted.
+        A friend's discount the order used is reversed by a full refund (it no longer counts
+        in the reward cost) and kept by a partial one; either way it stays used: the referee
+        gets no second discount.
 
         :returns: the rewards that changed.
         :raises ValidationError: an unknown order, or more than is left to refund.
@@ -438,8 +512,14 @@ class ReferralProgram:
             if stored is None:
                 raise ValidationError(f"no conversion was recorded with order_id {order!r}")
             minor = to_minor(to_amount(amount, currency=stored.currency), stored.currency)
+
+        def work(c: Connection) -> list[EarnedReward]:
+            changed = rewards.refund(c, order, minor, when)
+            claims.on_refund(c, order)  # a full refund reverses a used discount
+            return changed
+
         return self._write(
-            lambda c: rewards.refund(c, order, minor, when),
+            work,
             connection,
             lambda changed: [
                 (f"reward.{r.status}", r) for r in changed if r.status in ("revoked", "reversed")
@@ -728,6 +808,9 @@ class ReferralProgram:
         * ``conversion_rate = first_purchases / signups``: the share of referred signups
           who buy (0.0 without signups).
         * ``reward_cost``: monetary rewards created in the period and not revoked or reversed.
+        * ``revenue`` and ``reward_cost`` add every currency together (the totals of a
+          one-currency shop); ``revenue_by_currency`` and ``reward_cost_by_currency`` split
+          them by currency.
         * ``k_factor = signups / referrers``: new customers each potential referrer brings,
           the viral coefficient (invitations per user times their conversion to signups).
 
@@ -804,7 +887,11 @@ def _conversion_events(result: conversions.Recorded) -> _Events:
     if result.new_referral is not None:
         fired.append(("referral.created", result.new_referral))
     fired.append(("conversion.recorded", result.conversion))
-    fired.extend(("reward.created", reward) for reward in result.conversion.rewards)
+    fired.extend(
+        ("reward.created", reward)
+        for reward in result.conversion.rewards
+        if reward.kind != "discount"  # given at checkout: nothing to hand over
+    )
     return fired
 
 

@@ -8,6 +8,7 @@ the conversion's transaction and the database's constraints guard every single-r
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
@@ -16,9 +17,81 @@ from typing import Literal
 from .errors import ConfigurationError, ValidationError
 from .models import Referral, RewardKind, Role
 from .money import MAX_AMOUNT, exponent, quantize, to_amount, to_currency, to_minor
-from .validation import to_optional_duration
+from .validation import to_aware, to_optional_duration
 
-__all__ = ["ConversionContext", "Decision", "PlannedReward", "Reward", "RewardRules", "decide"]
+__all__ = [
+    "Amounts",
+    "ConversionContext",
+    "Decision",
+    "PlannedReward",
+    "Reward",
+    "RewardRules",
+    "decide",
+]
+
+#: An amount a rule names: plain (in the rules' currency) or one per currency.
+AmountInput = Decimal | int | float | str | Mapping[str, Decimal | int | float | str]
+
+
+class Amounts(Mapping[str, Decimal]):
+    """Amounts by currency (``{"EUR": Decimal("20"), "JPY": Decimal("3000")}``): immutable
+    and hashable, so rules stay frozen values. Built from any mapping by
+    :class:`Reward` and :class:`RewardRules`."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, amounts: Mapping[str, object], name: str) -> None:
+        if not amounts:
+            raise ValidationError(f"{name} given as a mapping needs at least one currency")
+        items: dict[str, Decimal] = {}
+        for currency, amount in amounts.items():
+            code = to_currency(currency)
+            items[code] = to_amount(amount, f"{name}[{code!r}]", currency=code)
+        self._items = tuple(sorted(items.items()))
+
+    def __getitem__(self, currency: str) -> Decimal:
+        for code, amount in self._items:
+            if code == currency:
+                return amount
+        raise KeyError(currency)
+
+    def __iter__(self) -> Iterator[str]:
+        return (code for code, _ in self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        return hash(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Mapping):
+            return dict(self._items) == dict(other.items())
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"Amounts({dict(self._items)!r})"
+
+
+def _amount_rule(value: object, name: str) -> Decimal | Amounts:
+    if isinstance(value, Mapping):
+        return Amounts(value, name)
+    return to_amount(value, name)
+
+
+def _in_currency(
+    rule: Decimal | Amounts, currency: str, rules_currency: str | None
+) -> Decimal | None:
+    """A rule's amount for an order in ``currency``, or ``None`` if the rule has none there.
+
+    A plain amount is in the rules' currency; without a rules currency it applies in every
+    order's currency (the single-currency mode of earlier releases).
+    """
+    if isinstance(rule, Amounts):
+        return rule.get(currency)
+    if rules_currency is None or rules_currency == currency:
+        return rule
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,23 +101,30 @@ class Reward:
     kind: RewardKind
     value: Decimal
     currency: str | None = None
-    cap: Decimal | None = None
+    cap: Decimal | Amounts | None = None
 
     @classmethod
     def percent(
-        cls, rate: Decimal | int | float | str, *, cap: Decimal | int | float | str | None = None
+        cls, rate: Decimal | int | float | str, *, cap: AmountInput | None = None
     ) -> Reward:
         """``rate`` percent of the order amount, in the order's currency, at most ``cap``.
 
-        ``cap`` is in the order's currency too; on an order in a currency with fewer decimals
-        than ``cap`` has, it is rounded down to that currency's minor unit.
+        ``cap`` is an amount in the rules' currency (``RewardRules(currency=...)``), or a
+        mapping with one cap per currency (``{"EUR": 20, "JPY": 3000}``); an order in a
+        currency without a cap earns nothing (``"currency_mismatch"``), so a cap of 20 never
+        pays 20 yen. Without a rules currency a plain cap applies in every order's currency
+        (the single-currency mode). A cap with more decimals than the order's currency is
+        rounded down to its minor unit.
         """
         value = to_amount(rate, "percent rate")
         if not 0 < value <= 100:
             raise ValidationError(f"a percent reward must be above 0 and at most 100, got {value}")
-        limit = None if cap is None else to_amount(cap, "cap")
-        if limit is not None and limit <= 0:
-            raise ValidationError(f"a percent reward's cap must be above 0 (or None), got {limit}")
+        limit = None if cap is None else _amount_rule(cap, "cap")
+        for amount in limit.values() if isinstance(limit, Amounts) else (limit,):
+            if amount is not None and amount <= 0:
+                raise ValidationError(
+                    f"a percent reward's cap must be above 0 (or None), got {amount}"
+                )
         return cls("percent", value, None, limit)
 
     @classmethod
@@ -68,15 +148,21 @@ class Reward:
             raise ValidationError(f"points must be an int from 1 to 10^12, got {points!r}")
         return cls("points", Decimal(points))
 
-    def earned_on(self, amount: Decimal, currency: str) -> tuple[Decimal, str | None]:
-        """The value this promise earns on an order of ``amount`` ``currency``."""
+    def earned_on(
+        self, amount: Decimal, currency: str, rules_currency: str | None = None
+    ) -> tuple[Decimal, str | None]:
+        """The value this promise earns on an order of ``amount`` ``currency`` (a plain cap
+        is in ``rules_currency``; see :meth:`RewardRules.covers`)."""
         if self.kind == "points":
             return self.value, None
         if self.kind == "fixed":
             return self.value, self.currency
         value = quantize(amount * self.value / 100, currency)
         if self.cap is not None:
-            cap = self.cap.quantize(Decimal(1).scaleb(-exponent(currency)), rounding=ROUND_DOWN)
+            limit = _in_currency(self.cap, currency, rules_currency)
+            if limit is None:  # not covered: decide() says "currency_mismatch" first
+                return Decimal(0), currency
+            cap = limit.quantize(Decimal(1).scaleb(-exponent(currency)), rounding=ROUND_DOWN)
             value = min(value, cap)
         return value, currency
 
@@ -87,35 +173,73 @@ class RewardRules:
 
     :param referrer_reward: what the referrer earns for a referee's qualifying purchase.
     :param referee_reward: what the referee earns on it too (a double-sided program).
-    :param min_order_amount: orders below this earn nothing (``"below_min_order"``).
+    :param min_order_amount: orders below this earn nothing (``"below_min_order"``): an
+        amount in the rules' ``currency``, or a mapping with one per currency.
     :param first_purchase_only: only the referee's first conversion can earn rewards.
     :param attribution_window: a purchase more than this after the referral earns nothing
         (``"outside_window"``); ``None`` for no limit.
     :param hold_period: rewards stay pending this long (the refund window) before
-        :meth:`~refkit.ReferralProgram.approve_due` approves them.
+        :meth:`~refkit.ReferralProgram.approve_due` approves them; ``timedelta(0)`` (no hold)
+        by default.
     :param max_rewards_per_referrer: at most this many referrer rewards per referrer, ever
         (refunds do not give a slot back, so a refund loop cannot farm it).
     :param credit_expires_after: approved credit not spent this long after its approval
         expires when :meth:`~refkit.ReferralProgram.expire_credit` runs (oldest credit is
         spent first); ``None`` (the default): credit never expires.
+    :param currency: the currency plain amounts (a ``cap``, ``min_order_amount``) are in.
+        With it, an order in a currency the rules do not cover earns nothing
+        (``"currency_mismatch"``). Without it (the single-currency mode of earlier
+        releases) plain amounts apply in every order's currency: set it in a shop that
+        takes more than one currency.
+    :param starts_at: referrals bound before this earn nothing (``"offer_not_started"``).
+    :param ends_at: referrals bound at or after this earn nothing (``"offer_ended"``);
+        friends referred before it keep earning within the attribution window.
+    :param referee_discount: what the friend gets off their qualifying order at checkout
+        (:meth:`Reward.fixed` or :meth:`Reward.percent` of the order before the discount,
+        never more than the order): see :meth:`~refkit.ReferralProgram.offer_for` and
+        :meth:`~refkit.ReferralProgram.claim_discount`.
     """
 
     referrer_reward: Reward | None = None
     referee_reward: Reward | None = None
-    min_order_amount: Decimal | None = None
+    min_order_amount: Decimal | Amounts | None = None
     first_purchase_only: bool = False
     attribution_window: timedelta | None = None
     hold_period: timedelta = field(default_factory=timedelta)
     max_rewards_per_referrer: int | None = None
+    currency: str | None = None
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    referee_discount: Reward | None = None
     credit_expires_after: timedelta | None = None
 
     def __post_init__(self) -> None:
-        for name in ("referrer_reward", "referee_reward"):
+        for name in ("referrer_reward", "referee_reward", "referee_discount"):
             if not isinstance(getattr(self, name), Reward | None):
                 raise ConfigurationError(f"{name} must be a Reward (Reward.percent(...)) or None")
-        if self.min_order_amount is not None:
-            object.__setattr__(
-                self, "min_order_amount", to_amount(self.min_order_amount, "min_order_amount")
+        if self.referee_discount is not None and self.referee_discount.kind == "points":
+            raise ConfigurationError(
+                "referee_discount must be money off the order: Reward.fixed(...) or "
+                "Reward.percent(...), not points"
+            )
+        try:
+            if self.currency is not None:
+                object.__setattr__(self, "currency", to_currency(self.currency))
+            if self.min_order_amount is not None:
+                object.__setattr__(
+                    self,
+                    "min_order_amount",
+                    _amount_rule(self.min_order_amount, "min_order_amount"),
+                )
+            for name in ("starts_at", "ends_at"):
+                if getattr(self, name) is not None:
+                    object.__setattr__(self, name, to_aware(getattr(self, name), name))
+        except ValidationError as error:
+            raise ConfigurationError(str(error)) from None
+        starts, ends = self.starts_at, self.ends_at
+        if starts is not None and ends is not None and ends <= starts:
+            raise ConfigurationError(
+                f"ends_at ({ends.isoformat()}) must be after starts_at ({starts.isoformat()})"
             )
         if not isinstance(self.first_purchase_only, bool):
             raise ConfigurationError(
@@ -132,17 +256,46 @@ class RewardRules:
         except ValidationError as error:
             raise ConfigurationError(str(error)) from None
 
+    def _amount_rules(self) -> list[Decimal | Amounts]:
+        found: list[Decimal | Amounts] = []
+        if self.min_order_amount is not None:
+            found.append(self.min_order_amount)
+        for reward in (self.referrer_reward, self.referee_reward, self.referee_discount):
+            if reward is not None and reward.cap is not None:
+                found.append(reward.cap)
+        return found
+
+    def covers(self, currency: str) -> bool:
+        """Whether an order in ``currency`` can earn under these rules: every amount the
+        rules name (a cap, the minimum order) has a value in it. With a rules
+        ``currency`` and no per-currency mapping, only that currency is covered;
+        without one, every currency is (plain amounts apply in the order's currency)."""
+        amounts = self._amount_rules()
+        if self.currency is not None and currency != self.currency:
+            mappings = [rule for rule in amounts if isinstance(rule, Amounts)]
+            if not mappings:
+                return False
+        return all(_in_currency(rule, currency, self.currency) is not None for rule in amounts)
+
 
 @dataclass(frozen=True, slots=True)
 class ConversionContext:
     """What the decision needs to know, read inside the conversion's transaction."""
 
+    #: the order's total before the friend's discount (see :attr:`claimed_discount`)
     amount: Decimal
     currency: str
     at: datetime
     referral: Referral | None
     is_first_purchase: bool
     rewarded_roles: frozenset[str]
+    #: the discount reserved for this very order (a conversion of a claimed order), or
+    #: ``None``: the decision then computes the discount the order would get
+    claimed_discount: Decimal | None = None
+    #: another order of this referee holds (or used) the discount
+    discount_taken: bool = False
+    #: a conversion: only a claimed discount was given (an offer or a claim: ``False``)
+    converting: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,36 +311,108 @@ class PlannedReward:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
+    """What one order earns: the rewards to create, the friend's discount (``0`` when none)
+    and the reasons."""
+
     rewards: tuple[PlannedReward, ...]
     reasons: tuple[str, ...]
+    discount: Decimal = Decimal(0)
 
 
 Reason = Literal[
     "no_rules",
     "not_referred",
+    "zero_amount",
+    "currency_mismatch",
+    "offer_not_started",
+    "offer_ended",
     "outside_window",
     "not_first_purchase",
     "below_min_order",
     "already_rewarded",
+    "referrer_reward_rounds_to_zero",
+    "referee_reward_rounds_to_zero",
+    "discount_already_claimed",
+    "discount_not_claimed",
+    "discount_rounds_to_zero",
 ]
 
 
+def _refusal(rules: RewardRules, context: ConversionContext, referral: Referral) -> str | None:
+    """Why this conversion earns nothing at all, or ``None`` if it may earn."""
+    if not rules.covers(context.currency):
+        return "currency_mismatch"
+    if rules.starts_at is not None and referral.created_at < rules.starts_at:
+        return "offer_not_started"
+    if rules.ends_at is not None and referral.created_at >= rules.ends_at:
+        return "offer_ended"
+    window = rules.attribution_window
+    if window is not None and context.at - referral.created_at > window:
+        return "outside_window"
+    if rules.first_purchase_only and not context.is_first_purchase:
+        return "not_first_purchase"
+    if rules.min_order_amount is not None:
+        minimum = _in_currency(rules.min_order_amount, context.currency, rules.currency)
+        if minimum is not None and context.amount < minimum:
+            return "below_min_order"
+    if context.amount == 0:  # after the minimum: a 0 order is below any minimum first
+        return "zero_amount"
+    return None
+
+
+def _discount(rules: RewardRules, context: ConversionContext, reasons: list[str]) -> Decimal:
+    """The friend's discount on this order (``0`` and a reason when none)."""
+    promise = rules.referee_discount
+    if promise is None:
+        return Decimal(0)
+    if context.claimed_discount is not None:
+        return context.claimed_discount
+    if context.discount_taken:
+        reasons.append("discount_already_claimed")
+        return Decimal(0)
+    if context.converting:
+        reasons.append("discount_not_claimed")
+        return Decimal(0)
+    value, _ = promise.earned_on(context.amount, context.currency, rules.currency)
+    if promise.kind == "fixed":
+        if promise.currency != context.currency:
+            reasons.append("currency_mismatch")
+            return Decimal(0)
+        value = min(value, context.amount)
+    if value <= 0:
+        reasons.append("discount_rounds_to_zero")
+    return value
+
+
 def decide(rules: RewardRules | None, context: ConversionContext) -> Decision:
-    """Which rewards a conversion earns, and why (or why not)."""
+    """Which rewards an order earns, what the friend gets off it, and why (or why not).
+
+    The one decision behind :meth:`~refkit.ReferralProgram.offer_for`,
+    :meth:`~refkit.ReferralProgram.claim_discount` and
+    :meth:`~refkit.ReferralProgram.record_conversion`: ``context.amount`` is the order
+    before the discount; percent rewards are computed on what is paid (the amount minus
+    the discount). Every role the rules promise a reward to and that gets none has a
+    reason: one for the whole order (``"zero_amount"``, ``"currency_mismatch"``,
+    ``"offer_not_started"``, ``"offer_ended"``, ``"outside_window"``,
+    ``"not_first_purchase"``, ``"below_min_order"``), or one for the role
+    (``"already_rewarded"``, ``"<role>_reward_rounds_to_zero"`` when a percent rounds to
+    nothing, ``"discount_already_claimed"``, ``"discount_not_claimed"``).
+    """
     referral = context.referral
     if referral is None:
         return Decision((), ("not_referred",))
-    if rules is None or (rules.referrer_reward is None and rules.referee_reward is None):
+    promises = (
+        (rules.referrer_reward, rules.referee_reward, rules.referee_discount) if rules else ()
+    )
+    if rules is None or all(promise is None for promise in promises):
         return Decision((), ("no_rules",))
-    window = rules.attribution_window
-    if window is not None and context.at - referral.created_at > window:
-        return Decision((), ("outside_window",))
-    if rules.first_purchase_only and not context.is_first_purchase:
-        return Decision((), ("not_first_purchase",))
-    if rules.min_order_amount is not None and context.amount < rules.min_order_amount:
-        return Decision((), ("below_min_order",))
-    planned: list[PlannedReward] = []
+    refused = _refusal(rules, context, referral)
+    if refused is not None:
+        return Decision((), (refused,))
     reasons: list[str] = []
+    discount = _discount(rules, context, reasons)
+    paid = context.amount - discount
+    planned: list[PlannedReward] = []
     for role, reward, beneficiary in (
         ("referrer", rules.referrer_reward, referral.referrer_id),
         ("referee", rules.referee_reward, referral.referee_id),
@@ -198,8 +423,9 @@ def decide(rules: RewardRules | None, context: ConversionContext) -> Decision:
             if "already_rewarded" not in reasons:
                 reasons.append("already_rewarded")
             continue
-        value, currency = reward.earned_on(context.amount, context.currency)
+        value, currency = reward.earned_on(paid, context.currency, rules.currency)
         if value <= 0:
+            reasons.append(f"{role}_reward_rounds_to_zero")
             continue
         planned.append(PlannedReward(role, beneficiary, reward.kind, value, currency))  # type: ignore[arg-type]
-    return Decision(tuple(planned), tuple(reasons))
+    return Decision(tuple(planned), tuple(reasons), discount)

@@ -39,13 +39,15 @@ START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 AMOUNT = Decimal("100.00")
 
 
-def rules(cap: int | None = None) -> refkit.RewardRules:
-    """Double-sided rules where every order qualifies: only the database stops a duplicate."""
+def rules(cap: int | None = None, *, discount: bool = False) -> refkit.RewardRules:
+    """Double-sided rules where every order qualifies: only the database stops a duplicate
+    (with ``discount``, the friend also gets 5 EUR off at checkout)."""
     return refkit.RewardRules(
         referrer_reward=refkit.Reward.percent(10, cap=Decimal("50")),
         referee_reward=refkit.Reward.fixed(Decimal("5"), "EUR"),
         first_purchase_only=False,
         max_rewards_per_referrer=cap,
+        referee_discount=refkit.Reward.fixed(Decimal("5"), "EUR") if discount else None,
     )
 
 
@@ -391,7 +393,8 @@ def test_threads_cannot_close_a_three_person_referral_cycle(
 # -- processes: SQLite file and PostgreSQL -------------------------------------------------
 
 
-#: ("record_conversion", (order, customer)), ("attribute", (referee, code)),
+#: ("record_conversion", (order, customer)), ("claim_discount", (order, customer)),
+#: ("attribute", (referee, code)),
 #: ("code_for", (user,)) or ("create_all", ()): plain strings cross process boundaries as is.
 Call = tuple[str, tuple[str, ...]]
 
@@ -402,8 +405,12 @@ def _serve(index: int, inbox: Any, results: Any, barrier: Any) -> None:
     while (task := inbox.get()) is not None:
         url, cap, calls = task
         try:
+            discount = any(method == "claim_discount" for method, _ in calls)
             program = refkit.ReferralProgram(
-                secret_key=SECRET, store=url, rules=rules(cap), clock=refkit.FrozenClock(START)
+                secret_key=SECRET,
+                store=url,
+                rules=rules(cap, discount=discount),
+                clock=refkit.FrozenClock(START),
             )
             if calls[0][0] != "create_all":
                 program.store.create_all()  # connect before the barrier: the race is the calls
@@ -422,6 +429,9 @@ def _call(
     if method == "record_conversion":
         order, customer = args
         return Outcome.of(lambda: program.record_conversion(order, customer, AMOUNT, "EUR"))
+    if method == "claim_discount":
+        order, customer = args
+        return Outcome.of(lambda: program.claim_discount(order, customer, AMOUNT, "EUR"))
     if method == "attribute":
         referee, code = args
         return Outcome.of(lambda: program.attribute(referee, code))
@@ -601,3 +611,54 @@ def test_processes_starting_on_a_fresh_database_create_it_once(
     program = refkit.ReferralProgram(secret_key=SECRET, store=store)
     assert program.code_for("alice") in codes
     assert program.summary().referrers == 1
+
+
+# -- the friend's discount: one live claim per referee ---------------------------------------
+
+CLAIMERS = 32
+
+
+def _one_live_claim(program: refkit.ReferralProgram, offers: list[refkit.Offer]) -> None:
+    granted = [offer for offer in offers if offer.discount > 0]
+    assert len(granted) == 1, granted
+    refused = [offer for offer in offers if offer.discount == 0]
+    assert all(offer.reasons == ("discount_already_claimed",) for offer in refused)
+    winner = granted[0]
+    assert winner.order_id is not None
+    # the winner's order converts with the discount; no other order can
+    paid = program.record_conversion(winner.order_id, "bob", AMOUNT - winner.discount, "EUR")
+    assert [r.kind for r in paid.rewards if r.role == "referee"].count("discount") == 1
+
+
+def test_threads_claiming_one_referees_discount_get_one_live_claim(
+    make_program: Callable[..., refkit.ReferralProgram],
+) -> None:
+    program = make_program(rules=rules(discount=True))
+    program.attribute("bob", program.code_for("alice"))
+
+    outcomes = run_threads(
+        lambda i: program.claim_discount(f"cart-{i}", "bob", AMOUNT, "EUR"), CLAIMERS
+    )
+
+    assert_clean(outcomes)
+    _one_live_claim(program, [outcome.result for outcome in outcomes])
+
+
+@process_stores
+def test_processes_claiming_one_referees_discount_get_one_live_claim(
+    workers: Workers, store_url: str, make_program: Callable[..., refkit.ReferralProgram]
+) -> None:
+    program = make_program(rules=rules(discount=True))
+    program.attribute("bob", program.code_for("alice"))
+    rounds = CLAIMERS // PROCESSES
+
+    per_process = workers.run(
+        store_url,
+        None,
+        lambda i: [("claim_discount", (f"cart-{i}-{n}", "bob")) for n in range(rounds)],
+    )
+
+    outcomes = [outcome for outcomes in per_process for outcome in outcomes]
+    assert len(outcomes) == CLAIMERS
+    assert_clean(outcomes)
+    _one_live_claim(program, [outcome.result for outcome in outcomes])

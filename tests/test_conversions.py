@@ -202,7 +202,9 @@ def test_largest_amount_is_stored_exactly(rewarding: refkit.ReferralProgram) -> 
 def test_zero_amount_orders_are_recorded_without_rewards(rewarding: refkit.ReferralProgram) -> None:
     rewarding.attribute("bob", rewarding.code_for("alice"))
     conversion = rewarding.record_conversion("o1", "bob", 0, "EUR")
-    assert [r.role for r in conversion.rewards] == ["referee"]
+    # Issue 14: an order of 0.00 no longer earns the fixed referee reward.
+    assert conversion.rewards == ()
+    assert conversion.reasons == ("zero_amount",)
 
 
 def test_naive_conversion_time_is_refused(rewarding: refkit.ReferralProgram, clock) -> None:

@@ -316,3 +316,20 @@ def test_spending_credit_joins_the_transaction_and_a_rollback_gives_it_back(
         session.commit()
     assert program.balance("alice", "EUR") == Decimal("3.00")
     assert _shop_notes(shop_engine) == ["order paid with credit"]
+
+
+def test_a_discount_claimed_in_a_rolled_back_order_is_free_again(
+    shop_engine: Engine, clock: refkit.FrozenClock
+) -> None:
+    rules = refkit.RewardRules(referee_discount=refkit.Reward.fixed(Decimal("5"), "EUR"))
+    program = refkit.ReferralProgram(secret_key=SECRET, store=shop_engine, rules=rules, clock=clock)
+    program.attribute("bob", program.code_for("alice"))
+    with Session(shop_engine) as session:
+        offer = program.claim_discount("o1", "bob", "40", "EUR", connection=session)
+        assert offer.discount == Decimal("5")
+        session.rollback()  # the payment failed: the order and its claim go together
+    assert program.claim_discount("o2", "bob", "40", "EUR").discount == Decimal("5")
+    with Session(shop_engine) as session:
+        again = program.claim_discount("o3", "bob", "40", "EUR", connection=session)
+        assert again.reasons == ("discount_already_claimed",)
+        session.commit()

@@ -334,3 +334,45 @@ def test_0008_fills_the_balances_and_downgrades_with_spending_in_place(engine: E
         assert program.balance("alice", "EUR") == 0
     finally:
         program.store.close()
+
+
+@DATABASES
+def test_0007_downgrades_and_upgrades_with_revoked_codes_in_place(engine: Engine) -> None:
+    program = refkit.ReferralProgram(secret_key=SECRET, store=engine)
+    try:
+        old = program.code_for("alice")
+        program.attribute("bob", old)
+        new = program.revoke_code("alice")
+        with engine.connect() as connection, connection.begin():
+            command.downgrade(alembic_config(connection), "0004")
+        assert "refkit_revoked_codes" not in inspect(engine).get_table_names()
+        with engine.connect() as connection, connection.begin():
+            command.upgrade(alembic_config(connection), HEAD)
+        assert _differences(engine) == []
+        fresh = refkit.ReferralProgram(secret_key=SECRET, store=engine)
+        assert fresh.resolve(new) == "alice"
+        assert fresh.referral_for("bob").referrer_id == "alice"  # type: ignore[union-attr]
+    finally:
+        program.store.close()
+
+
+@DATABASES
+def test_0007_downgrades_and_upgrades_with_claims_in_place(engine: Engine) -> None:
+    rules = refkit.RewardRules(referee_discount=refkit.Reward.fixed(5, "EUR"))
+    program = refkit.ReferralProgram(secret_key=SECRET, store=engine, rules=rules)
+    try:
+        program.attribute("bob", program.code_for("alice"))
+        program.claim_discount("o1", "bob", 40, "EUR")
+        program.record_conversion("o1", "bob", 35, "EUR")
+        with engine.connect() as connection, connection.begin():
+            command.downgrade(alembic_config(connection), "0004")
+        assert "refkit_discount_claims" not in inspect(engine).get_table_names()
+        with engine.connect() as connection:  # the conversion stays
+            found = connection.execute(text("SELECT COUNT(*) FROM refkit_conversions"))
+            assert found.scalar() == 1
+        with engine.connect() as connection, connection.begin():
+            command.upgrade(alembic_config(connection), HEAD)
+        assert _differences(engine) == []
+        assert program.claim_discount("o2", "bob", 40, "EUR").discount == Decimal(5)
+    finally:
+        program.store.close()

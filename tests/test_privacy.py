@@ -233,3 +233,20 @@ def test_an_erased_referrer_earns_nothing_new_through_the_old_code(
     with pytest.raises(refkit.InvalidCode):
         program.record_conversion("o9", "frank", "80", "EUR", code=code)
     assert program.conversion("o9") is None
+
+
+@pytest.mark.parametrize("erased", ["alice", "bob"])
+def test_erasure_reaches_discount_claims_and_revoked_codes(
+    make_program: MakeProgram, erased: str
+) -> None:
+    rules = refkit.RewardRules(referee_discount=refkit.Reward.fixed(Decimal("5"), "EUR"))
+    program = make_program(rules)
+    program.attribute("bob", program.code_for("alice"))
+    program.revoke_code("alice")
+    program.claim_discount("o1", "bob", 40, "EUR")
+    program.record_conversion("o1", "bob", 35, "EUR")
+    assert erased in _values_anywhere(program)
+    pseudonym = program.erase(erased)
+    stored = _values_anywhere(program)
+    assert erased not in stored
+    assert pseudonym in stored

@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, Connection, func, select
 from ..conditions import NET, counted, period
 from ..models import ProgramSummary
 from ..money import from_minor
-from ..storage.schema import conversions, referrals, referrers, rewards, visits
+from ..storage.schema import conversions, discount_claims, referrals, referrers, rewards, visits
 from ._sql import count, count_distinct, money_by_currency
 from .records import CampaignTotals
 
@@ -63,8 +63,25 @@ def summary(
         .group_by(rewards.c.currency)
     ).all()
     rewarded = count_distinct(connection, rewards.c.referee_id, reward_filter)
+    # Friends' discounts used at checkout (and not refunded) cost the shop too.
+    discounts = discount_claims
+    discount_filter = [
+        discounts.c.status == "used",
+        *period(discounts.c.used_at, since, until),
+    ]
+    if campaign is not None:
+        discount_filter.append(
+            discounts.c.order_id.in_(
+                select(conversions.c.order_id).where(conversions.c.campaign == campaign)
+            )
+        )
+    discount_rows = connection.execute(
+        select(discounts.c.currency, func.sum(discounts.c.discount_minor))
+        .where(*discount_filter)
+        .group_by(discounts.c.currency)
+    ).all()
     revenue = money_by_currency((currency, units) for currency, _, units in conversion_rows)
-    cost = money_by_currency(cost_rows)
+    cost = money_by_currency([*cost_rows, *discount_rows])
     return ProgramSummary(
         referrers=referrer_count,
         visits=visit_count,
@@ -76,6 +93,8 @@ def summary(
         k_factor=signups / referrer_count if referrer_count else 0.0,
         first_purchases=first_purchases,
         rewarded=rewarded,
+        revenue_by_currency=dict(revenue),
+        reward_cost_by_currency=dict(cost),
     )
 
 
@@ -84,8 +103,8 @@ def campaigns(
 ) -> list[CampaignTotals]:
     """Each campaign's visits, signups, buyers, orders, revenue and reward cost in
     ``[since, until)``, in no particular order (``campaign=None``: links shared without a
-    campaign). Reward cost counts the rewards of the campaign's orders, as
-    :func:`summary` does."""
+    campaign). Reward cost counts the rewards (and the friends' discounts) of the
+    campaign's orders, as :func:`summary` does."""
     found: dict[str | None, dict[str, Any]] = defaultdict(
         lambda: {"revenue": defaultdict(Decimal), "reward_cost": defaultdict(Decimal)}
     )
@@ -129,6 +148,22 @@ def campaigns(
         )
         .group_by(conversions.c.campaign, rewards.c.currency)
     ):
+        found[campaign]["reward_cost"][currency] += from_minor(int(units or 0), currency)
+    for campaign, currency, units in connection.execute(
+        select(
+            conversions.c.campaign,
+            discount_claims.c.currency,
+            func.sum(discount_claims.c.discount_minor),
+        )
+        .select_from(
+            discount_claims.join(conversions, discount_claims.c.order_id == conversions.c.order_id)
+        )
+        .where(
+            discount_claims.c.status == "used",
+            *period(discount_claims.c.used_at, since, until),
+        )
+        .group_by(conversions.c.campaign, discount_claims.c.currency)
+    ):  # the friends' discounts used on the campaign's orders
         found[campaign]["reward_cost"][currency] += from_minor(int(units or 0), currency)
     return [
         CampaignTotals(

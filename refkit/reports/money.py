@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, Connection, func, literal_column, select
 
 from ..conditions import NET, counted, period
 from ..money import from_minor
-from ..storage.schema import conversions, rewards
+from ..storage.schema import conversions, discount_claims, rewards
 from .records import Bucket, BucketTotal
 
 __all__ = [
@@ -77,8 +77,8 @@ def revenue_by_bucket(
 def reward_cost_by_bucket(
     connection: Connection, since: datetime | None, until: datetime | None, by: Bucket
 ) -> list[BucketTotal]:
-    """Monetary rewards created in ``[since, until)`` and not revoked or reversed, by day or
-    week and currency."""
+    """Monetary rewards created in ``[since, until)`` and not revoked or reversed, and the
+    friends' discounts used then (not refunded), by day or week and currency."""
     bucket = _bucket(connection, rewards.c.created_at, by).label("bucket")
     rows = connection.execute(
         select(bucket, rewards.c.currency, func.sum(rewards.c.value_minor))
@@ -88,8 +88,15 @@ def reward_cost_by_bucket(
             *period(rewards.c.created_at, since, until),
         )
         .group_by(bucket, rewards.c.currency)
-    )
-    return _totals(rows, by)
+    ).all()
+    claims = discount_claims
+    used = _bucket(connection, claims.c.used_at, by).label("bucket")
+    discounts = connection.execute(
+        select(used, claims.c.currency, func.sum(claims.c.discount_minor))
+        .where(claims.c.status == "used", *period(claims.c.used_at, since, until))
+        .group_by(used, claims.c.currency)
+    ).all()
+    return _totals([*rows, *discounts], by)
 
 
 def first_activity(connection: Connection) -> datetime | None:

@@ -45,7 +45,7 @@ from ..storage.schema import (
     rewards,
     signals,
 )
-from . import erasure, review
+from . import claims, erasure, review
 from . import referrals as referral_step
 from . import rewards as reward_step
 
@@ -208,11 +208,17 @@ def _context(
 
 
 def conversion_of(connection: Connection, order_id: str) -> Conversion | None:
-    """The stored conversion of ``order_id`` with the rewards it created, or ``None``."""
+    """The stored conversion of ``order_id`` with the rewards it created (and the friend's
+    discount it used), or ``None``."""
     row = connection.execute(CONVERSION_OF, {"order_id": order_id}).first()
     if row is None:
         return None
-    return conversion_from_row(row, reward_step.of_order(connection, order_id))
+    earned = reward_step.of_order(connection, order_id)
+    if "discount_redeemed" in row.reasons:
+        discount = claims.discount_of(connection, order_id)
+        if discount is not None:
+            earned = (*earned, discount)
+    return conversion_from_row(row, earned)
 
 
 def _replay(connection: Connection, new: NewConversion, customer: str) -> Recorded:
@@ -234,7 +240,12 @@ def _replay(connection: Connection, new: NewConversion, customer: str) -> Record
 
 
 def _decide(
-    rules: RewardRules | None, context: Context, new: NewConversion, referral: Referral | None
+    rules: RewardRules | None,
+    context: Context,
+    new: NewConversion,
+    referral: Referral | None,
+    claimed: Decimal | None = None,
+    taken: bool = False,
 ) -> Decision:
     if referral is not None and context.referral is not None and context.same_email:
         # Identified as one person after the binding: nobody earns on their own purchase.
@@ -242,12 +253,16 @@ def _decide(
     return decide(
         rules,
         ConversionContext(
-            amount=new.amount,
+            # the order before the friend's discount: what was paid plus what was claimed
+            amount=new.amount + (claimed or 0),
             currency=new.currency,
             at=new.at,
             referral=referral,
             is_first_purchase=not context.bought_before,
             rewarded_roles=context.rewarded_roles,
+            claimed_discount=claimed,
+            discount_taken=taken,
+            converting=True,
         ),
     )
 
@@ -303,8 +318,16 @@ def record(connection: Connection, new: NewConversion, rules: RewardRules | None
             reasons.append("code_ignored_already_referred")
         elif bound.refused in ("self_referral", "cycle", "same_email"):
             reasons.append("self_referral")
-    decision = _decide(rules, context, new, referral)
+    claimed, taken = None, False
+    if rules is not None and rules.referee_discount is not None and referral is not None:
+        claimed = claims.use(connection, new.order_id, customer, new.currency, new.at)
+        taken = claimed is None and claims.discount_taken(
+            connection, customer, new.order_id, new.at
+        )
+    decision = _decide(rules, context, new, referral, claimed, taken)
     reasons.extend(decision.reasons)
+    if claimed is not None:
+        reasons.append("discount_redeemed")
     cap = rules.max_rewards_per_referrer if rules is not None else None
     # What the rewards will be, as far as this transaction can see: the cap as read.
     expected = [
@@ -347,5 +370,8 @@ def record(connection: Connection, new: NewConversion, rules: RewardRules | None
             connection.execute(SET_REASONS, {"order": new.order_id, "new_reasons": stored_reasons})
             values["reasons"] = stored_reasons
     earned = tuple(outcome for outcome in outcomes if not isinstance(outcome, str))
+    if claimed is not None:
+        discount = claims.discount_of(connection, new.order_id)
+        earned = (*earned, *((discount,) if discount is not None else ()))
     stored = conversion_from_row(SimpleNamespace(**values), earned)
     return Recorded(stored, created=True, new_referral=new_referral)

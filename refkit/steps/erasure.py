@@ -21,6 +21,7 @@ from ..storage.schema import (
     balances,
     conversions,
     counters,
+    discount_claims,
     erasures,
     flags,
     identities,
@@ -28,6 +29,7 @@ from ..storage.schema import (
     referrals,
     referrer_totals,
     referrers,
+    revoked_codes,
     rewards,
     signals,
     visits,
@@ -195,6 +197,19 @@ def erase(
             referee_id=_swap(flags.c.referee_id, user_id, pseudonym),
             referrer_id=_swap(flags.c.referrer_id, user_id, pseudonym),
         )
+    )
+    claims = discount_claims
+    connection.execute(
+        update(claims)
+        .where((claims.c.referee_id == user_id) | (claims.c.referrer_id == user_id))
+        .values(
+            referee_id=_swap(claims.c.referee_id, user_id, pseudonym),
+            referrer_id=_swap(claims.c.referrer_id, user_id, pseudonym),
+            slot=_swap(claims.c.slot, user_id, pseudonym),
+        )
+    )
+    connection.execute(
+        update(revoked_codes).where(revoked_codes.c.user_id == user_id).values(user_id=pseudonym)
     )
     connection.execute(delete(identities).where(identities.c.user_id == user_id))
     connection.execute(delete(signals).where(signals.c.referee_id.in_((user_id, pseudonym))))

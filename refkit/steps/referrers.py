@@ -7,14 +7,22 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Final
 
-from sqlalchemy import Connection, Integer, String, bindparam, exists, select
+from sqlalchemy import Connection, Integer, String, bindparam, exists, select, update
 
 from ..errors import StorageError
 from ..storage.dialects import add_to_total, insert_ignore
 from ..storage.prepared import Prepared
-from ..storage.schema import TOTAL_SHARDS, referrer_totals, referrers
+from ..storage.schema import TOTAL_SHARDS, referrer_totals, referrers, revoked_codes
 
-__all__ = ["add_to_totals", "assign_number", "number_of", "spare_number", "user_for_number"]
+__all__ = [
+    "add_to_totals",
+    "assign_number",
+    "is_revoked",
+    "number_of",
+    "renumber",
+    "spare_number",
+    "user_for_number",
+]
 
 _ATTEMPTS = 64
 
@@ -28,8 +36,21 @@ USER_OF_NUMBER: Final = Prepared(
     select(referrers.c.user_id).where(referrers.c.number == bindparam("number", type_=Integer)),
     ("number",),
 )
-#: Whether referrer number ``:number`` is taken.
-NUMBER_TAKEN: Final = select(exists().where(referrers.c.number == bindparam("number")))
+#: Whether referrer number ``:number`` is taken (held, or behind a revoked code).
+NUMBER_TAKEN: Final = select(
+    exists().where(referrers.c.number == bindparam("number"))
+    | exists().where(revoked_codes.c.number == bindparam("number"))
+)
+#: Whether referrer number ``:number`` is behind a revoked code.
+NUMBER_REVOKED: Final = select(
+    exists().where(revoked_codes.c.number == bindparam("number", type_=Integer))
+)
+#: Give user ``:holder`` referrer number ``:new_number``.
+SET_NUMBER: Final = (
+    update(referrers)
+    .where(referrers.c.user_id == bindparam("holder", type_=String))
+    .values(number=bindparam("new_number", type_=Integer))
+)
 
 
 def number_of(connection: Connection, user_id: str) -> int | None:
@@ -51,6 +72,8 @@ def assign_number(
     none (the unique number settles two users drawing the same one)."""
     for _ in range(_ATTEMPTS):
         number = candidates()
+        if is_revoked(connection, number):
+            continue
         values = {"user_id": user_id, "number": number, "created_at": at}
         if insert_ignore(connection, referrers, values) is not None:
             return number
@@ -58,6 +81,26 @@ def assign_number(
         if existing is not None:
             return existing
     raise StorageError("could not assign a referrer number: the code space is full")
+
+
+def is_revoked(connection: Connection, number: int) -> bool:
+    """Whether ``number`` is behind a revoked code."""
+    return bool(connection.execute(NUMBER_REVOKED, {"number": number}).scalar())
+
+
+def renumber(
+    connection: Connection, user_id: str, candidates: Callable[[], int], at: datetime
+) -> int:
+    """Revoke the user's code: their number is kept in ``refkit_revoked_codes`` (never given
+    out again) and they get a new one, which is returned. Their referrals, rewards and
+    totals stay: they hang on the user id, not on the code."""
+    old = number_of(connection, user_id)
+    if old is None:
+        return assign_number(connection, user_id, candidates, at)
+    new = spare_number(connection, candidates)
+    insert_ignore(connection, revoked_codes, {"number": old, "user_id": user_id, "revoked_at": at})
+    connection.execute(SET_NUMBER, {"holder": user_id, "new_number": new})
+    return new
 
 
 def spare_number(connection: Connection, candidates: Callable[[], int]) -> int:

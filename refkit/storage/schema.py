@@ -67,6 +67,7 @@ __all__ = [
     "balances",
     "conversions",
     "counters",
+    "discount_claims",
     "erasures",
     "flags",
     "identities",
@@ -75,6 +76,7 @@ __all__ = [
     "referrals",
     "referrer_totals",
     "referrers",
+    "revoked_codes",
     "rewards",
     "signals",
     "visits",
@@ -360,4 +362,50 @@ erasures = Table(
     metadata,
     Column("pseudonym", String(_ID), primary_key=True),
     Column("erased_at", UTCDateTime, nullable=False),
+)
+
+#: The referrer numbers of revoked codes (revision 0007): such a code resolves to
+#: ``InvalidCode(reason="revoked")``, and the number is never assigned again.
+revoked_codes = Table(
+    "refkit_revoked_codes",
+    metadata,
+    Column("number", Integer, primary_key=True, autoincrement=False),
+    Column("user_id", String(_ID), nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=False),
+    CheckConstraint("number >= 0 AND number < 8388608", name="number_range"),
+    Index("ix_refkit_revoked_codes_user", "user_id"),
+)
+
+#: Claim statuses that hold the referee's one discount (the ``slot`` is set).
+CLAIM_HELD = ("live", "used", "refunded")
+
+#: The friend's discount reserved for an order before payment (revision 0007).
+discount_claims = Table(
+    "refkit_discount_claims",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("order_id", String(_ID), nullable=False),
+    Column("referee_id", String(_ID), nullable=False),
+    Column("referrer_id", String(_ID), nullable=False),
+    Column("slot", String(_ID)),
+    Column("status", String(8), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("discount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime),
+    UniqueConstraint("order_id", name="uq_refkit_discount_claims_order"),
+    UniqueConstraint("slot", name="uq_refkit_discount_claims_slot"),
+    CheckConstraint("status IN ('live', 'used', 'refunded', 'released', 'lapsed')", name="status"),
+    CheckConstraint(
+        "(slot IS NULL AND status IN ('released', 'lapsed')) OR "
+        "(slot = referee_id AND status IN ('live', 'used', 'refunded'))",
+        name="slot",
+    ),
+    _money_check("amount_minor"),
+    _money_check("discount_minor"),
+    CheckConstraint("discount_minor <= amount_minor", name="discount_not_above_amount"),
+    Index("ix_refkit_discount_claims_referee", "referee_id", "status"),
+    Index("ix_refkit_discount_claims_used", "status", "used_at"),
 )
