@@ -21,6 +21,7 @@ from .errors import (
     RefkitError,
     SelfReferral,
     StorageError,
+    StorageTimeout,
     ValidationError,
 )
 from .models import (
@@ -69,6 +70,7 @@ __all__ = [
     "SelfReferral",
     "SqlStore",
     "StorageError",
+    "StorageTimeout",
     "Store",
     "TokenSigner",
     "ValidationError",

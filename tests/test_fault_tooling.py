@@ -233,13 +233,6 @@ def test_a_transaction_frozen_at_its_commit_keeps_its_locks_until_thawed(
         engine.dispose()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=refkit.StorageError,
-    reason="issue 13 (PgBouncer): psycopg prepares a statement run 5 times on a server "
-    "connection that transaction pooling then hands to another client; refkit's engine must "
-    "turn automatic prepared statements off (prepare_threshold=None) behind a pooler",
-)
 def test_two_app_servers_share_pgbouncers_server_connection(pgbouncer_url: str, clock: Any) -> None:
     stores = [refkit.open_store(pgbouncer_url), refkit.open_store(pgbouncer_url)]
     try:

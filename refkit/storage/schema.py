@@ -62,6 +62,7 @@ __all__ = [
     "identities",
     "ledger",
     "metadata",
+    "operations",
     "referrals",
     "referrer_totals",
     "referrers",
@@ -71,7 +72,7 @@ __all__ = [
 ]
 
 #: The Alembic revision this metadata matches (see ``storage/migrations``).
-SCHEMA_VERSION = "0004"
+SCHEMA_VERSION = "0005"
 MAX_MINOR = 10**16  # 10^12 major units with up to four decimals (CLF, UYW)
 
 
@@ -317,4 +318,14 @@ erasures = Table(
     metadata,
     Column("pseudonym", String(_ID), primary_key=True),
     Column("erased_at", UTCDateTime, nullable=False),
+)
+
+#: One row per committed write transaction (its operation id, time-ordered, so the
+#: purge of old rows is a range delete on the primary key): after a lost COMMIT answer the
+#: runner looks its id up to learn whether the write committed (``storage/operations.py``).
+operations = Table(
+    "refkit_operations",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
 )
