@@ -50,6 +50,7 @@ OPTIONS: dict[str, str] = {
     "campaign_param": "REFKIT_CAMPAIGN_PARAM",
     "fast_purchase": "REFKIT_FAST_PURCHASE",
     "signal_retention": "REFKIT_SIGNAL_RETENTION",
+    "timeout": "REFKIT_TIMEOUT",
 }
 _KEY_HELP = (
     'generate one with: python -c "import secrets; print(secrets.token_urlsafe(32))" '
@@ -78,6 +79,7 @@ DEFAULTS: dict[str, Any] = {
     "REFKIT_FAST_PURCHASE": DEFAULT_FAST_PURCHASE,
     "REFKIT_SIGNAL_RETENTION": DEFAULT_SIGNAL_RETENTION,
     "REFKIT_BOT_USER_AGENTS": None,
+    "REFKIT_TIMEOUT": 2.0,
 }
 
 DEFAULT_COOKIE_MAX_AGE = timedelta(days=30)
@@ -104,6 +106,7 @@ class Settings:
     fast_purchase: timedelta | None = DEFAULT_FAST_PURCHASE
     signal_retention: timedelta = DEFAULT_SIGNAL_RETENTION
     bot_user_agents: re.Pattern[str] | None = re.compile(DEFAULT_BOT_USER_AGENTS, re.IGNORECASE)
+    timeout: float | None = 2.0
 
     def program_options(self) -> dict[str, Any]:
         """The keyword arguments of the app's :class:`refkit.ReferralProgram`."""
@@ -116,6 +119,7 @@ class Settings:
             "campaign_param": self.campaign_param,
             "fast_purchase": self.fast_purchase,
             "signal_retention": self.signal_retention,
+            "timeout": self.timeout,
         }
 
 
@@ -267,4 +271,16 @@ def read_settings(app: Flask, options: dict[str, Any]) -> Settings:
         fast_purchase=_duration(_option(options, config, "fast_purchase"), "REFKIT_FAST_PURCHASE"),
         signal_retention=retention,
         bot_user_agents=_bots(config["REFKIT_BOT_USER_AGENTS"]),
+        timeout=_timeout(_option(options, config, "timeout")),
     )
+
+
+def _timeout(value: Any) -> float | None:
+    """``REFKIT_TIMEOUT``: seconds (a positive number), or ``None`` for no deadline."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ConfigurationError(
+            f"REFKIT_TIMEOUT must be a positive number of seconds or None, not {value!r}"
+        )
+    return float(value)
