@@ -32,9 +32,12 @@ IMMEDIATE`` / ``BEGIN`` as above, through :meth:`~sqlalchemy.engine.Connection.e
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sqlite3
+import threading
 import time
+from collections.abc import Callable
 from typing import Any, Final
 
 from sqlalchemy import create_engine, event
@@ -234,7 +237,7 @@ def watch_connections(engine: Engine, connect_timeout: float | None = None) -> N
     ceiling = CONNECT_TIMEOUT_SECONDS if connect_timeout is None else connect_timeout
 
     @event.listens_for(engine, "do_connect")
-    def _on_connect(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
+    def _on_connect(dialect: Any, _record: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
         deadline = CURRENT.get()
         seconds = ceiling
         if deadline is not None:
@@ -242,6 +245,9 @@ def watch_connections(engine: Engine, connect_timeout: float | None = None) -> N
                 raise _timed_out(deadline, "connecting to the database")
             seconds = min(ceiling, max(2, math.ceil(deadline.remaining())))
         cparams["connect_timeout"] = int(seconds)
+        if deadline is None or deadline.remaining() >= seconds:
+            return None  # the driver's own timeout is within the deadline
+        return _connect_within(deadline, lambda: dialect.connect(*cargs, **cparams))
 
     @event.listens_for(engine, "checkout")
     def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
@@ -266,6 +272,36 @@ def watch_connections(engine: Engine, connect_timeout: float | None = None) -> N
     @event.listens_for(engine, "connect")
     def _on_new(_dbapi_connection: Any, record: Any) -> None:
         record.info[_FRESH] = True
+
+
+def _connect_within(deadline: Deadline, connect: Callable[[], Any]) -> Any:
+    """``connect()`` if it succeeds before ``deadline``; else :class:`~refkit.StorageTimeout`
+    (libpq waits at least 2 seconds for a server that accepts the TCP connection and then
+    says nothing: the connection is made in a thread, and closed if it comes too late)."""
+    done = threading.Event()
+    outcome: list[Any] = []
+    abandoned = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome.append(("ok", connect()))
+        except BaseException as error:  # noqa: BLE001 - handed to the caller
+            outcome.append(("error", error))
+        done.set()
+        if abandoned.is_set() and outcome[0][0] == "ok":
+            with contextlib.suppress(Exception):
+                outcome[0][1].close()
+
+    threading.Thread(target=run, name="refkit-connect", daemon=True).start()
+    if not done.wait(deadline.remaining()):
+        abandoned.set()
+        if done.is_set() and outcome[0][0] == "ok":  # came in just now
+            return outcome[0][1]
+        raise _timed_out(deadline, "connecting to the database")
+    kind, value = outcome[0]
+    if kind == "error":
+        raise value
+    return value
 
 
 def _timed_out(deadline: Deadline, doing: str) -> StorageTimeout:
