@@ -285,7 +285,7 @@ def _connect_within(deadline: Deadline, connect: Callable[[], Any]) -> Any:
     def run() -> None:
         try:
             outcome.append(("ok", connect()))
-        except BaseException as error:  # noqa: BLE001 - handed to the caller
+        except BaseException as error:
             outcome.append(("error", error))
         done.set()
         if abandoned.is_set() and outcome[0][0] == "ok":
