@@ -9,6 +9,10 @@ connection: found, the transaction committed, and the call returns the result it
 computed (what the database now holds), so the program fires its events once; missing, it did
 not commit, and retrying runs the work again. Nothing is ever run twice, whatever the step.
 
+Only on network databases (PostgreSQL and the other non-SQLite dialects): SQLite runs its
+COMMIT in this process, and a COMMIT that raises there committed nothing, so its writes skip
+the extra insert.
+
 The ids are time-ordered so that the purge of rows older than :data:`KEEP` is a range delete
 on the primary key (:func:`purge`, run once per :data:`PURGE_EVERY` writes of a process).
 """

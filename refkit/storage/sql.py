@@ -96,6 +96,10 @@ class SqlStore:
         self._ready_lock = threading.Lock()
         self._lock: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
         self._writes = itertools.count()
+        #: Whether a COMMIT's outcome can be unknown (a network database): SQLite's COMMIT
+        #: runs in this process and either commits or fails with nothing committed, so its
+        #: transactions record no operation id (``storage/operations.py``).
+        self._remote = self.engine.dialect.name != "sqlite"
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.engine.url.render_as_string(hide_password=True)}>"
@@ -132,7 +136,7 @@ class SqlStore:
     def _run(self, work: Callable[[Connection], T], *, read_only: bool) -> T:
         self._ensure_ready()
         deadline = None if self.timeout is None else Deadline.start(self.timeout)
-        operation = None if read_only else operations.new_id()
+        operation = None if read_only or not self._remote else operations.new_id()
         token = CURRENT.set(deadline)
         try:
             for attempt in range(1, MAX_ATTEMPTS + 1):
