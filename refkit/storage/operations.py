@@ -29,7 +29,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, select
 from .prepared import Prepared
 from .schema import operations
 
-__all__ = ["KEEP", "PURGE_EVERY", "committed", "new_id", "purge", "record"]
+__all__ = ["KEEP", "PURGE_EVERY", "committed", "new_id", "purge", "record", "start_postgres"]
 
 #: How long an operation's row is kept: far longer than any call's retries.
 KEEP: Final = timedelta(days=1)
@@ -55,6 +55,26 @@ def new_id() -> str:
 def record(connection: Connection, operation: str) -> None:
     """Store ``operation`` in the transaction under way (it commits with the work)."""
     _RECORD.execute(connection, {"id": operation, "created_at": datetime.now(UTC)})
+
+
+def start_postgres(connection: Connection, timeout_ms: int, operation: str | None) -> None:
+    """The first statement of a PostgreSQL transaction: its ``statement_timeout`` and
+    ``lock_timeout`` (``set_config(..., true)`` is ``SET LOCAL``: nothing outlives the
+    transaction, so it is safe behind a transaction pooler), and ``operation`` recorded, in
+    one round trip. (The row is inserted first rather than last; it commits or rolls back
+    with the work all the same.)"""
+    limits = (
+        f"SELECT set_config('statement_timeout', '{int(timeout_ms)}', true), "
+        f"set_config('lock_timeout', '{int(timeout_ms)}', true)"
+    )
+    if operation is None:
+        connection.exec_driver_sql(limits)
+        return
+    connection.exec_driver_sql(
+        f"WITH limits AS ({limits}) INSERT INTO refkit_operations (id, created_at) "
+        "SELECT %(id)s, %(created_at)s FROM limits",
+        {"id": operation, "created_at": datetime.now(UTC).replace(tzinfo=None)},
+    )
 
 
 def committed(connection: Connection, operation: str) -> bool:

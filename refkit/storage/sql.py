@@ -194,11 +194,17 @@ class SqlStore:
                 try:
                     transaction = connection.begin()
                     try:
+                        recorded = False
                         if deadline is not None and connection.dialect.name == "postgresql":
-                            _server_timeouts(connection, deadline)
+                            # One round trip: the timeouts, and the operation id if any.
+                            operations.start_postgres(
+                                connection, deadline.remaining_ms(), operation
+                            )
+                            recorded = True
                         result = work(connection)
                         if operation is not None:
-                            operations.record(connection, operation)
+                            if not recorded:
+                                operations.record(connection, operation)
                             if next(self._writes) % operations.PURGE_EVERY == 0:
                                 operations.purge(connection)
                     except BaseException:
@@ -262,17 +268,6 @@ class SqlStore:
     def close(self) -> None:
         """Release the engine's pooled connections."""
         self.engine.dispose()
-
-
-def _server_timeouts(connection: Connection, deadline: Deadline) -> None:
-    """PostgreSQL's ``statement_timeout`` and ``lock_timeout`` for this transaction only
-    (``set_config(..., true)`` is ``SET LOCAL``: nothing outlives the transaction, so it is
-    safe behind a transaction pooler)."""
-    ms = deadline.remaining_ms()
-    connection.exec_driver_sql(
-        f"SELECT set_config('statement_timeout', '{ms}', true), "
-        f"set_config('lock_timeout', '{ms}', true)"
-    )
 
 
 def check_timeout(timeout: object) -> float | None:
