@@ -43,6 +43,15 @@ _FIND: Final = select(operations.c.id).where(operations.c.id == bindparam("id"))
 _PURGE: Final = delete(operations).where(operations.c.id < bindparam("before"))
 
 
+_LIMITS: Final = (
+    "SELECT set_config('statement_timeout', %(ms)s, true), set_config('lock_timeout', %(ms)s, true)"
+)
+_LIMITS_AND_RECORD: Final = (
+    f"WITH limits AS ({_LIMITS}) INSERT INTO refkit_operations (id, created_at) "  # noqa: S608
+    "SELECT %(id)s, %(created_at)s FROM limits"
+)
+
+
 def _prefix(at: float) -> str:
     return f"{int(at * 1000):012x}"
 
@@ -63,17 +72,13 @@ def start_postgres(connection: Connection, timeout_ms: int, operation: str | Non
     transaction, so it is safe behind a transaction pooler), and ``operation`` recorded, in
     one round trip. (The row is inserted first rather than last; it commits or rolls back
     with the work all the same.)"""
-    limits = (
-        f"SELECT set_config('statement_timeout', '{int(timeout_ms)}', true), "
-        f"set_config('lock_timeout', '{int(timeout_ms)}', true)"
-    )
+    limits = {"ms": str(int(timeout_ms))}
     if operation is None:
-        connection.exec_driver_sql(limits)
+        connection.exec_driver_sql(_LIMITS, limits)
         return
+    created_at = datetime.now(UTC).replace(tzinfo=None)  # stored naive UTC, as UTCDateTime
     connection.exec_driver_sql(
-        f"WITH limits AS ({limits}) INSERT INTO refkit_operations (id, created_at) "
-        "SELECT %(id)s, %(created_at)s FROM limits",
-        {"id": operation, "created_at": datetime.now(UTC).replace(tzinfo=None)},
+        _LIMITS_AND_RECORD, {**limits, "id": operation, "created_at": created_at}
     )
 
 
