@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from sqlalchemy.engine import make_url
 
 import refkit
 from refkit_flask.failures import failure_log
@@ -219,18 +220,33 @@ class Story:
         }
 
 
+@pytest.fixture(params=["direct", "pgbouncer"])
+def route(request: pytest.FixtureRequest, postgres_database: str) -> Iterator[tuple[str, PgProxy]]:
+    """The database URL the stories run on, straight or through PgBouncer (transaction
+    pooling), and a proxy in front of that: ``(url, proxy)``."""
+    url = postgres_database
+    if request.param == "pgbouncer":
+        url = request.getfixturevalue("pgbouncer_url")
+    parsed = make_url(url)
+    proxy = PgProxy((parsed.host or "127.0.0.1", parsed.port or 5432))
+    try:
+        yield url, proxy
+    finally:
+        proxy.stop()
+
+
 @pytest.fixture
 def story_stores(
-    pg_proxy: PgProxy, postgres_database: str, clock: refkit.FrozenClock
+    route: tuple[str, PgProxy], postgres_database: str, clock: refkit.FrozenClock
 ) -> Iterator[Callable[[bool], refkit.ReferralProgram]]:
     """``make(through_proxy)``: a program on an empty database, straight or through the proxy
     (the clock is frozen and ids start again, so two runs store the same rows)."""
+    url, proxy = route
     programs: list[refkit.ReferralProgram] = []
 
     def new(through_proxy: bool) -> refkit.ReferralProgram:
         clean_postgres(postgres_database)
-        url = pg_proxy.url(postgres_database) if through_proxy else postgres_database
-        program = make(url, clock, timeout=10.0)
+        program = make(proxy.url(url) if through_proxy else url, clock, timeout=10.0)
         programs.append(program)
         return program
 
@@ -242,19 +258,22 @@ def story_stores(
 @pytest.mark.postgres
 @pytest.mark.parametrize("faulted", Story.STEPS)
 def test_a_lost_commit_answer_neither_doubles_a_write_nor_loses_an_event(
-    story_stores: Callable[[bool], refkit.ReferralProgram], pg_proxy: PgProxy, faulted: str
+    story_stores: Callable[[bool], refkit.ReferralProgram],
+    route: tuple[str, PgProxy],
+    faulted: str,
 ) -> None:
+    proxy = route[1]
     clean = Story(story_stores(False))
     clean_returned = clean.run(lambda _name: None)
     clean_state = clean.state()
 
     def drop(name: str) -> None:
         if name == faulted:
-            pg_proxy.drop_commit_answers(1, after=OPERATION_INSERT)
+            proxy.drop_commit_answers(1, after=OPERATION_INSERT)
 
     faulty = Story(story_stores(True))
     faulty_returned = faulty.run(drop)
-    assert pg_proxy.commit_answers_dropped == 1  # the fault happened, on the faulted call
+    assert proxy.commit_answers_dropped == 1  # the fault happened, on the faulted call
     assert faulty.state() == clean_state  # nothing doubled, nothing lost
     assert faulty_returned == clean_returned  # approve() returns the reward it approved...
     assert faulty.events == clean.events  # ...and every event fired once
