@@ -91,6 +91,9 @@ def interrupt(dbapi_connection: Any) -> None:
             method()
 
 
+_COMPACT_AT = 1024
+
+
 @dataclass(order=True)
 class _Watch:
     end: float
@@ -112,6 +115,7 @@ class Watchdog:
         self._condition = threading.Condition()
         self._numbers = itertools.count()
         self._thread: threading.Thread | None = None
+        self._cancelled = 0  # cancelled watches still in the heap (about)
 
     def watch(self, deadline: Deadline, dbapi_connection: Any) -> _Watch:
         """Interrupt ``dbapi_connection`` at ``deadline`` unless cancelled first."""
@@ -132,6 +136,13 @@ class Watchdog:
         with self._condition:
             entry.cancelled = True
             entry.target = None
+            self._cancelled += 1
+            if self._cancelled > _COMPACT_AT and self._cancelled * 2 > len(self._heap):
+                # Cancelled watches wait in the heap for their deadline: drop them in bulk
+                # so the heap stays the size of the calls under way.
+                self._heap = [watch for watch in self._heap if not watch.cancelled]
+                heapq.heapify(self._heap)
+                self._cancelled = 0
             return entry.fired
 
     def _run(self) -> None:
@@ -139,6 +150,7 @@ class Watchdog:
             with self._condition:
                 while self._heap and self._heap[0].cancelled:
                     heapq.heappop(self._heap)
+                    self._cancelled = max(0, self._cancelled - 1)
                 if not self._heap:
                     self._condition.wait()
                     continue
