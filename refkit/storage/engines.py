@@ -256,11 +256,7 @@ def watch_connections(engine: Engine, connect_timeout: float | None = None) -> N
         deadline = CURRENT.get()
         watch = None if deadline is None else watchdog.watch(deadline, dbapi_connection)
         try:
-            cursor = dbapi_connection.cursor()
-            try:
-                cursor.execute("SELECT 1")
-            finally:
-                cursor.close()
+            engine.dialect.do_ping(dbapi_connection)  # what pool_pre_ping runs
         except Exception as error:
             if deadline is not None and deadline.expired:
                 raise _timed_out(deadline, "checking a pooled connection") from error
