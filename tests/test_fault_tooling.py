@@ -22,6 +22,7 @@ from sqlalchemy.exc import OperationalError
 
 import refkit
 from tests.support.faults import PgProxy, SqliteWriteLock
+from tests.support.settings import clean_postgres
 
 
 @pytest.fixture
@@ -164,7 +165,10 @@ def test_pgbouncer_runs_queries_in_transaction_pooling_mode(pgbouncer_url: str) 
         engine.dispose()
 
 
-def test_a_program_round_trip_through_pgbouncer(pgbouncer_url: str, clock: Any) -> None:
+def test_a_program_round_trip_through_pgbouncer(
+    pgbouncer_url: str, postgres_database: str, clock: Any
+) -> None:
+    clean_postgres(postgres_database)  # the session database: other tests' rows go
     store = refkit.open_store(pgbouncer_url)
     try:
         program = refkit.ReferralProgram(
@@ -233,7 +237,10 @@ def test_a_transaction_frozen_at_its_commit_keeps_its_locks_until_thawed(
         engine.dispose()
 
 
-def test_two_app_servers_share_pgbouncers_server_connection(pgbouncer_url: str, clock: Any) -> None:
+def test_two_app_servers_share_pgbouncers_server_connection(
+    pgbouncer_url: str, postgres_database: str, clock: Any
+) -> None:
+    clean_postgres(postgres_database)
     stores = [refkit.open_store(pgbouncer_url), refkit.open_store(pgbouncer_url)]
     try:
         for store in stores:  # one after the other: the second gets the first's server conn
