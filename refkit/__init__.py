@@ -22,6 +22,7 @@ from .errors import (
     RefkitError,
     SelfReferral,
     StorageError,
+    StorageTimeout,
     ValidationError,
 )
 from .models import (
@@ -75,6 +76,7 @@ __all__ = [
     "SelfReferral",
     "SqlStore",
     "StorageError",
+    "StorageTimeout",
     "Store",
     "TokenSigner",
     "ValidationError",

@@ -13,6 +13,7 @@ where it helps callers it also subclasses the built-in it resembles::
      +-- ValidationError (ValueError)    bad input: amount, currency, id, naive datetime...
      |    +-- InsufficientBalance        spending more than a user's balance
      +-- StorageError                    the database failed; nothing partial was stored
+     |    +-- StorageTimeout (TimeoutError)  ... or did not answer within the deadline
      +-- ConfigurationError              the program is set up wrongly (key, store URL, rules)
 
 Each message says what was wrong and what to do about it. Errors carry the data a caller
@@ -32,6 +33,7 @@ __all__ = [
     "RefkitError",
     "SelfReferral",
     "StorageError",
+    "StorageTimeout",
     "ValidationError",
 ]
 
@@ -145,6 +147,18 @@ class StorageError(RefkitError):
     The transaction was rolled back, so nothing partial is stored; retrying the same call
     (for example the same order id) is safe.
     """
+
+
+class StorageTimeout(StorageError, TimeoutError):
+    """The database did not answer within the program's deadline (``timeout=``,
+    ``REFKIT_TIMEOUT``): a hung server, a lock held elsewhere, a lost connection.
+
+    :ivar timeout: the deadline, in seconds.
+    """
+
+    def __init__(self, message: str, timeout: float) -> None:
+        self.timeout = timeout
+        super().__init__(message)
 
 
 class ConfigurationError(RefkitError):

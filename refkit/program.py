@@ -52,7 +52,9 @@ from .steps import (
     rewards,
     visits,
 )
-from .storage import Store, open_store
+from .storage import SqlStore, Store, open_store
+from .storage.deadline import DEFAULT_TIMEOUT
+from .storage.sql import check_timeout
 from .validation import to_aware, to_campaign, to_id, to_optional_duration
 
 __all__ = [
@@ -104,6 +106,13 @@ class ReferralProgram(Discounts):
     :param campaign_param: the query parameter :meth:`link_for` puts the campaign in.
     :param fast_purchase: a referee's purchase within this time of their click flags the
         referral for review (``None``: never); 60 seconds by default.
+    :param timeout: how long one call may take, in seconds, whatever the database does (a
+        hung server, a lock held elsewhere, a lost connection): past it the call raises
+        :class:`~refkit.StorageTimeout`. 30 seconds by default, far beyond any healthy call,
+        so batch jobs never hit it yet nothing waits forever; a web app wants a tight one
+        (the Flask extension's ``REFKIT_TIMEOUT`` is 2 seconds). ``None``: no deadline. It
+        is the store's deadline (:attr:`SqlStore.timeout <refkit.storage.SqlStore.timeout>`):
+        programs sharing one store share it.
     :param signal_retention: how long fraud signals (keyed hashes of IP addresses and user
         agents) are kept before :meth:`purge_signals` deletes them; 30 days by default.
     :param claim_ttl: a claimed friend's discount not converted within this time lapses
@@ -123,6 +132,7 @@ class ReferralProgram(Discounts):
         fast_purchase: timedelta | None = DEFAULT_FAST_PURCHASE,
         signal_retention: timedelta = DEFAULT_SIGNAL_RETENTION,
         claim_ttl: timedelta = DEFAULT_CLAIM_TTL,
+        timeout: float | None = DEFAULT_TIMEOUT,
     ) -> None:
         if secret_key is None:
             raise ConfigurationError(
@@ -134,6 +144,8 @@ class ReferralProgram(Discounts):
             raise ConfigurationError("rules must be a RewardRules(...) or None")
         self.rules = rules
         self.store: Store = open_store(store)
+        if isinstance(self.store, SqlStore):
+            self.store.timeout = check_timeout(timeout)
         self.clock = clock
         self.query_param = query_param
         self.campaign_param = campaign_param

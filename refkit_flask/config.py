@@ -17,6 +17,7 @@ from flask import Flask
 
 from refkit import ConfigurationError, RewardRules, ValidationError
 from refkit.clock import Clock, system_clock
+from refkit.discounts import DEFAULT_CLAIM_TTL
 from refkit.keys import MIN_KEY_LENGTH
 from refkit.program import DEFAULT_FAST_PURCHASE, DEFAULT_SIGNAL_RETENTION
 from refkit.validation import to_optional_duration
@@ -50,7 +51,9 @@ OPTIONS: dict[str, str] = {
     "query_param": "REFKIT_QUERY_PARAM",
     "campaign_param": "REFKIT_CAMPAIGN_PARAM",
     "fast_purchase": "REFKIT_FAST_PURCHASE",
+    "claim_ttl": "REFKIT_CLAIM_TTL",
     "signal_retention": "REFKIT_SIGNAL_RETENTION",
+    "timeout": "REFKIT_TIMEOUT",
 }
 #: The extension's own keyword options of ``RefKit(...)``, each winning over its config key.
 EXTENSION_OPTIONS: dict[str, str] = {"session": "REFKIT_SESSION"}
@@ -79,9 +82,11 @@ DEFAULTS: dict[str, Any] = {
     "REFKIT_SECURITY_HEADERS": {},
     "REFKIT_CLOCK": None,
     "REFKIT_FAST_PURCHASE": DEFAULT_FAST_PURCHASE,
+    "REFKIT_CLAIM_TTL": DEFAULT_CLAIM_TTL,
     "REFKIT_SIGNAL_RETENTION": DEFAULT_SIGNAL_RETENTION,
     "REFKIT_BOT_USER_AGENTS": None,
     "REFKIT_SESSION": None,
+    "REFKIT_TIMEOUT": 2.0,
 }
 
 DEFAULT_COOKIE_MAX_AGE = timedelta(days=30)
@@ -106,10 +111,12 @@ class Settings:
     flag_same_device: bool = False
     clock: Clock = system_clock
     fast_purchase: timedelta | None = DEFAULT_FAST_PURCHASE
+    claim_ttl: timedelta = DEFAULT_CLAIM_TTL
     signal_retention: timedelta = DEFAULT_SIGNAL_RETENTION
     bot_user_agents: re.Pattern[str] | None = re.compile(DEFAULT_BOT_USER_AGENTS, re.IGNORECASE)
     #: The shop's SQLAlchemy session (``db.session``) refkit writes in, or ``None``.
     session: Any = None
+    timeout: float | None = 2.0
 
     def program_options(self) -> dict[str, Any]:
         """The keyword arguments of the app's :class:`refkit.ReferralProgram`."""
@@ -121,7 +128,9 @@ class Settings:
             "query_param": self.query_param,
             "campaign_param": self.campaign_param,
             "fast_purchase": self.fast_purchase,
+            "claim_ttl": self.claim_ttl,
             "signal_retention": self.signal_retention,
+            "timeout": self.timeout,
         }
 
 
@@ -150,6 +159,15 @@ def _duration(value: Any, key: str) -> timedelta | None:
         return to_optional_duration(value, key)
     except ValidationError as error:
         raise ConfigurationError(f"{error} (or a number of seconds)") from None
+
+
+def _claim_ttl(value: Any) -> timedelta:
+    ttl = _duration(value, "REFKIT_CLAIM_TTL")
+    if ttl is None or ttl <= timedelta(0):
+        raise ConfigurationError(
+            f"REFKIT_CLAIM_TTL must be a positive timedelta or number of seconds, not {value!r}"
+        )
+    return ttl
 
 
 def _secret(config: Any, options: dict[str, Any]) -> Any:
@@ -273,8 +291,10 @@ def read_settings(app: Flask, options: dict[str, Any]) -> Settings:
         clock=_clock(_option(options, config, "clock")),
         fast_purchase=_duration(_option(options, config, "fast_purchase"), "REFKIT_FAST_PURCHASE"),
         signal_retention=retention,
+        claim_ttl=_claim_ttl(_option(options, config, "claim_ttl")),
         bot_user_agents=_bots(config["REFKIT_BOT_USER_AGENTS"]),
         session=_session(_option(options, config, "session")),
+        timeout=_timeout(_option(options, config, "timeout")),
     )
 
 
@@ -287,3 +307,14 @@ def _session(value: Any) -> Any:
         "REFKIT_SESSION (RefKit(session=...)) must be the shop's SQLAlchemy session, for "
         f"example Flask-SQLAlchemy's db.session, not {type(value).__name__}"
     )
+
+
+def _timeout(value: Any) -> float | None:
+    """``REFKIT_TIMEOUT``: seconds (a positive number), or ``None`` for no deadline."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ConfigurationError(
+            f"REFKIT_TIMEOUT must be a positive number of seconds or None, not {value!r}"
+        )
+    return float(value)

@@ -23,6 +23,7 @@ from sqlalchemy.exc import OperationalError
 
 import refkit
 from tests.support.faults import PgProxy, SqliteWriteLock
+from tests.support.settings import clean_postgres
 
 
 @pytest.fixture
@@ -165,7 +166,10 @@ def test_pgbouncer_runs_queries_in_transaction_pooling_mode(pgbouncer_url: str) 
         engine.dispose()
 
 
-def test_a_program_round_trip_through_pgbouncer(pgbouncer_url: str, clock: Any) -> None:
+def test_a_program_round_trip_through_pgbouncer(
+    pgbouncer_url: str, postgres_database: str, clock: Any
+) -> None:
+    clean_postgres(postgres_database)  # the session database: other tests' rows go
     store = refkit.open_store(pgbouncer_url)
     try:
         program = refkit.ReferralProgram(
@@ -236,14 +240,10 @@ def test_a_transaction_frozen_at_its_commit_keeps_its_locks_until_thawed(
         engine.dispose()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=refkit.StorageError,
-    reason="issue 13 (PgBouncer): psycopg prepares a statement run 5 times on a server "
-    "connection that transaction pooling then hands to another client; refkit's engine must "
-    "turn automatic prepared statements off (prepare_threshold=None) behind a pooler",
-)
-def test_two_app_servers_share_pgbouncers_server_connection(pgbouncer_url: str, clock: Any) -> None:
+def test_two_app_servers_share_pgbouncers_server_connection(
+    pgbouncer_url: str, postgres_database: str, clock: Any
+) -> None:
+    clean_postgres(postgres_database)
     stores = [refkit.open_store(pgbouncer_url), refkit.open_store(pgbouncer_url)]
     try:
         for store in stores:  # one after the other: the second gets the first's server conn

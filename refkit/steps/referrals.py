@@ -20,7 +20,26 @@ __all__ = ["Attribution", "Refusal", "attribute", "referral_for", "referral_of"]
 
 Refusal = Literal["self_referral", "cycle", "already_referred", "same_email"]
 
-_BINDING_LOCK_KEY = 0x7265666B697402  # pg_advisory_xact_lock key serializing new referrals
+#: The root of ``:referrer``'s chain of referrers (the first one up the chain who has no
+#: referrer; ``:referrer`` itself if nobody referred them), and whether binding ``:referee``
+#: to ``:referrer`` would close a cycle, read in one snapshot.
+_ROOT_AND_CYCLE_SQL: Final = """
+    WITH RECURSIVE chain(user_id) AS (
+        SELECT CAST(:referrer AS VARCHAR(255))
+        UNION
+        SELECT up.referrer_id
+        FROM refkit_referrals up JOIN chain ON up.referee_id = chain.user_id
+    )
+    SELECT
+        (SELECT user_id FROM chain WHERE NOT EXISTS (
+            SELECT 1 FROM refkit_referrals r WHERE r.referee_id = chain.user_id
+        ) LIMIT 1) AS root,
+        EXISTS (SELECT 1 FROM chain WHERE user_id = :referee) AS cycle
+"""
+ROOT_AND_CYCLE: Final = text(_ROOT_AND_CYCLE_SQL).columns(root=String, cycle=Boolean)
+#: A lock on one user id for the rest of the transaction (an advisory lock is keyed by a
+#: number: a hash collision only makes two bindings wait for each other).
+_LOCK_USER: Final = text("SELECT pg_advisory_xact_lock(hashtextextended(:user_id, 7265))")
 
 #: Whether binding ``:referee`` to ``:referrer`` would close a cycle: the walk up the chain of
 #: referrers from ``:referrer`` meets ``:referee``. UNION (not UNION ALL) drops repeats, so the
@@ -140,14 +159,8 @@ def attribute(
     if context.same_email:
         return Attribution(None, False, "same_email")
     cycle = context.cycle
-    if connection.dialect.name == "postgresql":
-        # Check-then-insert is safe only if no other binding commits in between: two or
-        # more concurrent bindings (a->b, b->c, c->a) could each pass the check and close
-        # a cycle together; so new bindings take turns, and check again once it is
-        # theirs. SQLite already serializes writers (BEGIN IMMEDIATE).
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _BINDING_LOCK_KEY})
-        parameters = {"referee": referee_id, "referrer": referrer_id}
-        cycle = bool(connection.execute(CYCLE, parameters).scalar())
+    if connection.dialect.name == "postgresql" and not cycle:
+        cycle = _check_cycle_locked(connection, referee_id, referrer_id)
     if cycle:
         return Attribution(None, False, "cycle")
     low, high = sorted((referee_id, referrer_id))
@@ -171,6 +184,36 @@ def attribute(
         return Attribution(None, False, "cycle")
     refused: Refusal | None = None if existing.referrer_id == referrer_id else "already_referred"
     return Attribution(existing, False, refused)
+
+
+def _check_cycle_locked(connection: Connection, referee_id: str, referrer_id: str) -> bool:
+    """Whether binding ``referee_id`` to ``referrer_id`` closes a cycle, checked under
+    locks that keep the answer true until this transaction ends (PostgreSQL, READ COMMITTED).
+
+    A check-then-insert alone is not enough: concurrent bindings (a->b, b->c, c->a) could
+    each pass it and close a cycle together. But a referee has one referrer, so the chain
+    above ``referrer_id`` can only grow at its root (the one user in it without a referrer),
+    by a binding whose referee is that root. So every binding locks its referee's id, then
+    the root of its referrer's chain, and checks again (each statement sees what committed
+    before it); if the root changed meanwhile, it locks the new one and checks again. Two
+    bindings wait for each other only when one's referee is the other's root (they could
+    close a cycle together); if both wait in turn, PostgreSQL's deadlock detection fails one,
+    which is retried and then sees the other's referral. Unrelated signups never wait on
+    each other, and the waits are bounded by the call's ``lock_timeout``. The locks are
+    transaction-scoped (``pg_advisory_xact_lock``), so they work behind PgBouncer.
+    SQLite needs none of this: its writers take turns (``BEGIN IMMEDIATE``).
+    """
+    locked = {referee_id}
+    connection.execute(_LOCK_USER, {"user_id": referee_id})
+    parameters = {"referee": referee_id, "referrer": referrer_id}
+    while True:
+        row = connection.execute(ROOT_AND_CYCLE, parameters).one()
+        if row.cycle:
+            return True
+        if row.root is None or row.root in locked:
+            return False
+        locked.add(row.root)
+        connection.execute(_LOCK_USER, {"user_id": row.root})
 
 
 def referral_for(

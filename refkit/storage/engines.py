@@ -32,16 +32,21 @@ IMMEDIATE`` / ``BEGIN`` as above, through :meth:`~sqlalchemy.engine.Connection.e
 
 from __future__ import annotations
 
+import contextlib
+import math
 import sqlite3
+import threading
 import time
+from collections.abc import Callable
 from typing import Any, Final
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, DisconnectionError, NoSuchModuleError
 from sqlalchemy.pool import StaticPool
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, StorageTimeout
+from .deadline import CURRENT, Deadline, watchdog
 
 __all__ = [
     "BUSY_TIMEOUT_SECONDS",
@@ -51,22 +56,40 @@ __all__ = [
     "memory_engine",
     "prepare_sqlite",
     "restore_connection",
+    "timeout_message",
+    "watch_connections",
 ]
 
 BUSY_TIMEOUT_SECONDS = 30
 #: PostgreSQL connect timeout, unless the URL sets ``connect_timeout`` itself.
 CONNECT_TIMEOUT_SECONDS = 10
+#: ``ConnectionPoolEntry.info`` key: connected for this checkout (no ping needed).
+_FRESH: Final = "refkit_fresh"
 #: Execution option: the transaction only reads (SQLite begins it deferred).
 READ_ONLY: Final = "refkit_read_only"
 #: ``Connection.info`` key: foreign keys were switched on for refkit's transaction.
 _FOREIGN_KEYS_ON: Final = "refkit_foreign_keys_on"
 #: Execution option: run outside a transaction (no ``BEGIN``), for :func:`restore_connection`.
 _NO_BEGIN: Final = "refkit_no_begin"
+#: ``Connection.info`` key: the busy timeout (ms) last set on this SQLite connection.
+_BUSY_MS: Final = "refkit_busy_ms"
 
 
 def _begin_statement(connection: Connection) -> str:
     read_only = connection.get_execution_options().get(READ_ONLY, False)
     return "BEGIN" if read_only else "BEGIN IMMEDIATE"
+
+
+def _busy_timeout(connection: Connection) -> None:
+    """Fit SQLite's busy timeout (how long ``BEGIN IMMEDIATE`` waits for another writer)
+    inside the running call's deadline. Rounded up to a quarter second and set only when
+    that changes, so a call with its whole budget ahead runs no extra statement."""
+    deadline = CURRENT.get()
+    wanted = BUSY_TIMEOUT_SECONDS * 1000 if deadline is None else deadline.remaining_ms()
+    wanted = -(-wanted // 250) * 250
+    if connection.info.get(_BUSY_MS) != wanted:
+        connection.exec_driver_sql(f"PRAGMA busy_timeout={wanted}")
+        connection.info[_BUSY_MS] = wanted
 
 
 def prepare_sqlite(engine: Engine, *, wal: bool = True) -> Engine:
@@ -87,6 +110,7 @@ def prepare_sqlite(engine: Engine, *, wal: bool = True) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
+        _busy_timeout(connection)
         connection.exec_driver_sql(_begin_statement(connection))
 
     engine._refkit_prepared = True  # type: ignore[attr-defined]
@@ -111,6 +135,7 @@ def engine_for_shop(engine: Engine) -> Engine:
         if not connection.exec_driver_sql("PRAGMA foreign_keys").scalar():
             connection.exec_driver_sql("PRAGMA foreign_keys=ON")
             connection.info[_FOREIGN_KEYS_ON] = True
+        _busy_timeout(connection)
         connection.exec_driver_sql(_begin_statement(connection))
 
     return mine
@@ -175,11 +200,16 @@ def engine_for_url(url: str) -> Engine:
             "'sqlite', 'postgresql' (and other SQLAlchemy dialects) and 'memory'"
         ) from error
     options: dict[str, Any] = {}
-    if parsed.get_backend_name() == "postgresql":
-        options.update(pool_pre_ping=True)
-        if "connect_timeout" not in parsed.query:
-            # An unreachable server must fail fast (StorageError), not hang a checkout.
-            options.update(connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS})
+    postgres = parsed.get_backend_name() == "postgresql"
+    if postgres and parsed.get_driver_name() == "psycopg":
+        # No server-side prepared statements: psycopg prepares a statement run 5 times on a
+        # connection, and behind a transaction pooler (PgBouncer) the next transaction may
+        # run on another server connection, where it does not exist. refkit's statements
+        # are short and few; measured, preparing them saves no time worth that.
+        options.update(connect_args={"prepare_threshold": None})
+    if postgres and "connect_timeout" not in parsed.query:
+        # An unreachable server must fail fast (StorageError), not hang a checkout.
+        options.setdefault("connect_args", {})["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
     try:
         engine = create_engine(parsed, **options)
     except ModuleNotFoundError as error:
@@ -187,4 +217,99 @@ def engine_for_url(url: str) -> Engine:
         raise ConfigurationError(
             f"the database driver for {parsed.drivername!r} is not installed{hint}"
         ) from error
+    if postgres:
+        explicit = parsed.query.get("connect_timeout")
+        watch_connections(engine, None if explicit is None else float(str(explicit)))
     return prepare_sqlite(engine)
+
+
+def watch_connections(engine: Engine, connect_timeout: float | None = None) -> None:
+    """Keep connecting and checking out within the running call's deadline, on an engine
+    refkit owns (PostgreSQL):
+
+    * a new connection gets ``connect_timeout`` = the time left (at least 2 s, libpq's
+      minimum; at most ``connect_timeout``, else :data:`CONNECT_TIMEOUT_SECONDS`), and none is
+      attempted once the deadline has passed (:class:`~refkit.StorageTimeout`);
+    * a pooled connection is checked with ``SELECT 1`` before use (what ``pool_pre_ping``
+      does, but watched: a server that never answers has its socket shut down at the
+      deadline); a dead one is replaced by the pool.
+    """
+    ceiling = CONNECT_TIMEOUT_SECONDS if connect_timeout is None else connect_timeout
+
+    @event.listens_for(engine, "do_connect")
+    def _on_connect(dialect: Any, _record: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
+        deadline = CURRENT.get()
+        seconds = ceiling
+        if deadline is not None:
+            if deadline.expired:
+                raise _timed_out(deadline, "connecting to the database")
+            seconds = min(ceiling, max(2, math.ceil(deadline.remaining())))
+        cparams["connect_timeout"] = int(seconds)
+        if deadline is None or deadline.remaining() >= seconds:
+            return None  # the driver's own timeout is within the deadline
+        return _connect_within(deadline, lambda: dialect.connect(*cargs, **cparams))
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if record.info.pop(_FRESH, False):
+            return  # just connected: alive
+        deadline = CURRENT.get()
+        watch = None if deadline is None else watchdog.watch(deadline, dbapi_connection)
+        try:
+            engine.dialect.do_ping(dbapi_connection)  # what pool_pre_ping runs
+        except Exception as error:
+            if deadline is not None and deadline.expired:
+                raise _timed_out(deadline, "checking a pooled connection") from error
+            raise DisconnectionError(str(error)) from error  # the pool connects afresh
+        finally:
+            if watch is not None:
+                watchdog.cancel(watch)
+
+    @event.listens_for(engine, "connect")
+    def _on_new(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_FRESH] = True
+
+
+def _connect_within(deadline: Deadline, connect: Callable[[], Any]) -> Any:
+    """``connect()`` if it succeeds before ``deadline``; else :class:`~refkit.StorageTimeout`
+    (libpq waits at least 2 seconds for a server that accepts the TCP connection and then
+    says nothing: the connection is made in a thread, and closed if it comes too late)."""
+    done = threading.Event()
+    outcome: list[Any] = []
+    abandoned = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome.append(("ok", connect()))
+        except BaseException as error:
+            outcome.append(("error", error))
+        done.set()
+        if abandoned.is_set() and outcome[0][0] == "ok":
+            with contextlib.suppress(Exception):
+                outcome[0][1].close()
+
+    threading.Thread(target=run, name="refkit-connect", daemon=True).start()
+    if not done.wait(deadline.remaining()):
+        abandoned.set()
+        if done.is_set() and outcome[0][0] == "ok":  # came in just now
+            return outcome[0][1]
+        raise _timed_out(deadline, "connecting to the database")
+    kind, value = outcome[0]
+    if kind == "error":
+        raise value
+    return value
+
+
+def _timed_out(deadline: Deadline, doing: str) -> StorageTimeout:
+    return StorageTimeout(timeout_message(deadline.timeout, doing), deadline.timeout)
+
+
+def timeout_message(timeout: float, doing: str) -> str:
+    """The message of a :class:`~refkit.StorageTimeout`."""
+    return (
+        f"the database did not answer within the deadline of {timeout:g} s ({doing}): the "
+        "server may be hung or unreachable, or another process holds a lock too long. "
+        "Nothing was stored, unless the message says the outcome is unknown; check the "
+        "database, or raise the deadline (ReferralProgram(timeout=...), REFKIT_TIMEOUT) if "
+        "calls are just slow"
+    )

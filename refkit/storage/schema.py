@@ -73,6 +73,7 @@ __all__ = [
     "identities",
     "ledger",
     "metadata",
+    "operations",
     "referrals",
     "referrer_totals",
     "referrers",
@@ -408,4 +409,14 @@ discount_claims = Table(
     CheckConstraint("discount_minor <= amount_minor", name="discount_not_above_amount"),
     Index("ix_refkit_discount_claims_referee", "referee_id", "status"),
     Index("ix_refkit_discount_claims_used", "status", "used_at"),
+)
+
+#: One row per committed write transaction (its operation id, time-ordered, so the
+#: purge of old rows is a range delete on the primary key): after a lost COMMIT answer the
+#: runner looks its id up to learn whether the write committed (``storage/operations.py``).
+operations = Table(
+    "refkit_operations",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
 )

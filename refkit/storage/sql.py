@@ -9,17 +9,26 @@ SQLite's "database is locked", a lost connection), and turns every other driver 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from ..errors import StorageError
-from .engines import READ_ONLY, engine_for_shop, engine_for_url, restore_connection
+from ..errors import ConfigurationError, StorageError, StorageTimeout
+from . import operations
+from .deadline import CURRENT, DEFAULT_TIMEOUT, Deadline, watchdog
+from .engines import (
+    READ_ONLY,
+    engine_for_shop,
+    engine_for_url,
+    restore_connection,
+    timeout_message,
+)
 from .migrate import ensure_schema
 
 __all__ = ["SqlStore"]
@@ -46,6 +55,15 @@ def _storage_message(error: object) -> str:
     )
 
 
+class _CommitLost(Exception):
+    """The driver raised after COMMIT was sent: the work may have committed."""
+
+    def __init__(self, error: DBAPIError, result: object) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.result = result
+
+
 class SqlStore:
     """Storage on any SQLAlchemy engine.
 
@@ -53,9 +71,22 @@ class SqlStore:
         ``db.engine``: refkit's tables, all prefixed ``refkit_``, live beside the shop's, and
         the engine's event listeners see every statement refkit runs) or a database URL.
     :param create: create or upgrade the tables on first use.
+    :param timeout: the deadline of each call, in seconds (``None``: none); see
+        :attr:`timeout`.
     """
 
-    def __init__(self, engine: Engine | str, *, create: bool = True) -> None:
+    def __init__(
+        self,
+        engine: Engine | str,
+        *,
+        create: bool = True,
+        timeout: float | None = DEFAULT_TIMEOUT,
+    ) -> None:
+        #: How long one call (:meth:`transaction`, :meth:`read`) may take, in seconds, all
+        #: included: connecting, waiting for locks, retries, and finding out whether a COMMIT
+        #: whose answer was lost went through. Past it, :class:`~refkit.StorageTimeout`.
+        #: ``None``: no deadline. ``ReferralProgram(timeout=...)`` sets it.
+        self.timeout = check_timeout(timeout)
         if isinstance(engine, str):
             engine = engine_for_url(engine)
         #: the engine refkit's statements run on (a shop's own engine, or on SQLite an
@@ -64,6 +95,11 @@ class SqlStore:
         self._ready = not create
         self._ready_lock = threading.Lock()
         self._lock: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
+        self._writes = itertools.count()
+        #: Whether a COMMIT's outcome can be unknown (a network database): SQLite's COMMIT
+        #: runs in this process and either commits or fails with nothing committed, so its
+        #: transactions record no operation id (``storage/operations.py``).
+        self._remote = self.engine.dialect.name != "sqlite"
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.engine.url.render_as_string(hide_password=True)}>"
@@ -99,26 +135,152 @@ class SqlStore:
 
     def _run(self, work: Callable[[Connection], T], *, read_only: bool) -> T:
         self._ensure_ready()
+        deadline = None if self.timeout is None else Deadline.start(self.timeout)
+        operation = None if read_only or not self._remote else operations.new_id()
+        token = CURRENT.set(deadline)
+        try:
+            for attempt in range(1, MAX_ATTEMPTS + 1):
+                try:
+                    return self._attempt(work, read_only, deadline, operation)
+                except _CommitLost as lost:
+                    assert operation is not None
+                    if self._committed(operation, deadline, lost.error):
+                        log.warning(
+                            "refkit: the answer to COMMIT was lost (%s); the write committed, "
+                            "so it is not run again",
+                            lost.error.orig,
+                        )
+                        return cast(T, lost.result)
+                    error = lost.error
+                except DBAPIError as failed:
+                    error = failed
+                except StorageError:
+                    raise
+                except SQLAlchemyError as failed:
+                    raise StorageError(_storage_message(failed)) from failed
+                if deadline is not None and deadline.expired:
+                    raise StorageTimeout(
+                        timeout_message(deadline.timeout, f"last error: {error.orig}"),
+                        deadline.timeout,
+                    ) from error
+                if attempt < MAX_ATTEMPTS and _retryable(error):
+                    log.info("refkit: retrying after %s (attempt %d)", error.orig, attempt)
+                    pause = 0.01 * 2**attempt
+                    time.sleep(pause if deadline is None else min(pause, deadline.remaining()))
+                    continue
+                raise StorageError(_storage_message(error.orig)) from error
+            raise AssertionError("unreachable")  # pragma: no cover
+        finally:
+            CURRENT.reset(token)
+
+    def _attempt(
+        self,
+        work: Callable[[Connection], T],
+        read_only: bool,
+        deadline: Deadline | None,
+        operation: str | None,
+    ) -> T:
+        """One attempt: begin, run ``work``, record ``operation``, commit; watched by the
+        watchdog until the deadline. Raises :class:`_CommitLost` when COMMIT fails."""
+        with self._lock, self.engine.connect() as connection:
+            watch = (
+                None
+                if deadline is None
+                else watchdog.watch(deadline, connection.connection.dbapi_connection)
+            )
+            try:
+                if read_only:
+                    connection = connection.execution_options(**{READ_ONLY: True})
+                try:
+                    transaction = connection.begin()
+                    try:
+                        recorded = False
+                        if deadline is not None and connection.dialect.name == "postgresql":
+                            # One round trip: the timeouts, and the operation id if any.
+                            operations.start_postgres(
+                                connection, deadline.remaining_ms(), operation
+                            )
+                            recorded = True
+                        result = work(connection)
+                        if operation is not None:
+                            if not recorded:
+                                operations.record(connection, operation)
+                            if next(self._writes) % operations.PURGE_EVERY == 0:
+                                operations.purge(connection)
+                    except BaseException:
+                        transaction.rollback()
+                        raise
+                    try:
+                        transaction.commit()
+                    except DBAPIError as error:
+                        # A COMMIT the database refused leaves its transaction open (SQLite):
+                        # end it; on a lost connection this does nothing.
+                        with contextlib.suppress(SQLAlchemyError):
+                            transaction.rollback()
+                        if operation is None:
+                            raise
+                        raise _CommitLost(error, result) from error
+                    return result
+                finally:
+                    restore_connection(connection)
+            finally:
+                if watch is not None and watchdog.cancel(watch):
+                    connection.invalidate()  # its socket was shut down: never reuse it
+
+    def _committed(self, operation: str, deadline: Deadline | None, error: DBAPIError) -> bool:
+        """Whether ``operation`` committed, asked on a new connection (retried, within the
+        deadline, while the database cannot answer)."""
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 with self._lock, self.engine.connect() as connection:
-                    if read_only:
-                        connection = connection.execution_options(**{READ_ONLY: True})
+                    watch = (
+                        None
+                        if deadline is None
+                        else watchdog.watch(deadline, connection.connection.dbapi_connection)
+                    )
                     try:
-                        with connection.begin():
-                            return work(connection)
+                        transaction = connection.begin()
+                        try:  # a read: rolled back, not committed
+                            return operations.committed(connection, operation)
+                        finally:
+                            transaction.rollback()
                     finally:
-                        restore_connection(connection)
-            except DBAPIError as error:
-                if attempt < MAX_ATTEMPTS and _retryable(error):
-                    log.info("refkit: retrying after %s (attempt %d)", error.orig, attempt)
-                    time.sleep(0.01 * 2**attempt)
-                    continue
-                raise StorageError(_storage_message(error.orig)) from error
-            except SQLAlchemyError as error:
-                raise StorageError(_storage_message(error)) from error
+                        if watch is not None and watchdog.cancel(watch):
+                            connection.invalidate()
+            except (SQLAlchemyError, StorageError) as failed:
+                if (deadline is not None and deadline.expired) or attempt == MAX_ATTEMPTS:
+                    message = (
+                        f"the answer to COMMIT was lost ({error.orig}) and the database "
+                        f"could not be asked whether the write committed ({failed}): the "
+                        "outcome is unknown. Check the stored state (for example "
+                        "program.conversion(order_id)) before repeating a refund or approval"
+                    )
+                    if deadline is not None:
+                        raise StorageTimeout(message, deadline.timeout) from error
+                    raise StorageError(message) from error
+                time.sleep(
+                    0.01 * 2**attempt
+                    if deadline is None
+                    else min(0.01 * 2**attempt, deadline.remaining())
+                )
         raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:
         """Release the engine's pooled connections."""
         self.engine.dispose()
+
+
+def check_timeout(timeout: object) -> float | None:
+    """``timeout`` as seconds (a positive number) or ``None``.
+
+    :raises ConfigurationError: anything else.
+    """
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+        raise ConfigurationError(
+            f"timeout must be a positive number of seconds or None, not {timeout!r}"
+        )
+    if timeout == float("inf"):
+        return None
+    return float(timeout)
