@@ -290,7 +290,7 @@ class ReferralProgram:
                 f"user {referee!r} cannot be referred with their own code: a referral code is "
                 "for bringing someone else, so check the code belongs to another user",
             )
-        pseudonyms = self._pepper.pseudonyms(referee)
+        pseudonyms = self._pseudonyms(referee)
         result = self.store.transaction(
             lambda c: referrals.attribute(
                 c, referee, referrer, source, campaign, when, click, signup, pseudonyms
@@ -324,7 +324,7 @@ class ReferralProgram:
     def referral_for(self, referee_id: str | int) -> Referral | None:
         """The referee's referral, or ``None`` if they came on their own."""
         referee = to_id(referee_id, "referee_id")
-        pseudonyms = self._pepper.pseudonyms(referee)
+        pseudonyms = self._pseudonyms(referee)
         return self.store.read(lambda c: referrals.referral_for(c, referee, pseudonyms))
 
     # -- conversions -----------------------------------------------------------------------
@@ -375,7 +375,7 @@ class ReferralProgram:
             when,
             code_referrer,
             fast_purchase=self.fast_purchase,
-            pseudonyms=self._pepper.pseudonyms(customer),
+            pseudonyms=self._pseudonyms(customer),
         )
         rules = self.rules
         result = self.store.transaction(lambda c: conversions.record(c, new, rules))
@@ -493,7 +493,7 @@ class ReferralProgram:
         email_hash = self._pepper.hash("email", normalized)
         disposable = is_disposable(normalized)
         when = self._now(at)
-        pseudonyms = self._pepper.pseudonyms(uid)
+        pseudonyms = self._pseudonyms(uid)
         self.store.transaction(
             lambda c: review.identify(c, uid, pseudonyms, email_hash, disposable, when)
         )
@@ -530,7 +530,7 @@ class ReferralProgram:
         rewards again. Returns how many flags were cleared; a reason once cleared is not
         raised again for that referral."""
         referee = to_id(referee_id, "referee_id")
-        pseudonyms = self._pepper.pseudonyms(referee)
+        pseudonyms = self._pseudonyms(referee)
         when = self._now(at)
         return self.store.transaction(lambda c: review.clear_flags(c, referee, pseudonyms, when))
 
@@ -556,16 +556,22 @@ class ReferralProgram:
         still compute the pseudonym.)
         """
         uid = to_id(user_id)
-        pseudonym = self._pepper.pseudonym(uid)
         if uid.startswith(PSEUDONYM_PREFIX):
             return uid
+        pseudonyms = self._pseudonyms(uid)
         when = self._now(at)
-        self.store.transaction(lambda c: erasure.erase(c, uid, pseudonym, _candidate, when))
+        pseudonym = self.store.transaction(
+            lambda c: erasure.erase(c, uid, pseudonyms, _candidate, when)
+        )
         with self._cache_lock:
             number = self._numbers.pop(uid, None)
             if number is not None:
                 self._users.pop(number, None)
         return pseudonym
+
+    def _pseudonyms(self, user_id: str) -> tuple[str, ...]:
+        """The user's candidate pseudonyms, the newest key's first."""
+        return self._pepper.pseudonyms(user_id)
 
     # -- stats (the read model, :attr:`reports`, has every report) -------------------------
 
