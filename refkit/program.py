@@ -155,8 +155,9 @@ class ReferralProgram:
             number = self.store.read(lambda c: referrers.number_of(c, uid))
             if number is None:
                 at = self._now()
+                pseudonyms = self._pseudonyms(uid)
                 number = self.store.transaction(
-                    lambda c: referrers.assign_number(c, uid, _candidate, at)
+                    lambda c: referrers.assign_number(c, uid, _candidate, at, pseudonyms)
                 )
             self._remember(uid, number)
         return self._codec.encode(number)
@@ -553,11 +554,21 @@ class ReferralProgram:
         change. The same user id given again later maps to the same pseudonym: a referee
         who was erased and comes back stays bound to their referrer and cannot earn a second
         reward. (This is pseudonymization: whoever holds the secret key and the user id can
-        still compute the pseudonym.)
+        still compute the pseudonym.) A returning referrer gets a new code, keeps the
+        capped-reward count of their pseudonym, and can be erased again.
+
+        :raises ValidationError: ``user_id`` starts with ``refkit-erased:`` (the pseudonyms'
+            prefix) and is not a pseudonym this program returned.
         """
         uid = to_id(user_id)
         if uid.startswith(PSEUDONYM_PREFIX):
-            return uid
+            if not self.store.read(lambda c: erasure.was_erased(c, uid)):
+                raise ValidationError(
+                    f"user_id {uid!r} starts with {PSEUDONYM_PREFIX!r}, which refkit keeps for "
+                    "the pseudonyms erase() returns, and is not one of them: nothing was "
+                    "erased; user ids must not start with this prefix"
+                )
+            return uid  # erased already
         pseudonyms = self._pseudonyms(uid)
         when = self._now(at)
         pseudonym = self.store.transaction(

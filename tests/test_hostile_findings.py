@@ -198,7 +198,6 @@ def test_a_cookie_of_an_erased_referrer_gives_way_to_a_later_link(
 # -- 12: erasing a pseudonym; the cap of an erased referrer ---------------------------------------
 
 
-@finding(12, 'erase("refkit-erased:...") of no erased user silently does nothing')
 def test_erasing_an_id_with_the_pseudonym_prefix_that_refkit_did_not_issue_is_refused(
     program: refkit.ReferralProgram,
 ) -> None:
@@ -211,7 +210,6 @@ def test_erasing_an_id_with_the_pseudonym_prefix_that_refkit_did_not_issue_is_re
         program.erase(PSEUDONYM_PREFIX + "0" * 32)
 
 
-@finding(12, "an erased referrer who comes back gets a fresh max_rewards_per_referrer")
 def test_an_erased_capped_referrer_who_returns_keeps_their_cap(make_program: MakeProgram) -> None:
     """``max_rewards_per_referrer`` counts every reward the person earned, those kept under
     their pseudonym included: alice reached her cap of 2, was erased and came back with a new

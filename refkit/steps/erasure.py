@@ -33,7 +33,7 @@ from ..storage.schema import (
 )
 from .referrers import number_of, spare_number
 
-__all__ = ["PSEUDONYM_SLOTS", "erase", "read_context", "subject_for"]
+__all__ = ["PSEUDONYM_SLOTS", "erase", "read_context", "subject_for", "was_erased"]
 
 #: How many pseudonyms (one per secret key) the context statements check; more keys than
 #: this are checked by :func:`erased_beyond_slots`.
@@ -63,6 +63,14 @@ def read_context(
     return row, erased
 
 
+def was_erased(connection: Connection, pseudonym: str) -> bool:
+    """Whether ``pseudonym`` is the pseudonym of an erased user."""
+    found = connection.execute(
+        select(erasures.c.pseudonym).where(erasures.c.pseudonym == pseudonym)
+    ).first()
+    return found is not None
+
+
 def subject_for(connection: Connection, user_id: str, pseudonyms: tuple[str, ...]) -> str:
     """The id refkit stores for ``user_id``: its pseudonym (one of ``pseudonyms``) if the
     user was erased."""
@@ -73,8 +81,9 @@ def subject_for(connection: Connection, user_id: str, pseudonyms: tuple[str, ...
 
 
 def _merge_counters(connection: Connection, user_id: str, pseudonym: str) -> None:
-    """Move the user's capped-reward count onto the pseudonym (the larger of the two if the
-    pseudonym has one: the user was erased before)."""
+    """Move the user's capped-reward count onto the pseudonym. A returning referrer's count
+    started at the pseudonym's (:func:`~refkit.steps.referrers.assign_number`), so the larger
+    of the two is the person's."""
     mine = connection.execute(
         select(counters.c.rewards).where(counters.c.referrer_id == user_id)
     ).scalar()
