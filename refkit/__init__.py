@@ -15,6 +15,7 @@ from .errors import (
     AlreadyReferred,
     ConfigurationError,
     ConflictError,
+    ExistingCustomer,
     ExpiredToken,
     InvalidCode,
     InvalidToken,
@@ -45,6 +46,7 @@ __version__ = "0.1.0"
 __all__ = [
     "EVENTS",
     "AlreadyReferred",
+    "ExistingCustomer",
     "CodeCodec",
     "ConfigurationError",
     "ConflictError",

@@ -17,7 +17,14 @@ from sqlalchemy import Engine
 
 from .clock import Clock, system_clock
 from .codes import MAX_NUMBER, CodeCodec
-from .errors import AlreadyReferred, ConfigurationError, InvalidCode, SelfReferral, ValidationError
+from .errors import (
+    AlreadyReferred,
+    ConfigurationError,
+    ExistingCustomer,
+    InvalidCode,
+    SelfReferral,
+    ValidationError,
+)
 from .keys import SecretKeys
 from .models import (
     SOURCES,
@@ -263,7 +270,8 @@ class ReferralProgram:
         """Bind a new customer to the code's referrer, for good.
 
         Calling it again for the same referee returns the existing referral if it names the
-        same referrer.
+        same referrer. A user with a recorded conversion and no referrer is an existing
+        customer, and stays unreferred.
 
         :param email: the referee's email: a shortcut for :meth:`identify` first.
         :param click: the :meth:`fingerprint` of the request that brought the referee (the
@@ -274,6 +282,8 @@ class ReferralProgram:
         :raises SelfReferral: the code is the referee's own, the referee and the referrer
             registered the same normalized email (:meth:`identify`), or the binding would
             close a cycle (the referrer was referred, directly or further up, by the referee).
+        :raises ExistingCustomer: the referee has bought before (a conversion is recorded
+            for them) without a referrer.
         :raises InvalidCode: the code is not one of this program's.
         """
         if email is not None:
@@ -305,6 +315,8 @@ class ReferralProgram:
                 "same email address (compared without case, +tags and Gmail dots), so they "
                 "look like one person; if they are not, check the emails passed to identify()",
             )
+        if result.refused == "existing_customer":
+            raise ExistingCustomer(referee, referrer)
         if result.refused == "already_referred":
             assert result.referral is not None
             raise AlreadyReferred(referee, result.referral.referrer_id, referrer)
@@ -349,7 +361,8 @@ class ReferralProgram:
         :param code: a code typed at (guest) checkout: binds the customer first if they are
             not bound yet. A code that would be a self-referral, or that names another
             referrer than the customer's, is ignored and explained in ``reasons``; so is one
-            whose referrer registered the customer's email (:meth:`identify`).
+            whose referrer registered the customer's email (:meth:`identify`), and one given
+            by an existing customer (an earlier order, no referrer: ``"existing_customer"``).
         :param email: the customer's email: a shortcut for :meth:`identify` first. A
             customer sharing their referrer's normalized email earns nobody a reward
             (reason ``"self_referral"``).

@@ -280,6 +280,8 @@ def record(connection: Connection, new: NewConversion, rules: RewardRules | None
             reasons.append("code_ignored_already_referred")
         elif bound.refused in ("self_referral", "cycle", "same_email"):
             reasons.append("self_referral")
+        elif bound.refused == "existing_customer":
+            reasons.append("existing_customer")
     decision = _decide(rules, context, new, referral)
     reasons.extend(decision.reasons)
     cap = rules.max_rewards_per_referrer if rules is not None else None
