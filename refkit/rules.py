@@ -90,7 +90,8 @@ class RewardRules:
     :param min_order_amount: orders below this earn nothing (``"below_min_order"``).
     :param first_purchase_only: only the referee's first conversion can earn rewards.
     :param attribution_window: a purchase more than this after the referral earns nothing
-        (``"outside_window"``); ``None`` for no limit.
+        (``"outside_window"``); ``None`` for no limit. A purchase dated before the referral
+        is outside the window too, whatever its length.
     :param hold_period: rewards stay pending this long (the refund window) before
         :meth:`~refkit.ReferralProgram.approve_due` approves them.
     :param max_rewards_per_referrer: at most this many referrer rewards per referrer, ever
@@ -172,7 +173,9 @@ def decide(rules: RewardRules | None, context: ConversionContext) -> Decision:
     if rules is None or (rules.referrer_reward is None and rules.referee_reward is None):
         return Decision((), ("no_rules",))
     window = rules.attribution_window
-    if window is not None and context.at - referral.created_at > window:
+    if context.at < referral.created_at or (
+        window is not None and context.at - referral.created_at > window
+    ):  # the window runs from the referral forward: an order before it was not referred
         return Decision((), ("outside_window",))
     if rules.first_purchase_only and not context.is_first_purchase:
         return Decision((), ("not_first_purchase",))

@@ -136,7 +136,6 @@ WINDOWED = refkit.RewardRules(
 )
 
 
-@finding(9, "a conversion dated a year before its referral is rewarded (and due at once)")
 def test_a_conversion_dated_before_its_referral_is_outside_the_window(
     make_program: MakeProgram, clock: refkit.FrozenClock
 ) -> None:
