@@ -178,7 +178,6 @@ def test_first_purchase_only_follows_the_order_of_at(
 # -- 11: Flask, a first-touch cookie of an erased referrer ---------------------------------------
 
 
-@finding(11, "a first-touch cookie whose referrer was erased blocks a later valid link")
 def test_a_cookie_of_an_erased_referrer_gives_way_to_a_later_link(
     app: Flask, client: FlaskClient, alice_code: str
 ) -> None:
