@@ -11,6 +11,10 @@
     refkit leaderboard --limit 5 --by revenue
     refkit approve                          # approve rewards whose hold period has passed
     refkit export --output ledger.csv       # the reward ledger as CSV
+    refkit rotate-keys --old-key OLD        # keep erasure across a key rotation
+
+Older keys of a rotation (``[newest, older...]``) come from ``REFKIT_OLD_SECRET_KEYS``
+(separated by spaces), and for ``rotate-keys`` also from ``--old-key``.
 
 Errors print one line on stderr (``refkit: error: ...``) and exit 1; usage errors exit 2.
 """
@@ -102,6 +106,19 @@ def build_parser() -> argparse.ArgumentParser:
     review.add_argument(
         "--clear", metavar="REFEREE", help="mark REFEREE's referral as reviewed and fine"
     )
+    rotate = command(
+        "rotate-keys",
+        "keep erasure working once the old keys are removed: store their peppers wrapped "
+        "under the newest key (run it with the new key and the old ones)",
+    )
+    rotate.add_argument(
+        "--old-key",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="an older key, after $REFKIT_OLD_SECRET_KEYS (repeat for several; prefer the "
+        "variable: command lines are visible to other users)",
+    )
     export = command("export", "write the whole reward ledger as CSV")
     export.add_argument(
         "--output", "-o", metavar="FILE", help="write to FILE instead of standard output"
@@ -151,8 +168,10 @@ def _program(args: argparse.Namespace) -> ReferralProgram:
             "no secret key: set REFKIT_SECRET_KEY (or pass --secret-key) to the key "
             "the shop's program uses"
         )
+    older = os.environ.get("REFKIT_OLD_SECRET_KEYS", "").split()
+    older += getattr(args, "old_key", None) or []
     url = args.db or os.environ.get("REFKIT_DATABASE_URL") or DEFAULT_URL
-    return ReferralProgram(secret_key=key, store=url)
+    return ReferralProgram(secret_key=[key, *older] if older else key, store=url)
 
 
 # -- commands ------------------------------------------------------------------------------
@@ -222,6 +241,14 @@ def _review(program: ReferralProgram, args: argparse.Namespace) -> None:
     print(f"{len(flagged)} referral{'' if len(flagged) == 1 else 's'} to review", file=sys.stderr)
 
 
+def _rotate_keys(program: ReferralProgram, args: argparse.Namespace) -> None:
+    kept = program.rotate_keys()
+    print(
+        f"{kept} retired key{'' if kept == 1 else 's'} in the keyring, wrapped under the "
+        "newest key: users erased under an old key stay erased once it is removed"
+    )
+
+
 def _export(program: ReferralProgram, args: argparse.Namespace) -> None:
     entries = program.iter_ledger()
     if args.output is None:
@@ -278,6 +305,7 @@ COMMANDS: dict[str, Callable[[ReferralProgram, argparse.Namespace], None]] = {
     "approve": _approve,
     "review": _review,
     "export": _export,
+    "rotate-keys": _rotate_keys,
 }
 
 

@@ -15,6 +15,7 @@ from urllib.parse import unquote_plus, urlencode, urlsplit, urlunsplit
 
 from sqlalchemy import Engine
 
+from . import keyring
 from .clock import Clock, system_clock
 from .codes import MAX_NUMBER, CodeCodec
 from .errors import (
@@ -123,6 +124,7 @@ class ReferralProgram:
             raise ConfigurationError("signal_retention must be a timedelta")
         self.signal_retention = retention
         self._pepper = Pepper(secret_key)
+        self._keyring_pepper: Pepper | None = None  # with the keyring's keys, read on first use
         self._hooks: dict[str, list[Callable[[Any], object]]] = defaultdict(list)
         self._numbers: dict[str, int] = {}
         self._users: dict[int, str] = {}
@@ -594,8 +596,62 @@ class ReferralProgram:
         return pseudonym
 
     def _pseudonyms(self, user_id: str) -> tuple[str, ...]:
-        """The user's candidate pseudonyms, the newest key's first."""
-        return self._pepper.pseudonyms(user_id)
+        """The user's candidate pseudonyms, the newest key's first, the retired keys' (from
+        the keyring, read once) last."""
+        pepper = self._keyring_pepper
+        if pepper is None:
+            pepper = self._keyring_pepper = self._pepper.with_retired(self._retired_keys())
+        return pepper.pseudonyms(user_id)
+
+    def _retired_keys(self) -> tuple[bytes, ...]:
+        """The retired pepper keys this program's keys can unwrap; the others are logged
+        (their users erased before the rotation are no longer recognised)."""
+        found = []
+        for key_id, wrapped in self.store.read(erasure.stored_keyring):
+            pepper = keyring.unwrap(wrapped, self.secret_key)
+            if pepper is None:
+                log.warning(
+                    "refkit: retired key %s is wrapped under a key this program does not "
+                    "hold; put back the key that ran the last rotate_keys()",
+                    key_id,
+                )
+            else:
+                found.append(pepper)
+        return tuple(found)
+
+    def rotate_keys(self, *, at: datetime | None = None) -> int:
+        """Keep erasure working across a key rotation: run it once the new key is in front
+        of the list and before the old key leaves it (``refkit rotate-keys``).
+
+        A pseudonym is a keyed hash of the user id, which refkit no longer has, so it
+        cannot be computed again under the new key; instead the pepper of every older key
+        in the list (and of those stored by earlier rotations) is stored in the keyring
+        wrapped under the newest key (:mod:`refkit.keyring`). A program holding only the
+        newest key still finds the users erased under the old ones. Email hashes and fraud
+        signals are not carried over (see "Keys and rotation" in the security guide).
+        Returns the number of retired keys now in the keyring.
+
+        :raises ConfigurationError: a stored key is wrapped under a key no longer in the
+            list (an old key was dropped before this ran): put it back and run it again.
+        """
+        when = self._now(at)
+        retired: dict[str, bytes] = {}
+        for key_id, wrapped in self.store.read(erasure.stored_keyring):
+            pepper = keyring.unwrap(wrapped, self.secret_key)
+            if pepper is None:
+                raise ConfigurationError(
+                    f"the keyring's key {key_id} is wrapped under a secret key that is not in "
+                    "this program's list: add the key that was newest at the last "
+                    "rotate_keys() back to the list (after the new one) and run it again"
+                )
+            retired[key_id] = pepper
+        for pepper in self._pepper.keys[1:]:
+            retired[keyring.key_id(pepper)] = pepper
+        retired.pop(keyring.key_id(self._pepper.keys[0]), None)
+        sealed = [(key_id, keyring.wrap(p, self.secret_key)) for key_id, p in retired.items()]
+        self.store.transaction(lambda c: erasure.replace_keyring(c, sealed, when))
+        self._keyring_pepper = self._pepper.with_retired(tuple(retired.values()))
+        return len(sealed)
 
     # -- stats (the read model, :attr:`reports`, has every report) -------------------------
 

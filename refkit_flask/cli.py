@@ -6,6 +6,7 @@
     flask refkit stats [USER] [--json]       # one referrer, or the program's funnel
     flask refkit approve                     # approve rewards whose hold period has passed
     flask refkit export [--output FILE]      # the reward ledger as CSV
+    flask refkit rotate-keys                 # keep erasure once old keys are removed
 
 The commands use the app's own program (its key, store and rules) and share their output with
 the ``refkit`` command (:mod:`refkit.cli`): the same stats layout, the same CSV columns
@@ -79,3 +80,10 @@ def review(clear: str | None) -> None:
 def export(output: str | None) -> None:
     """Write the whole reward ledger as CSV (the columns of ``refkit export``)."""
     _run("export", output=output)
+
+
+@refkit_cli.command("rotate-keys")
+def rotate_keys() -> None:
+    """Keep erasure working once old keys leave REFKIT_SECRET_KEY: run it while the list is
+    [new, old...]; it stores the old keys' peppers wrapped under the new key."""
+    _run("rotate-keys")

@@ -23,6 +23,7 @@ from ..storage.schema import (
     erasures,
     flags,
     identities,
+    keyring,
     ledger,
     referrals,
     referrer_totals,
@@ -33,7 +34,15 @@ from ..storage.schema import (
 )
 from .referrers import number_of, spare_number
 
-__all__ = ["PSEUDONYM_SLOTS", "erase", "read_context", "subject_for", "was_erased"]
+__all__ = [
+    "PSEUDONYM_SLOTS",
+    "erase",
+    "read_context",
+    "replace_keyring",
+    "stored_keyring",
+    "subject_for",
+    "was_erased",
+]
 
 #: How many pseudonyms (one per secret key) the context statements check; more keys than
 #: this are checked by :func:`erased_beyond_slots`.
@@ -61,6 +70,19 @@ def read_context(
         subject = subject_for(connection, user_id, pseudonyms[PSEUDONYM_SLOTS:])
         erased = None if subject == user_id else subject
     return row, erased
+
+
+def stored_keyring(connection: Connection) -> list[tuple[str, str]]:
+    """The retired pepper keys, wrapped (:mod:`refkit.keyring`): ``(key_id, wrapped)``."""
+    rows = connection.execute(select(keyring.c.key_id, keyring.c.wrapped).order_by("created_at"))
+    return [(row.key_id, row.wrapped) for row in rows]
+
+
+def replace_keyring(connection: Connection, wrapped: list[tuple[str, str]], at: datetime) -> None:
+    """Store ``wrapped`` (``(key_id, wrapped)`` pairs) as the whole keyring."""
+    connection.execute(delete(keyring))
+    for key_id, sealed in wrapped:
+        connection.execute(keyring.insert().values(key_id=key_id, wrapped=sealed, created_at=at))
 
 
 def was_erased(connection: Connection, pseudonym: str) -> bool:

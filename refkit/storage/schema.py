@@ -60,6 +60,7 @@ __all__ = [
     "erasures",
     "flags",
     "identities",
+    "keyring",
     "ledger",
     "metadata",
     "referrals",
@@ -71,7 +72,7 @@ __all__ = [
 ]
 
 #: The Alembic revision this metadata matches (see ``storage/migrations``).
-SCHEMA_VERSION = "0004"
+SCHEMA_VERSION = "0006"
 MAX_MINOR = 10**16  # 10^12 major units with up to four decimals (CLF, UYW)
 
 
@@ -317,4 +318,14 @@ erasures = Table(
     metadata,
     Column("pseudonym", String(_ID), primary_key=True),
     Column("erased_at", UTCDateTime, nullable=False),
+)
+
+#: Pepper keys of retired secret keys (revision 0006), wrapped under the newest secret key by
+#: :meth:`~refkit.ReferralProgram.rotate_keys` (:mod:`refkit.keyring`).
+keyring = Table(
+    "refkit_keyring",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("wrapped", String(128), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
 )
