@@ -134,6 +134,7 @@ class ConversionContext:
     currency: str
     at: datetime
     referral: Referral | None
+    #: no order of the customer dated at or before this one is stored
     is_first_purchase: bool
     rewarded_roles: frozenset[str]
 
