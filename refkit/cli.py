@@ -14,6 +14,10 @@
     refkit balances --min 20 --currency EUR > payouts.csv   # who to pay: user_id,currency,balance
     refkit pay-out --from payouts.csv --reference-prefix 2026-12   # record the payouts made
     refkit pay-out alice 25.00 EUR --reference bank-7781            # or one payout
+    refkit rotate-keys --old-key OLD        # keep erasure across a key rotation
+
+Older keys of a rotation (``[newest, older...]``) come from ``REFKIT_OLD_SECRET_KEYS``
+(separated by spaces), and for ``rotate-keys`` also from ``--old-key``.
 
 Errors print one line on stderr (``refkit: error: ...``) and exit 1; usage errors exit 2.
 """
@@ -109,6 +113,19 @@ def build_parser() -> argparse.ArgumentParser:
     review.add_argument(
         "--clear", metavar="REFEREE", help="mark REFEREE's referral as reviewed and fine"
     )
+    rotate = command(
+        "rotate-keys",
+        "keep erasure working once the old keys are removed: store their peppers wrapped "
+        "under the newest key (run it with the new key and the old ones)",
+    )
+    rotate.add_argument(
+        "--old-key",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="an older key, after $REFKIT_OLD_SECRET_KEYS (repeat for several; prefer the "
+        "variable: command lines are visible to other users)",
+    )
     export = command("export", "write the whole reward ledger as CSV")
     export.add_argument(
         "--output", "-o", metavar="FILE", help="write to FILE instead of standard output"
@@ -183,8 +200,10 @@ def _program(args: argparse.Namespace) -> ReferralProgram:
             "no secret key: set REFKIT_SECRET_KEY (or pass --secret-key) to the key "
             "the shop's program uses"
         )
+    older = os.environ.get("REFKIT_OLD_SECRET_KEYS", "").split()
+    older += getattr(args, "old_key", None) or []
     url = args.db or os.environ.get("REFKIT_DATABASE_URL") or DEFAULT_URL
-    return ReferralProgram(secret_key=key, store=url)
+    return ReferralProgram(secret_key=[key, *older] if older else key, store=url)
 
 
 # -- commands ------------------------------------------------------------------------------
@@ -252,6 +271,14 @@ def _review(program: ReferralProgram, args: argparse.Namespace) -> None:
             f"\tflagged {flag.flagged_at.isoformat(timespec='seconds')}"
         )
     print(f"{len(flagged)} referral{'' if len(flagged) == 1 else 's'} to review", file=sys.stderr)
+
+
+def _rotate_keys(program: ReferralProgram, args: argparse.Namespace) -> None:
+    kept = program.rotate_keys()
+    print(
+        f"{kept} retired key{'' if kept == 1 else 's'} in the keyring, wrapped under the "
+        "newest key: users erased under an old key stay erased once it is removed"
+    )
 
 
 def _export(program: ReferralProgram, args: argparse.Namespace) -> None:
@@ -365,6 +392,7 @@ COMMANDS: dict[str, Callable[[ReferralProgram, argparse.Namespace], None]] = {
     "export": _export,
     "balances": _balances,
     "pay-out": _pay_out,
+    "rotate-keys": _rotate_keys,
 }
 
 

@@ -9,6 +9,7 @@ where it helps callers it also subclasses the built-in it resembles::
      |    +-- ExpiredToken               ... because it is older than its max_age
      +-- SelfReferral (ValueError)       a user referring themselves, or a referral cycle
      +-- AlreadyReferred                 the referee is bound to another referrer for good
+     +-- ExistingCustomer                the "referee" bought before: not a new customer
      +-- ConflictError                   an order id seen before with other details
      +-- ValidationError (ValueError)    bad input: amount, currency, id, naive datetime...
      |    +-- InsufficientBalance        spending more than a user's balance
@@ -26,6 +27,7 @@ __all__ = [
     "AlreadyReferred",
     "ConfigurationError",
     "ConflictError",
+    "ExistingCustomer",
     "ExpiredToken",
     "InvalidCode",
     "InsufficientBalance",
@@ -101,6 +103,24 @@ class AlreadyReferred(RefkitError):
         super().__init__(
             f"user {referee_id!r} was already referred by {referrer_id!r}; a referral never "
             f"changes, so {attempted_referrer_id!r} cannot take it over"
+        )
+
+
+class ExistingCustomer(RefkitError):
+    """A referral is for a new customer: the user has bought before (a conversion is
+    recorded for them) without a referrer, so no code can bind them now.
+
+    :ivar referee_id: the existing customer.
+    :ivar referrer_id: the referrer whose code was given.
+    """
+
+    def __init__(self, referee_id: str, referrer_id: str) -> None:
+        self.referee_id = referee_id
+        self.referrer_id = referrer_id
+        super().__init__(
+            f"user {referee_id!r} is an existing customer (an order was recorded for them "
+            f"before), so {referrer_id!r} cannot refer them: a referral binds a new customer, "
+            "before their first purchase"
         )
 
 

@@ -98,10 +98,25 @@ class Pepper:
     """HMAC-SHA256 under keys derived from the program's secret keys (salt ``refkit.pepper``).
 
     :param secret_key: one key or ``[newest, older...]``; hashes are made with the newest.
+    :param retired: pepper keys of keys no longer in the list (:mod:`refkit.keyring`): only
+        :meth:`pseudonyms` uses them, to find users erased under those keys.
     """
 
-    def __init__(self, secret_key: SecretKeys) -> None:
+    def __init__(self, secret_key: SecretKeys, retired: tuple[bytes, ...] = ()) -> None:
         self._keys = derive_keys(secret_key, "refkit.pepper")
+        self._retired = tuple(key for key in retired if key not in self._keys)
+
+    @property
+    def keys(self) -> tuple[bytes, ...]:
+        """The pepper keys of the secret keys, newest first."""
+        return self._keys
+
+    def with_retired(self, retired: tuple[bytes, ...]) -> Pepper:
+        """This pepper, also finding pseudonyms made under the ``retired`` pepper keys."""
+        other = Pepper.__new__(Pepper)
+        other._keys = self._keys
+        other._retired = tuple(key for key in retired if key not in self._keys)
+        return other
 
     def hash(self, purpose: str, value: str) -> str:
         """The keyed hash of ``value`` for ``purpose`` (``"email"``, ``"ip"``...): 32 hex."""
@@ -121,5 +136,7 @@ class Pepper:
         return PSEUDONYM_PREFIX + self.hash("user", user_id)
 
     def pseudonyms(self, user_id: str) -> tuple[str, ...]:
-        """The user's pseudonym under every key (to find one made before a rotation)."""
-        return tuple(PSEUDONYM_PREFIX + h for h in self.all_hashes("user", user_id))
+        """The user's pseudonym under every key, the retired ones last (to find one made
+        before a rotation)."""
+        keys = self._keys + self._retired
+        return tuple(PSEUDONYM_PREFIX + self._hash(key, "user", user_id) for key in keys)

@@ -15,11 +15,18 @@ from urllib.parse import unquote_plus, urlencode, urlsplit, urlunsplit
 
 from sqlalchemy import Connection, Engine
 
-from . import joined
+from . import joined, keyring
 from .clock import Clock, system_clock
 from .codes import MAX_NUMBER, CodeCodec
 from .discounts import DEFAULT_CLAIM_TTL, Discounts
-from .errors import AlreadyReferred, ConfigurationError, InvalidCode, SelfReferral, ValidationError
+from .errors import (
+    AlreadyReferred,
+    ConfigurationError,
+    ExistingCustomer,
+    InvalidCode,
+    SelfReferral,
+    ValidationError,
+)
 from .keys import SecretKeys
 from .models import (
     SOURCES,
@@ -162,6 +169,7 @@ class ReferralProgram(Discounts):
         self.claim_ttl = ttl
         self.signal_retention = retention
         self._pepper = Pepper(secret_key)
+        self._keyring_pepper: Pepper | None = None  # with the keyring's keys, read on first use
         self._hooks: dict[str, list[Callable[[Any], object]]] = defaultdict(list)
         self._numbers: dict[str, int] = {}
         self._users: dict[int, str] = {}
@@ -214,8 +222,9 @@ class ReferralProgram(Discounts):
             number = self.store.read(lambda c: referrers.number_of(c, uid))
             if number is None:
                 at = self._now()
+                pseudonyms = self._pseudonyms(uid)
                 number = self.store.transaction(
-                    lambda c: referrers.assign_number(c, uid, _candidate, at)
+                    lambda c: referrers.assign_number(c, uid, _candidate, at, pseudonyms)
                 )
             self._remember(uid, number)
         return self._codec.encode(number)
@@ -364,7 +373,8 @@ class ReferralProgram(Discounts):
         """Bind a new customer to the code's referrer, for good.
 
         Calling it again for the same referee returns the existing referral if it names the
-        same referrer.
+        same referrer. A user with a recorded conversion and no referrer is an existing
+        customer, and stays unreferred.
 
         :param email: the referee's email: a shortcut for :meth:`identify` first.
         :param click: the :meth:`fingerprint` of the request that brought the referee (the
@@ -376,6 +386,8 @@ class ReferralProgram(Discounts):
         :raises SelfReferral: the code is the referee's own, the referee and the referrer
             registered the same normalized email (:meth:`identify`), or the binding would
             close a cycle (the referrer was referred, directly or further up, by the referee).
+        :raises ExistingCustomer: the referee has bought before (a conversion is recorded
+            for them) without a referrer.
         :raises InvalidCode: the code is not one of this program's.
         """
         if email is not None:
@@ -393,7 +405,7 @@ class ReferralProgram(Discounts):
                 f"user {referee!r} cannot be referred with their own code: a referral code is "
                 "for bringing someone else, so check the code belongs to another user",
             )
-        pseudonyms = self._pepper.pseudonyms(referee)
+        pseudonyms = self._pseudonyms(referee)
         result = self._write(
             lambda c: referrals.attribute(
                 c, referee, referrer, source, campaign, when, click, signup, pseudonyms
@@ -409,6 +421,8 @@ class ReferralProgram(Discounts):
                 "same email address (compared without case, +tags and Gmail dots), so they "
                 "look like one person; if they are not, check the emails passed to identify()",
             )
+        if result.refused == "existing_customer":
+            raise ExistingCustomer(referee, referrer)
         if result.refused == "already_referred":
             assert result.referral is not None
             raise AlreadyReferred(referee, result.referral.referrer_id, referrer)
@@ -427,7 +441,7 @@ class ReferralProgram(Discounts):
     def referral_for(self, referee_id: str | int) -> Referral | None:
         """The referee's referral, or ``None`` if they came on their own."""
         referee = to_id(referee_id, "referee_id")
-        pseudonyms = self._pepper.pseudonyms(referee)
+        pseudonyms = self._pseudonyms(referee)
         return self.store.read(lambda c: referrals.referral_for(c, referee, pseudonyms))
 
     # -- conversions -----------------------------------------------------------------------
@@ -452,7 +466,8 @@ class ReferralProgram(Discounts):
         :param code: a code typed at (guest) checkout: binds the customer first if they are
             not bound yet. A code that would be a self-referral, or that names another
             referrer than the customer's, is ignored and explained in ``reasons``; so is one
-            whose referrer registered the customer's email (:meth:`identify`).
+            whose referrer registered the customer's email (:meth:`identify`), and one given
+            by an existing customer (an earlier order, no referrer: ``"existing_customer"``).
         :param email: the customer's email: a shortcut for :meth:`identify` first. A
             customer sharing their referrer's normalized email earns nobody a reward
             (reason ``"self_referral"``).
@@ -484,7 +499,7 @@ class ReferralProgram(Discounts):
             when,
             code_referrer,
             fast_purchase=self.fast_purchase,
-            pseudonyms=self._pepper.pseudonyms(customer),
+            pseudonyms=self._pseudonyms(customer),
         )
         rules = self.rules
         result = self._write(
@@ -724,7 +739,7 @@ class ReferralProgram(Discounts):
         email_hash = self._pepper.hash("email", normalized)
         disposable = is_disposable(normalized)
         when = self._now(at)
-        pseudonyms = self._pepper.pseudonyms(uid)
+        pseudonyms = self._pseudonyms(uid)
         self._write(
             lambda c: review.identify(c, uid, pseudonyms, email_hash, disposable, when),
             connection,
@@ -762,7 +777,7 @@ class ReferralProgram(Discounts):
         rewards again. Returns how many flags were cleared; a reason once cleared is not
         raised again for that referral."""
         referee = to_id(referee_id, "referee_id")
-        pseudonyms = self._pepper.pseudonyms(referee)
+        pseudonyms = self._pseudonyms(referee)
         when = self._now(at)
         return self.store.transaction(lambda c: review.clear_flags(c, referee, pseudonyms, when))
 
@@ -785,19 +800,89 @@ class ReferralProgram(Discounts):
         change. The same user id given again later maps to the same pseudonym: a referee
         who was erased and comes back stays bound to their referrer and cannot earn a second
         reward. (This is pseudonymization: whoever holds the secret key and the user id can
-        still compute the pseudonym.)
+        still compute the pseudonym.) A returning referrer gets a new code, keeps the
+        capped-reward count of their pseudonym, and can be erased again.
+
+        :raises ValidationError: ``user_id`` starts with ``refkit-erased:`` (the pseudonyms'
+            prefix) and is not a pseudonym this program returned.
         """
         uid = to_id(user_id)
-        pseudonym = self._pepper.pseudonym(uid)
         if uid.startswith(PSEUDONYM_PREFIX):
-            return uid
+            if not self.store.read(lambda c: erasure.was_erased(c, uid)):
+                raise ValidationError(
+                    f"user_id {uid!r} starts with {PSEUDONYM_PREFIX!r}, which refkit keeps for "
+                    "the pseudonyms erase() returns, and is not one of them: nothing was "
+                    "erased; user ids must not start with this prefix"
+                )
+            return uid  # erased already
+        pseudonyms = self._pseudonyms(uid)
         when = self._now(at)
-        self.store.transaction(lambda c: erasure.erase(c, uid, pseudonym, _candidate, when))
+        pseudonym = self.store.transaction(
+            lambda c: erasure.erase(c, uid, pseudonyms, _candidate, when)
+        )
         with self._cache_lock:
             number = self._numbers.pop(uid, None)
             if number is not None:
                 self._users.pop(number, None)
         return pseudonym
+
+    def _pseudonyms(self, user_id: str) -> tuple[str, ...]:
+        """The user's candidate pseudonyms, the newest key's first, the retired keys' (from
+        the keyring, read once) last."""
+        pepper = self._keyring_pepper
+        if pepper is None:
+            pepper = self._keyring_pepper = self._pepper.with_retired(self._retired_keys())
+        return pepper.pseudonyms(user_id)
+
+    def _retired_keys(self) -> tuple[bytes, ...]:
+        """The retired pepper keys this program's keys can unwrap; the others are logged
+        (their users erased before the rotation are no longer recognised)."""
+        found = []
+        for key_id, wrapped in self.store.read(erasure.stored_keyring):
+            pepper = keyring.unwrap(wrapped, self.secret_key)
+            if pepper is None:
+                log.warning(
+                    "refkit: retired key %s is wrapped under a key this program does not "
+                    "hold; put back the key that ran the last rotate_keys()",
+                    key_id,
+                )
+            else:
+                found.append(pepper)
+        return tuple(found)
+
+    def rotate_keys(self, *, at: datetime | None = None) -> int:
+        """Keep erasure working across a key rotation: run it once the new key is in front
+        of the list and before the old key leaves it (``refkit rotate-keys``).
+
+        A pseudonym is a keyed hash of the user id, which refkit no longer has, so it
+        cannot be computed again under the new key; instead the pepper of every older key
+        in the list (and of those stored by earlier rotations) is stored in the keyring
+        wrapped under the newest key (:mod:`refkit.keyring`). A program holding only the
+        newest key still finds the users erased under the old ones. Email hashes and fraud
+        signals are not carried over (see "Keys and rotation" in the security guide).
+        Returns the number of retired keys now in the keyring.
+
+        :raises ConfigurationError: a stored key is wrapped under a key no longer in the
+            list (an old key was dropped before this ran): put it back and run it again.
+        """
+        when = self._now(at)
+        retired: dict[str, bytes] = {}
+        for key_id, wrapped in self.store.read(erasure.stored_keyring):
+            pepper = keyring.unwrap(wrapped, self.secret_key)
+            if pepper is None:
+                raise ConfigurationError(
+                    f"the keyring's key {key_id} is wrapped under a secret key that is not in "
+                    "this program's list: add the key that was newest at the last "
+                    "rotate_keys() back to the list (after the new one) and run it again"
+                )
+            retired[key_id] = pepper
+        for pepper in self._pepper.keys[1:]:
+            retired[keyring.key_id(pepper)] = pepper
+        retired.pop(keyring.key_id(self._pepper.keys[0]), None)
+        sealed = [(key_id, keyring.wrap(p, self.secret_key)) for key_id, p in retired.items()]
+        self.store.transaction(lambda c: erasure.replace_keyring(c, sealed, when))
+        self._keyring_pepper = self._pepper.with_retired(tuple(retired.values()))
+        return len(sealed)
 
     # -- stats (the read model, :attr:`reports`, has every report) -------------------------
 

@@ -177,7 +177,8 @@ class RewardRules:
         amount in the rules' ``currency``, or a mapping with one per currency.
     :param first_purchase_only: only the referee's first conversion can earn rewards.
     :param attribution_window: a purchase more than this after the referral earns nothing
-        (``"outside_window"``); ``None`` for no limit.
+        (``"outside_window"``); ``None`` for no limit. A purchase dated before the referral
+        is outside the window too, whatever its length.
     :param hold_period: rewards stay pending this long (the refund window) before
         :meth:`~refkit.ReferralProgram.approve_due` approves them; ``timedelta(0)`` (no hold)
         by default.
@@ -287,6 +288,7 @@ class ConversionContext:
     currency: str
     at: datetime
     referral: Referral | None
+    #: no order of the customer dated at or before this one is stored
     is_first_purchase: bool
     rewarded_roles: frozenset[str]
     #: the discount reserved for this very order (a conversion of a claimed order), or
@@ -347,7 +349,9 @@ def _refusal(rules: RewardRules, context: ConversionContext, referral: Referral)
     if rules.ends_at is not None and referral.created_at >= rules.ends_at:
         return "offer_ended"
     window = rules.attribution_window
-    if window is not None and context.at - referral.created_at > window:
+    if context.at < referral.created_at or (
+        window is not None and context.at - referral.created_at > window
+    ):  # the window runs from the referral forward: an order before it was not referred
         return "outside_window"
     if rules.first_purchase_only and not context.is_first_purchase:
         return "not_first_purchase"

@@ -4,8 +4,10 @@ A valid code records a visit (not for HEAD requests or link-preview bots, and at
 visitor, code and day) and is kept in a signed cookie (HttpOnly, SameSite=Lax, Secure over
 HTTPS) for the attribution window, with the click's fraud signals (keyed hashes of the IP
 address and User-Agent, never the raw values) for the check at signup. First touch wins: a
-later code never replaces a valid earlier one. An invalid code sets nothing and records
-nothing. Redirects go only to local paths; anything else falls back to the landing page.
+later code never replaces a valid earlier one (one that still resolves: the code of an
+erased referrer, or one signed with a dropped key, gives way to the next valid link). An
+invalid code sets nothing and records nothing. Redirects go only to local paths; anything
+else falls back to the landing page.
 
 The cookie itself is :mod:`refkit_flask.cookie`.
 """
@@ -95,7 +97,7 @@ def capture(state: RefKitState, code: str, campaign: str | None) -> bool:
         if len(seen) >= MAX_SEEN_CODES:
             seen.pop(next(iter(seen)))  # keep the cookie small: forget the oldest code today
         seen[canonical] = today
-    if not isinstance(payload.get("code"), str):  # first touch wins
+    if not _first_touch_holds(state, payload, canonical):
         payload = {"code": canonical, "campaign": _campaign(campaign), "at": _now(state)}
         click = request_fingerprint(state)
         payload["fp"] = [click.ip, click.user_agent]
@@ -106,6 +108,22 @@ def capture(state: RefKitState, code: str, campaign: str | None) -> bool:
         cookie.set_payload(payload)
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     signals.referral_captured.send(app, record=canonical)
+    return True
+
+
+def _first_touch_holds(state: RefKitState, payload: dict[str, object], code: str) -> bool:
+    """Whether the cookie's code stays (first touch wins) rather than ``code`` replacing
+    it: it does while it is a code that still resolves, not once its referrer was erased
+    or its key dropped."""
+    kept = payload.get("code")
+    if not isinstance(kept, str):
+        return False
+    if kept == code:
+        return True
+    try:
+        state.program.resolve(kept)
+    except InvalidCode:
+        return False
     return True
 
 

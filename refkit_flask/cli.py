@@ -8,6 +8,7 @@
     flask refkit export [--output FILE]      # the reward ledger as CSV
     flask refkit balances [--min AMOUNT] [--currency CODE] > payouts.csv
     flask refkit pay-out --from payouts.csv --reference-prefix 2026-12
+    flask refkit rotate-keys                 # keep erasure once old keys are removed
 
 The commands use the app's own program (its key, store and rules) and share their output with
 the ``refkit`` command (:mod:`refkit.cli`): the same stats layout, the same CSV columns
@@ -122,3 +123,10 @@ def pay_out(
         source=source,
         reference_prefix=reference_prefix,
     )
+
+
+@refkit_cli.command("rotate-keys")
+def rotate_keys() -> None:
+    """Keep erasure working once old keys leave REFKIT_SECRET_KEY: run it while the list is
+    [new, old...]; it stores the old keys' peppers wrapped under the new key."""
+    _run("rotate-keys")

@@ -27,6 +27,7 @@ ERRORS = [
     "InvalidCode",
     "SelfReferral",
     "AlreadyReferred",
+    "ExistingCustomer",
     "ConflictError",
     "ValidationError",
     "StorageError",

@@ -216,3 +216,29 @@ def test_naive_conversion_time_is_refused(rewarding: refkit.ReferralProgram, clo
 def test_conversion_time_can_be_given(rewarding: refkit.ReferralProgram, clock) -> None:
     at = clock() - timedelta(days=3)
     assert rewarding.record_conversion("o1", "b", 1, "EUR", at=at).created_at == at
+
+
+FIRST_ONLY = RewardRules(
+    referrer_reward=Reward.fixed(Decimal("5"), "EUR"),
+    referee_reward=Reward.fixed(Decimal("5"), "EUR"),
+    first_purchase_only=True,
+    min_order_amount=Decimal("20"),
+)
+
+
+def test_the_first_purchase_is_the_earliest_by_at_not_the_first_recorded(
+    make_program, clock: refkit.FrozenClock
+) -> None:
+    """Issue 13 finding 9: a small order dated today is recorded first and earns nothing
+    (below the minimum); an order dated two days ago arrives later (a late webhook): it is
+    the first purchase, and earns the rewards (it used to be "not_first_purchase")."""
+    program = make_program(FIRST_ONLY)
+    program.attribute("bob", program.code_for("alice"), at=clock() - timedelta(days=10))
+    small = program.record_conversion("today", "bob", "10", "EUR", at=clock())
+    assert small.reasons == ("below_min_order",)
+    earlier = program.record_conversion(
+        "before", "bob", "50", "EUR", at=clock() - timedelta(days=2)
+    )
+    assert sorted(r.role for r in earlier.rewards) == ["referee", "referrer"]
+    later = program.record_conversion("after", "bob", "50", "EUR", at=clock() + timedelta(days=1))
+    assert later.reasons == ("not_first_purchase",)

@@ -43,7 +43,7 @@ def run(app: Flask, *args: str) -> Result:
 def test_the_refkit_group_lists_its_commands(app: Flask) -> None:
     result = run(app, "--help")
     assert result.exit_code == 0
-    for command in ("init-db", "stats", "approve", "export"):
+    for command in ("init-db", "stats", "approve", "export", "rotate-keys"):
         assert command in result.output
 
 
@@ -160,3 +160,9 @@ def test_a_multi_line_refkit_error_is_folded_into_one_line(
     result = run(app, "approve")
     assert result.exit_code == 1
     assert result.stderr == "Error: the database is locked; retry in a moment\n"
+
+
+def test_rotate_keys_runs_the_core_command_on_the_apps_program(app: Flask) -> None:
+    result = run(app, "rotate-keys")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("0 retired keys in the keyring")  # one key: none retired

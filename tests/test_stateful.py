@@ -188,15 +188,18 @@ class ReferralMachine(RuleBasedStateMachine):
         return False
 
     def _binding(self, referee: str, referrer: str, *, self_first: bool) -> str:
-        """What binding ``referee`` to ``referrer`` does: "new", "same", "already", "self"
-        or "cycle". :meth:`attribute` refuses a self-referral before looking at an existing
-        referral; a code typed at checkout looks at the existing referral first."""
+        """What binding ``referee`` to ``referrer`` does: "new", "same", "already", "self",
+        "existing" (an unreferred customer who bought before) or "cycle". :meth:`attribute`
+        refuses a self-referral before looking at an existing referral; a code typed at
+        checkout looks at the existing referral first."""
         if self_first and referee == referrer:
             return "self"
         if referee in self.referrals:
             return "same" if self.referrals[referee][0] == referrer else "already"
         if referee == referrer:
             return "self"
+        if referee in self.buyers:
+            return "existing"
         if self._referred_through(referrer, referee):
             return "cycle"
         return "new"
@@ -238,6 +241,10 @@ class ReferralMachine(RuleBasedStateMachine):
             with pytest.raises(refkit.AlreadyReferred):
                 self.program.attribute(referee, code)
             return multiple()
+        if expected == "existing":
+            with pytest.raises(refkit.ExistingCustomer):
+                self.program.attribute(referee, code)
+            return multiple()
         referral = self.program.attribute(referee, code)
         if expected == "new":
             self.referrals[referee] = (referrer, self.clock())
@@ -273,6 +280,8 @@ class ReferralMachine(RuleBasedStateMachine):
                 reasons.add("code_ignored_already_referred")
             elif binding in ("self", "cycle"):
                 reasons.add("self_referral")
+            elif binding == "existing":
+                reasons.add("existing_customer")
         first = customer not in self.buyers
         self.buyers.add(customer)
         referrer = self.referrals[customer][0] if customer in self.referrals else None

@@ -37,6 +37,7 @@ from ..storage.dialects import insert_ignore
 from ..storage.prepared import Prepared
 from ..storage.records import conversion_from_row, referral_from_row
 from ..storage.schema import (
+    UTCDateTime,
     conversions,
     counters,
     erasures,
@@ -89,6 +90,8 @@ class Context:
     erased: str | None
     #: the order id is stored already
     replay: bool
+    #: an order of the customer dated at or before this one is stored (first purchase
+    #: follows the order of ``at``, not of recording)
     bought_before: bool
     referral: Referral | None
     #: the roles the customer's referral already paid a reward to
@@ -135,7 +138,10 @@ def _conversion_context() -> Any:
         .label("erased"),
         _packed(
             replay=exists().where(conversions.c.order_id == bindparam("order_id")),
-            bought_before=exists().where(conversions.c.customer_id == customer),
+            bought_before=exists().where(
+                conversions.c.customer_id == customer,
+                conversions.c.created_at <= bindparam("at", type_=UTCDateTime),
+            ),
             referrer_rewarded=rewarded("referrer"),
             referee_rewarded=rewarded("referee"),
             same_email=exists().where(
@@ -161,11 +167,12 @@ def _conversion_context() -> Any:
 
 
 #: Everything a conversion decides on, in one row, for customer ``:customer`` and order
-#: ``:order_id`` (``:pseudonym0..2``: the customer's candidate pseudonyms); see
+#: ``:order_id`` dated ``:at`` (``:pseudonym0..2``: the customer's candidate pseudonyms); see
 #: :class:`Context`. The referral's columns are all ``None`` if the customer is not referred.
 CONVERSION_CONTEXT: Final = Prepared(
     _conversion_context(),
-    ("customer", "order_id", *(f"pseudonym{i}" for i in range(erasure.PSEUDONYM_SLOTS))),
+    ("customer", "order_id", "at", *(f"pseudonym{i}" for i in range(erasure.PSEUDONYM_SLOTS))),
+    {"at": UTCDateTime()},
 )
 #: The referrer rewards referrer ``:referrer_id`` holds toward the cap.
 REWARDS_TAKEN: Final = Prepared(
@@ -187,9 +194,13 @@ SET_REASONS: Final = (
 
 
 def _context(
-    connection: Connection, customer: str, order_id: str, pseudonyms: tuple[str, ...]
+    connection: Connection,
+    customer: str,
+    order_id: str,
+    at: datetime,
+    pseudonyms: tuple[str, ...],
 ) -> Context:
-    parameters = {"customer": customer, "order_id": order_id}
+    parameters = {"customer": customer, "order_id": order_id, "at": at}
     row, erased = erasure.read_context(
         connection, CONVERSION_CONTEXT, parameters, customer, pseudonyms
     )
@@ -293,10 +304,10 @@ def record(connection: Connection, new: NewConversion, rules: RewardRules | None
         currency.
     """
     customer = new.customer_id
-    context = _context(connection, customer, new.order_id, new.pseudonyms)
+    context = _context(connection, customer, new.order_id, new.at, new.pseudonyms)
     if context.erased is not None:  # the customer was erased: store under the pseudonym
         customer = context.erased
-        context = _context(connection, customer, new.order_id, ())
+        context = _context(connection, customer, new.order_id, new.at, ())
     if context.replay:
         return _replay(connection, new, customer)
 
@@ -318,13 +329,15 @@ def record(connection: Connection, new: NewConversion, rules: RewardRules | None
             reasons.append("code_ignored_already_referred")
         elif bound.refused in ("self_referral", "cycle", "same_email"):
             reasons.append("self_referral")
-    claimed, taken = None, False
+        elif bound.refused == "existing_customer":
+            reasons.append("existing_customer")
+    claimed, discount_taken = None, False
     if rules is not None and rules.referee_discount is not None and referral is not None:
         claimed = claims.use(connection, new.order_id, customer, new.currency, new.at)
-        taken = claimed is None and claims.discount_taken(
+        discount_taken = claimed is None and claims.discount_taken(
             connection, customer, new.order_id, new.at
         )
-    decision = _decide(rules, context, new, referral, claimed, taken)
+    decision = _decide(rules, context, new, referral, claimed, discount_taken)
     reasons.extend(decision.reasons)
     if claimed is not None:
         reasons.append("discount_redeemed")

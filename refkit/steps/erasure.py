@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from sqlalchemy import Connection, case, delete, select, update
 
-from ..storage.dialects import insert_ignore
+from ..storage.dialects import add_to_total, insert_ignore
 from ..storage.prepared import Prepared
 from ..storage.schema import (
     balances,
@@ -25,6 +25,7 @@ from ..storage.schema import (
     erasures,
     flags,
     identities,
+    keyring,
     ledger,
     referrals,
     referrer_totals,
@@ -34,9 +35,17 @@ from ..storage.schema import (
     signals,
     visits,
 )
-from .referrers import spare_number
+from .referrers import number_of, spare_number
 
-__all__ = ["PSEUDONYM_SLOTS", "erase", "read_context", "subject_for"]
+__all__ = [
+    "PSEUDONYM_SLOTS",
+    "erase",
+    "read_context",
+    "replace_keyring",
+    "stored_keyring",
+    "subject_for",
+    "was_erased",
+]
 
 #: How many pseudonyms (one per secret key) the context statements check; more keys than
 #: this are checked by :func:`erased_beyond_slots`.
@@ -66,6 +75,27 @@ def read_context(
     return row, erased
 
 
+def stored_keyring(connection: Connection) -> list[tuple[str, str]]:
+    """The retired pepper keys, wrapped (:mod:`refkit.keyring`): ``(key_id, wrapped)``."""
+    rows = connection.execute(select(keyring.c.key_id, keyring.c.wrapped).order_by("created_at"))
+    return [(row.key_id, row.wrapped) for row in rows]
+
+
+def replace_keyring(connection: Connection, wrapped: list[tuple[str, str]], at: datetime) -> None:
+    """Store ``wrapped`` (``(key_id, wrapped)`` pairs) as the whole keyring."""
+    connection.execute(delete(keyring))
+    for key_id, sealed in wrapped:
+        connection.execute(keyring.insert().values(key_id=key_id, wrapped=sealed, created_at=at))
+
+
+def was_erased(connection: Connection, pseudonym: str) -> bool:
+    """Whether ``pseudonym`` is the pseudonym of an erased user."""
+    found = connection.execute(
+        select(erasures.c.pseudonym).where(erasures.c.pseudonym == pseudonym)
+    ).first()
+    return found is not None
+
+
 def subject_for(connection: Connection, user_id: str, pseudonyms: tuple[str, ...]) -> str:
     """The id refkit stores for ``user_id``: its pseudonym (one of ``pseudonyms``) if the
     user was erased."""
@@ -73,6 +103,38 @@ def subject_for(connection: Connection, user_id: str, pseudonyms: tuple[str, ...
         select(erasures.c.pseudonym).where(erasures.c.pseudonym.in_(pseudonyms))
     ).scalar()
     return str(found) if found is not None else user_id
+
+
+def _merge_counters(connection: Connection, user_id: str, pseudonym: str) -> None:
+    """Move the user's capped-reward count onto the pseudonym. A returning referrer's count
+    started at the pseudonym's (:func:`~refkit.steps.referrers.assign_number`), so the larger
+    of the two is the person's."""
+    mine = connection.execute(
+        select(counters.c.rewards).where(counters.c.referrer_id == user_id)
+    ).scalar()
+    if mine is None:
+        return
+    connection.execute(delete(counters).where(counters.c.referrer_id == user_id))
+    insert_ignore(connection, counters, {"referrer_id": pseudonym, "rewards": 0})
+    connection.execute(
+        update(counters)
+        .where(counters.c.referrer_id == pseudonym, counters.c.rewards < mine)
+        .values(rewards=mine)
+    )
+
+
+def _merge_totals(connection: Connection, user_id: str, pseudonym: str) -> None:
+    """Add the user's running totals to the pseudonym's (which has some if the user was
+    erased before)."""
+    rows = connection.execute(
+        select(referrer_totals).where(referrer_totals.c.referrer_id == user_id)
+    ).all()
+    connection.execute(delete(referrer_totals).where(referrer_totals.c.referrer_id == user_id))
+    for row in rows:
+        key = {"referrer_id": pseudonym, "shard": row.shard}
+        add_to_total(
+            connection, referrer_totals, key, {"visits": row.visits, "signups": row.signups}
+        )
 
 
 def _swap(column: Any, old: str, new: str) -> Any:
@@ -116,11 +178,13 @@ def _rebind(connection: Connection, row: Any, referee: str, referrer: str) -> No
 def erase(
     connection: Connection,
     user_id: str,
-    pseudonym: str,
+    pseudonyms: tuple[str, ...],
     candidates: Callable[[], int],
     at: datetime,
-) -> None:
-    """Replace ``user_id`` by ``pseudonym`` in every table; delete keys and signal hashes.
+) -> str:
+    """Replace ``user_id`` by its pseudonym in every table; delete keys and signal hashes;
+    return the pseudonym: the one stored if the user was erased before (under any key of
+    ``pseudonyms``), else the first (the newest key's).
 
     Foreign keys cannot be deferred on every database, so rows referenced by others are
     copied under the pseudonym, their dependents moved, and the originals deleted. The old
@@ -129,6 +193,9 @@ def erase(
     the old code keeps pointing at the pseudonym, which
     :meth:`~refkit.ReferralProgram.resolve` refuses).
     """
+    pseudonym = subject_for(connection, user_id, pseudonyms)
+    if pseudonym == user_id:
+        pseudonym = pseudonyms[0]
     insert_ignore(connection, erasures, {"pseudonym": pseudonym, "erased_at": at})
     old_referrer = connection.execute(
         select(referrers).where(referrers.c.user_id == user_id)
@@ -139,9 +206,14 @@ def erase(
             .where(referrers.c.user_id == user_id)
             .values(number=spare_number(connection, candidates))
         )
+        # Erased before and back with a new code (a returning referrer): the pseudonym holds
+        # the first code's number, so the new code's number is kept by a retired row of its
+        # own, whose id (an unused pseudonym) no code resolves to.
+        again = number_of(connection, pseudonym) is not None
+        holder = f"{pseudonym}:{old_referrer.number}" if again else pseudonym
         connection.execute(
             referrers.insert().values(
-                user_id=pseudonym, number=old_referrer.number, created_at=old_referrer.created_at
+                user_id=holder, number=old_referrer.number, created_at=old_referrer.created_at
             )
         )
         connection.execute(
@@ -149,14 +221,8 @@ def erase(
             .where(visits.c.referrer_id == user_id)
             .values(referrer_id=pseudonym, visitor=None)
         )
-        connection.execute(
-            update(counters).where(counters.c.referrer_id == user_id).values(referrer_id=pseudonym)
-        )
-        connection.execute(
-            update(referrer_totals)
-            .where(referrer_totals.c.referrer_id == user_id)
-            .values(referrer_id=pseudonym)
-        )
+        _merge_counters(connection, user_id, pseudonym)
+        _merge_totals(connection, user_id, pseudonym)
     as_referee = connection.execute(
         select(referrals).where(referrals.c.referee_id == user_id)
     ).first()
@@ -213,3 +279,4 @@ def erase(
     )
     connection.execute(delete(identities).where(identities.c.user_id == user_id))
     connection.execute(delete(signals).where(signals.c.referee_id.in_((user_id, pseudonym))))
+    return pseudonym

@@ -18,7 +18,7 @@ from .referrers import add_to_totals
 
 __all__ = ["Attribution", "Refusal", "attribute", "referral_for", "referral_of"]
 
-Refusal = Literal["self_referral", "cycle", "already_referred", "same_email"]
+Refusal = Literal["self_referral", "cycle", "already_referred", "same_email", "existing_customer"]
 
 #: The root of ``:referrer``'s chain of referrers (the first one up the chain who has no
 #: referrer; ``:referrer`` itself if nobody referred them), and whether binding ``:referee``
@@ -58,8 +58,8 @@ CYCLE: Final = text(f"SELECT EXISTS ({_CYCLE_SQL}) AS cycle").columns(cycle=Bool
 #: Everything a new binding of ``:referee`` to ``:referrer`` is checked against, in one row:
 #: the referee's pseudonym if they were erased (``:pseudonym0..2`` are the candidates), their
 #: referral if they have one (all ``None`` if not), whether both registered one email,
-#: whether the binding would close a cycle (:data:`CYCLE`), and whether the referee's email
-#: is disposable.
+#: whether the binding would close a cycle (:data:`CYCLE`), whether the referee's email
+#: is disposable, and whether the referee has bought before (then they are no new customer).
 ATTRIBUTION_CONTEXT: Final = Prepared(
     text(
         f"""
@@ -75,7 +75,10 @@ ATTRIBUTION_CONTEXT: Final = Prepared(
             WHERE mine.user_id = :referee AND other.user_id = :referrer
         ) AS same_email,
         EXISTS ({_CYCLE_SQL}) AS cycle,
-        (SELECT disposable FROM refkit_identities WHERE user_id = :referee) AS disposable
+        (SELECT disposable FROM refkit_identities WHERE user_id = :referee) AS disposable,
+        EXISTS (
+            SELECT 1 FROM refkit_conversions WHERE customer_id = :referee
+        ) AS bought_before
     FROM (SELECT 1 AS one) AS one
     LEFT OUTER JOIN refkit_referrals r ON r.referee_id = :referee
     """  # noqa: S608 (only the constant cycle query is included)
@@ -89,6 +92,7 @@ ATTRIBUTION_CONTEXT: Final = Prepared(
         same_email=Boolean,
         cycle=Boolean,
         disposable=Boolean,
+        bought_before=Boolean,
     ),
     ("referee", "referrer", *(f"pseudonym{i}" for i in range(erasure.PSEUDONYM_SLOTS))),
 )
@@ -116,6 +120,7 @@ class _Context:
     same_email: bool
     cycle: bool
     disposable: bool
+    bought_before: bool
 
 
 def _context(
@@ -131,6 +136,7 @@ def _context(
         same_email=bool(row.same_email),
         cycle=bool(row.cycle),
         disposable=bool(row.disposable),
+        bought_before=bool(row.bought_before),
     )
 
 
@@ -146,7 +152,9 @@ def attribute(
     pseudonyms: tuple[str, ...] = (),
 ) -> Attribution:
     """Bind ``referee_id`` (or its pseudonym, one of ``pseudonyms``, if the referee was
-    erased) to ``referrer_id`` unless a rule refuses it."""
+    erased) to ``referrer_id`` unless a rule refuses it: the referee is bound already, is
+    the referrer, shares their email, bought before (a referral binds a new customer) or
+    would close a cycle."""
     context = _context(connection, referee_id, referrer_id, pseudonyms)
     if context.erased is not None:
         referee_id = context.erased
@@ -158,6 +166,8 @@ def attribute(
         return Attribution(None, False, "self_referral")
     if context.same_email:
         return Attribution(None, False, "same_email")
+    if context.bought_before:
+        return Attribution(None, False, "existing_customer")
     cycle = context.cycle
     if connection.dialect.name == "postgresql" and not cycle:
         cycle = _check_cycle_locked(connection, referee_id, referrer_id)

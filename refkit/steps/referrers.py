@@ -7,12 +7,19 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Final
 
-from sqlalchemy import Connection, Integer, String, bindparam, exists, select, update
+from sqlalchemy import Connection, Integer, String, bindparam, exists, func, select, update
 
 from ..errors import StorageError
 from ..storage.dialects import add_to_total, insert_ignore
 from ..storage.prepared import Prepared
-from ..storage.schema import TOTAL_SHARDS, referrer_totals, referrers, revoked_codes
+from ..storage.schema import (
+    TOTAL_SHARDS,
+    counters,
+    erasures,
+    referrer_totals,
+    referrers,
+    revoked_codes,
+)
 
 __all__ = [
     "add_to_totals",
@@ -66,16 +73,27 @@ def user_for_number(connection: Connection, number: int) -> str | None:
 
 
 def assign_number(
-    connection: Connection, user_id: str, candidates: Callable[[], int], at: datetime
+    connection: Connection,
+    user_id: str,
+    candidates: Callable[[], int],
+    at: datetime,
+    pseudonyms: tuple[str, ...] = (),
 ) -> int:
     """The user's referrer number, assigning a free one from ``candidates()`` if they have
-    none (the unique number settles two users drawing the same one)."""
+    none (the unique number settles two users drawing the same one).
+
+    A user erased before (one of ``pseudonyms`` is stored) comes back with a new number,
+    and with the capped-reward count of their pseudonym: ``max_rewards_per_referrer``
+    counts the person, not the code.
+    """
     for _ in range(_ATTEMPTS):
         number = candidates()
         if is_revoked(connection, number):
             continue
         values = {"user_id": user_id, "number": number, "created_at": at}
         if insert_ignore(connection, referrers, values) is not None:
+            if pseudonyms:
+                _carry_count(connection, user_id, pseudonyms)
             return number
         existing = number_of(connection, user_id)
         if existing is not None:
@@ -101,6 +119,18 @@ def renumber(
     insert_ignore(connection, revoked_codes, {"number": old, "user_id": user_id, "revoked_at": at})
     connection.execute(SET_NUMBER, {"holder": user_id, "new_number": new})
     return new
+
+
+def _carry_count(connection: Connection, user_id: str, pseudonyms: tuple[str, ...]) -> None:
+    taken = connection.execute(
+        select(func.max(counters.c.rewards)).where(
+            counters.c.referrer_id.in_(
+                select(erasures.c.pseudonym).where(erasures.c.pseudonym.in_(pseudonyms))
+            )
+        )
+    ).scalar()
+    if taken:
+        insert_ignore(connection, counters, {"referrer_id": user_id, "rewards": taken})
 
 
 def spare_number(connection: Connection, candidates: Callable[[], int]) -> int:

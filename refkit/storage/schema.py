@@ -71,6 +71,7 @@ __all__ = [
     "erasures",
     "flags",
     "identities",
+    "keyring",
     "ledger",
     "metadata",
     "operations",
@@ -418,5 +419,15 @@ operations = Table(
     "refkit_operations",
     metadata,
     Column("id", String(32), primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+#: Pepper keys of retired secret keys (revision 0006), wrapped under the newest secret key by
+#: :meth:`~refkit.ReferralProgram.rotate_keys` (:mod:`refkit.keyring`).
+keyring = Table(
+    "refkit_keyring",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("wrapped", String(128), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
 )
