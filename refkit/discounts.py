@@ -9,51 +9,26 @@ failed payment releases the claim; a claim not converted within ``claim_ttl`` la
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import Final
 
-from sqlalchemy import Connection
-
+from .calls.base import Base
 from .joined import Joinable
 from .models import Offer
 from .money import to_amount, to_currency, to_minor
 from .privacy import PSEUDONYM_PREFIX
-from .rules import RewardRules
 from .steps import claims
-from .storage import Store
 from .validation import to_id
 
 __all__ = ["DEFAULT_CLAIM_TTL", "Discounts"]
-
-T = TypeVar("T")
 
 #: A claimed discount not converted within this time lapses (the ``claim_ttl`` option).
 DEFAULT_CLAIM_TTL: Final = timedelta(hours=1)
 
 
-class Discounts:
+class Discounts(Base):
     """The discount calls of :class:`refkit.ReferralProgram` (see the module's doc)."""
-
-    store: Store
-    rules: RewardRules | None
-    claim_ttl: timedelta
-
-    if TYPE_CHECKING:
-
-        def _now(self, at: datetime | None = None, name: str = "at") -> datetime: ...
-
-        def resolve(self, code: object) -> str: ...
-
-        def _write(
-            self,
-            work: Callable[[Connection], T],
-            connection: Joinable | None,
-            events: Callable[[T], Any] = ...,
-        ) -> T: ...
-
-        def _read(self, work: Callable[[Connection], T], connection: Joinable | None) -> T: ...
 
     def _checkout(
         self,
