@@ -92,7 +92,7 @@ class Claim:
     total: Decimal
     discount: Decimal
     expires_at: datetime
-    held: bool = True  # not released, not lapsed and taken by another order
+    held: bool = True  # not released, not lapsed by a later claim call of the referee
 
 
 class DiscountMachine(RuleBasedStateMachine):
@@ -139,6 +139,10 @@ class DiscountMachine(RuleBasedStateMachine):
         offer = self.program.offer_for(referee, total, "EUR")
         claim = self.program.claim_discount(order_id, referee, total, "EUR")
         assert claim.discount == offer.discount, (offer, claim)  # the offer is the claim
+        for other in self.claims.values():  # any claim call lapses the referee's stale claims
+            stale = other.expires_at <= self.clock.now and other.order_id not in self.converted
+            if other.referee == referee and other.order_id != order_id and stale:
+                other.held = False
         if claim.discount == 0:
             return
         assert claim.order_id == order_id
@@ -196,7 +200,7 @@ class DiscountMachine(RuleBasedStateMachine):
         discounts = [r.value for r in conversion.rewards if r.kind == "discount"]
         if held.held:  # what the claim reserved is what the conversion records
             assert discounts == [held.discount], (held, conversion)
-        else:  # released: the shop gave no discount
+        else:  # released, or lapsed (see tests/test_discount_findings.py): none recorded
             assert discounts == [], (held, conversion)
 
     @rule(referee=st.sampled_from(REFEREES), total=TOTALS)
