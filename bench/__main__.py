@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import codes, conversions, flask_views, pinax, scale
+from . import codes, conversions, discounts, flask_views, pinax, scale
 from .harness import Report
 from .pg import postgres_url
 from .report import markdown, text_table
@@ -27,14 +27,27 @@ def _codes(quick: bool) -> Report:
 
 
 def _sqlite(quick: bool) -> Report:
-    return conversions.run_sqlite(conversions.SQLITE_QUICK if quick else conversions.SQLITE_FULL)
+    report = conversions.run_sqlite(conversions.SQLITE_QUICK if quick else conversions.SQLITE_FULL)
+    return _joined(report, discounts.run_sqlite(discounts.QUICK if quick else discounts.FULL))
+
+
+def _joined(first: Report, second: Report) -> Report:
+    """One report of two modules' rows, lines and notes."""
+    return Report(
+        rows=first.rows + second.rows,
+        lines=first.lines + second.lines,
+        notes=first.notes + second.notes,
+    )
 
 
 def _postgres(quick: bool) -> Report:
     url, note = postgres_url()
     if url is None:
         return Report(notes=[note])
-    return conversions.run_postgres(url, conversions.PG_QUICK if quick else conversions.PG_FULL)
+    report = conversions.run_postgres(url, conversions.PG_QUICK if quick else conversions.PG_FULL)
+    return _joined(
+        report, discounts.run_postgres(url, discounts.QUICK if quick else discounts.FULL)
+    )
 
 
 def _flask(quick: bool) -> Report:

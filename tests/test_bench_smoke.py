@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import codes, conversions
+from bench import codes, conversions, discounts
 from bench.__main__ import main
 from bench.harness import Report
 from bench.report import markdown, text_table
@@ -30,6 +30,25 @@ def test_codes_benchmark_runs() -> None:
 
 def test_sqlite_conversions_benchmark_runs() -> None:
     _check(conversions.run_sqlite(conversions.SqliteSizes(conversions=20, rounds=2)), rows=2)
+
+
+def test_sqlite_discounts_benchmark_runs() -> None:
+    report = discounts.run_sqlite(discounts.Sizes(calls=10, rounds=2))
+    _check(report, rows=2)
+    assert [row.name for row in report.rows] == [
+        "discount: offer_for, SQLite file",
+        "discount: claim_discount, SQLite file",
+    ]
+
+
+@pytest.mark.postgres
+def test_postgres_discounts_benchmark_runs() -> None:
+    report = discounts.run_postgres(postgres_url_or_skip(), discounts.Sizes(calls=6, rounds=2))
+    _check(report, rows=2)
+    assert [row.name for row in report.rows] == [
+        "discount: offer_for, PostgreSQL",
+        "discount: claim_discount, PostgreSQL",
+    ]
 
 
 @pytest.mark.postgres
