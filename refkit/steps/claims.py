@@ -253,14 +253,18 @@ def release(connection: Connection, order_id: str) -> bool:
 def use(
     connection: Connection, order_id: str, customer: str, currency: str, at: datetime
 ) -> Decimal | None:
-    """Mark the live claim of ``order_id`` used by its conversion; the discount it gave, or
-    ``None`` when the order has no live claim (never claimed, released, or lapsed and
-    taken since).
+    """Mark the claim of ``order_id`` used by its conversion; the discount it gave, or
+    ``None`` when the order holds none (never claimed, released, or lapsed and the
+    referee's discount taken since by another order).
+
+    A claim whose ``claim_ttl`` ran out still counts when its own order converts, as long
+    as no other order took the discount since: the customer paid the reduced price. So
+    whether an unrelated call lapsed it in between makes no difference.
 
     :raises ConflictError: the order was claimed for another customer.
     """
     row = connection.execute(CLAIM_OF, {"order_id": order_id}).first()
-    if row is None or row.status != "live":
+    if row is None or row.status not in ("live", "lapsed"):
         return None
     if (row.referee_id, row.currency) != (customer, currency):
         raise ConflictError(
@@ -268,11 +272,15 @@ def use(
             f"order {order_id!r} claimed a discount for another customer or currency; an "
             "order id identifies one order",
         )
-    used = connection.execute(
-        update(claims)
-        .where(claims.c.order_id == order_id, claims.c.status == "live")
-        .values(status="used", used_at=at)
-    )
+    try:
+        with connection.begin_nested():  # a lapsed claim takes the referee's slot back
+            used = connection.execute(
+                update(claims)
+                .where(claims.c.order_id == order_id, claims.c.status.in_(("live", "lapsed")))
+                .values(status="used", used_at=at, slot=row.referee_id)
+            )
+    except IntegrityError:
+        return None  # another order holds the referee's one discount now
     return from_minor(row.discount_minor, row.currency) if used.rowcount == 1 else None
 
 
