@@ -37,7 +37,10 @@ RULES = refkit.RewardRules(
     referee_reward=refkit.Reward.fixed(Decimal("5"), "EUR"),
     first_purchase_only=False,
     hold_period=timedelta(days=14),
+    referee_discount=refkit.Reward.fixed(Decimal("3"), "EUR"),
+    credit_expires_after=timedelta(days=365),
 )
+OLD_KEY = f"{SECRET}-old"  # rotate_keys() needs a retired key to wrap
 OPERATION_INSERT = "INSERT INTO refkit_operations"  # in every write transaction, before COMMIT
 
 
@@ -52,9 +55,8 @@ def elapsed(call: Callable[[], object]) -> tuple[float, BaseException | None]:
 
 def make(store: str, clock: refkit.FrozenClock, **options: Any) -> refkit.ReferralProgram:
     options.setdefault("timeout", TIMEOUT)
-    return refkit.ReferralProgram(
-        secret_key=SECRET, store=store, rules=RULES, clock=clock, **options
-    )
+    options.setdefault("secret_key", SECRET)
+    return refkit.ReferralProgram(store=store, rules=RULES, clock=clock, **options)
 
 
 # -- the deadline ------------------------------------------------------------------------------
@@ -170,7 +172,25 @@ class Story:
     """The same calls, in order, on a fresh program; one of them may get its COMMIT answer
     dropped. Records what each call returned and every event fired."""
 
-    STEPS = ("visit", "attribute", "conversion", "approve", "refund", "revoke", "approve_due")
+    STEPS = (
+        "visit",
+        "attribute",
+        "conversion",
+        "approve",
+        "refund",
+        "revoke",
+        "approve_due",
+        "claim",
+        "release",
+        "redeem",
+        "pay_out",
+        "expire_credit",
+        "identify",
+        "clear_flags",
+        "revoke_code",
+        "rotate_keys",
+        "erase",
+    )
 
     def __init__(self, program: refkit.ReferralProgram) -> None:
         self.program = program
@@ -195,11 +215,26 @@ class Story:
             "refund": lambda: program.refund("o1", "10.00"),
             "revoke": lambda: program.revoke(self._reward("o2", "referee")),
             "approve_due": lambda: program.approve_due(program.clock() + timedelta(days=30)),
+            "claim": lambda: program.claim_discount("o3", "erin", "40.00", "EUR"),
+            "release": lambda: program.release_discount("o3"),
+            "redeem": lambda: program.redeem("alice", "1.00", "EUR", reference="r1"),
+            "pay_out": lambda: program.pay_out("alice", "2.00", "EUR", reference="p1"),
+            "expire_credit": lambda: program.expire_credit(program.clock() + timedelta(days=400)),
+            "identify": lambda: program.identify("frank", email="Frank+x@mailinator.com"),
+            "clear_flags": lambda: program.clear_flags("frank"),
+            # a new random code: compare whom it names
+            "revoke_code": lambda: program.resolve(program.revoke_code("dave")),
+            "rotate_keys": lambda: program.rotate_keys(),
+            "erase": lambda: program.erase("carol"),
         }
         for name in self.STEPS:
             if name == "revoke":  # a second order, not faulted, with rewards to revoke
                 program.attribute("carol", code)
                 program.record_conversion("o2", "carol", "50.00", "EUR")
+            if name == "claim":  # a referee with a discount to claim
+                program.attribute("erin", code)
+            if name == "identify":  # a referral the disposable address flags
+                program.attribute("frank", code)
             before(name)
             returned[name] = plain(steps[name]())
         return returned
@@ -213,6 +248,9 @@ class Story:
         program = self.program
         return {
             "stats": [plain(program.stats_for(user)) for user in ("alice", "bob", "carol")],
+            "balances": plain(program.balances()),
+            "offers": plain(program.offer_for("erin", "40.00", "EUR")),
+            "flagged": plain(program.flagged_referrals()),
             "rewards": plain(program.rewards(limit=100)),
             "ledger": plain(list(program.ledger())),
             "conversions": [plain(program.conversion(order)) for order in ("o1", "o2")],
@@ -246,7 +284,8 @@ def story_stores(
 
     def new(through_proxy: bool) -> refkit.ReferralProgram:
         clean_postgres(postgres_database)
-        program = make(proxy.url(url) if through_proxy else url, clock, timeout=10.0)
+        target = proxy.url(url) if through_proxy else url
+        program = make(target, clock, timeout=10.0, secret_key=[SECRET, OLD_KEY])
         programs.append(program)
         return program
 
