@@ -81,11 +81,13 @@ class RequestState:
     ``cookie``: the referral cookie's payload when this request changed it (written to the
     response after the view); ``conversions``: the conversions a
     ``@refkit.track_conversion`` view queued, recorded once it answered below 400 (``None``
-    outside such a view).
+    outside such a view); ``claims``: the order ids whose discount such a view claimed,
+    released when it answers 400 or more or raises (``None`` outside such a view).
     """
 
     cookie: dict[str, Any] | None = None
     conversions: list[Any] | None = None
+    claims: list[str | int] | None = None
 
 
 def request_state() -> RequestState:
