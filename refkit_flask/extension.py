@@ -33,13 +33,9 @@ from .api import api_blueprint
 from .cli import refkit_cli
 from .config import check_options, read_settings
 from .headers import register_security_headers
-from .state import RefKitState, get_state, guard, request_state
+from .state import GUEST_ID, RefKitState, get_state, guard, request_state
 
-__all__ = ["GUEST_ID", "RefKit"]
-
-#: The customer id :meth:`RefKit.offer` asks about for a visitor nobody logged in as: a guest
-#: with no orders, so the offer follows the captured code alone.
-GUEST_ID = "refkit-guest:anonymous"
+__all__ = ["RefKit"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -24,10 +24,22 @@ from refkit import ReferralProgram, TokenSigner
 from . import failures
 from .config import Settings
 
-__all__ = ["Extension", "RefKitState", "RequestState", "get_state", "guard", "request_state"]
+__all__ = [
+    "GUEST_ID",
+    "Extension",
+    "RefKitState",
+    "RequestState",
+    "get_state",
+    "guard",
+    "request_state",
+]
 
 log = logging.getLogger("refkit.flask")
 T = TypeVar("T")
+
+#: The customer id an offer asks about for a visitor nobody logged in as: a guest with no
+#: orders, so the offer follows the captured code alone.
+GUEST_ID = "refkit-guest:anonymous"
 
 
 class Extension(Protocol):
@@ -37,6 +49,8 @@ class Extension(Protocol):
     def current_user_id(self) -> str | None: ...
 
     def is_admin(self) -> bool: ...
+
+    def captured_code(self) -> str | None: ...
 
     def share_link(
         self,

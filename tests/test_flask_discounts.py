@@ -172,3 +172,45 @@ def test_claim_without_any_customer_is_no_discount_and_logged(
     response = fresh.post("/pay", data={"order": "o1", "outcome": "402"})
     assert response.status_code == 402
     assert any("needs customer_id" in r.getMessage() or r.exc_info for r in caplog.records)
+
+
+# -- GET /refkit/api/offer ------------------------------------------------------------------
+
+
+def test_api_offer_for_the_logged_in_referee(
+    app: Flask, client: FlaskClient, referred: str
+) -> None:
+    response = client.get("/refkit/api/offer?amount=40&currency=EUR", headers={"X-User": referred})
+    body = response.get_json()
+    assert response.status_code == 200
+    assert (body["discount"], body["total"], body["reasons"]) == ("5", "35", ["discount_offered"])
+    assert "referrer" not in str(body)  # never says whose code it is
+
+
+def test_api_offer_for_a_guest_follows_the_cookie(app: Flask, client: FlaskClient) -> None:
+    assert client.get("/refkit/api/offer?amount=40&currency=EUR").get_json()["discount"] == "0"
+    client.get(f"/r/{code_of(app, 'alice')}")
+    body = client.get("/refkit/api/offer?amount=40.00&currency=EUR").get_json()
+    assert (body["discount"], body["total"]) == ("5", "35.00")
+    pay(client, "o1")  # bob (logged in, already referred) is not this guest
+    assert client.get("/refkit/api/offer?amount=40&currency=EUR").get_json()["discount"] == "5"
+
+
+def test_api_offer_after_the_referee_used_the_discount(
+    app: Flask, client: FlaskClient, referred: str
+) -> None:
+    pay(client, "o1")
+    body = client.get(
+        "/refkit/api/offer?amount=40&currency=EUR", headers={"X-User": referred}
+    ).get_json()
+    assert body["discount"] == "0"
+    assert "discount_offered" not in body["reasons"]
+
+
+def test_api_offer_with_a_revoked_cookie_code_is_no_discount(
+    app: Flask, client: FlaskClient
+) -> None:
+    client.get(f"/r/{code_of(app, 'alice')}")
+    program_of(app).revoke_code("alice")
+    body = client.get("/refkit/api/offer?amount=40&currency=EUR").get_json()
+    assert (body["discount"], body["reasons"]) == ("0", ["code_revoked"])
