@@ -891,3 +891,22 @@ def test_a_payout_without_the_sessions_token_is_refused(
     form = {"user": line.user_id, "amount": "1", "currency": line.currency, "reference": "p"}
     assert post(admin, "/refkit/admin/payouts", "forged", **form).status_code == 400
     assert story.balance(line.user_id, line.currency) == line.amount
+
+
+def test_the_referrer_page_balance_follows_spending_and_shows_a_debt_apart(
+    admin: FlaskClient, program: refkit.ReferralProgram
+) -> None:
+    code = program.code_for("dora")
+    program.attribute("erin", code)
+    conversion = program.record_conversion("debt-1", "erin", Decimal("200.00"), "EUR")
+    program.approve(conversion.rewards[0].id)
+    owed = program.balance("dora", "EUR")
+    assert owed > Decimal("3")
+    program.redeem("dora", Decimal("3.00"), "EUR", reference="cart-1")
+    text = page(admin, "/refkit/admin/referrer?id=dora")
+    assert metrics(text)["balance"] == format_money(owed - Decimal("3.00"), "EUR")
+    assert "debt" not in metrics(text)
+    program.refund("debt-1")  # the reward is reversed after 3.00 of it was spent
+    text = page(admin, "/refkit/admin/referrer?id=dora")
+    assert metrics(text)["balance"] == format_money(Decimal(0), "EUR")
+    assert metrics(text)["debt"] == format_money(Decimal("3.00"), "EUR")
