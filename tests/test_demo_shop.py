@@ -324,3 +324,29 @@ def test_python_m_refkit_flask_demo_serves_the_shop(tmp_path: Path) -> None:
     assert url in output
     assert "owner@example.com" in output
     assert "demo-owner" in output
+
+
+def test_the_owner_lists_balances_and_records_a_payout(app: Flask) -> None:
+    owner = browser(app)
+    log_in(owner, "owner@example.com", "demo-owner")
+    with app.app_context():
+        program = program_of(app)
+        [line, *_] = program.balances()
+    dashboard = owner.get("/refkit/admin").get_data(as_text=True)
+    assert "Balances to pay out" in dashboard
+    assert f'data-balance="{line.user_id}"' in dashboard
+    token = re.search(r'name="csrf_token" value="([^"]+)"', dashboard)
+    assert token is not None
+    form = {
+        "csrf_token": token.group(1),
+        "user": line.user_id,
+        "amount": str(line.amount),
+        "currency": line.currency,
+        "reference": "bank-1",
+    }
+    for _ in range(2):  # sent twice: one payout
+        assert owner.post("/refkit/admin/payouts", data=form).status_code == 303
+    with app.app_context():
+        assert program.balance(line.user_id, line.currency) == 0
+        paid = [e for e in program.ledger(line.user_id) if e.kind == "paid_out"]
+    assert [(e.reference, -e.approved) for e in paid] == [("bank-1", line.amount)]
