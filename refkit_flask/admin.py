@@ -7,6 +7,8 @@
 ``POST /admin/rewards/<id>/approve``         approve a pending reward now
 ``POST /admin/rewards/<id>/revoke``          revoke a pending reward
 ``POST /admin/rewards/approve-due``          approve every reward whose hold period has passed
+``POST /admin/payouts``                      record a payout (``user``, ``amount``, ``currency``,
+                                             ``reference``: the same reference twice records one)
 ===========================================  ===================================================
 
 Everyone else gets 403. The forms carry a per-session CSRF token (kept in Flask's session, so
@@ -39,7 +41,7 @@ from flask import (
 )
 from markupsafe import Markup
 
-from refkit import ReferralProgram, ValidationError
+from refkit import ConflictError, ReferralProgram, ValidationError
 
 from . import dashboard, failures
 from .charts import Bar, Series, bar_chart, legend, line_chart
@@ -69,7 +71,10 @@ NOTICES = {
     "unchanged": "Reward #{reward} was no longer pending, so nothing changed.",
     "approved_due": "Approved {count} reward{s} whose hold period had passed.",
     "cleared": "Cleared {count} flag{s}: the referral's rewards are approved as usual.",
+    "paid_out": "Payout recorded: the balance is lower by the amount paid.",
 }
+#: The most balances the dashboard lists for payout (``flask refkit balances`` lists all).
+MAX_BALANCES = 50
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -148,6 +153,21 @@ def register_admin(blueprint: Blueprint, extension: Extension) -> None:
         approved = get_state().program.approve_due()
         return _back(done="approved_due", count=str(len(approved)))
 
+    @blueprint.post("/admin/payouts")
+    @admin_only
+    def pay_out() -> Response:
+        form = request.form
+        try:
+            get_state().program.pay_out(
+                form.get("user", ""),
+                form.get("amount", ""),
+                form.get("currency", ""),
+                reference=form.get("reference", ""),
+            )
+        except (ValidationError, ConflictError) as error:  # InsufficientBalance included
+            abort(400, f"The payout was not recorded: {' '.join(str(error).split())}")
+        return _back(done="paid_out", anchor="balances")
+
     @blueprint.post("/admin/referrals/clear")
     @admin_only
     def clear_flags() -> Response:
@@ -158,7 +178,7 @@ def register_admin(blueprint: Blueprint, extension: Extension) -> None:
         return _back(done="cleared", count=str(cleared))
 
 
-def _back(**outcome: Any) -> Response:
+def _back(anchor: str = "due", **outcome: Any) -> Response:
     """Redirect to the dashboard, in the period the form was sent from, saying what happened."""
     days, by = request.form.get("days"), request.form.get("by")
     keep = {
@@ -166,7 +186,7 @@ def _back(**outcome: Any) -> Response:
         "by": by if by in dashboard.BUCKETS else None,
     }
     params: dict[str, Any] = {key: value for key, value in keep.items() if value is not None}
-    target = url_for(".admin", **params, **outcome, _anchor="due")
+    target = url_for(".admin", **params, **outcome, _anchor=anchor)
     return cast(Response, redirect(target, code=303))
 
 
@@ -241,6 +261,8 @@ def _dashboard(program: ReferralProgram, shown: Period) -> dict[str, Any]:
         "campaign_chart": _campaign_chart(campaigns, currency),
         "due": due,
         "flagged": dashboard.flagged_referrals(program),
+        "balances": program.balances()[:MAX_BALANCES],
+        "payout_nonce": secrets.token_hex(4),
         "notice": _notice(),
     }
 

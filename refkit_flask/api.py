@@ -8,6 +8,8 @@ It serves an "invite friends" widget; every answer is JSON, errors included
 ``GET  /api/me``           the logged-in user's code, share link and stats (401: anonymous)
 ``GET  /api/me/link``      a share link, ``?campaign=`` optional
 ``GET  /api/me/rewards``   the user's rewards, newest first (``?limit=`` 1 to 100, default 20)
+``GET  /api/offer``        ``?amount=&currency=``: the friend's discount on this order (a guest:
+                           through the referral cookie); never says who the referrer is
 ``POST /api/codes/check``  ``{"code": "..."}``: is it a code of this program? Never says whose.
 ``GET  /api/openapi.json`` the OpenAPI 3.1 description of the above
 =========================  ================================================================
@@ -32,6 +34,7 @@ from werkzeug.exceptions import HTTPException
 from refkit import (
     EarnedReward,
     InvalidCode,
+    Offer,
     ReferrerStats,
     RefkitError,
     StorageError,
@@ -42,7 +45,7 @@ from refkit.models import STATUSES
 from refkit.validation import to_campaign
 
 from .openapi import build_spec
-from .state import Extension, get_state
+from .state import GUEST_ID, Extension, get_state
 
 __all__ = [
     "API_ROUTES",
@@ -50,6 +53,7 @@ __all__ = [
     "MAX_REWARDS_LIMIT",
     "api_blueprint",
     "money",
+    "offer_json",
     "reward_json",
     "stats_json",
 ]
@@ -61,6 +65,7 @@ API_ROUTES: dict[str, tuple[str, ...]] = {
     "/me": ("GET",),
     "/me/link": ("GET",),
     "/me/rewards": ("GET",),
+    "/offer": ("GET",),
     "/codes/check": ("POST",),
     "/openapi.json": ("GET",),
 }
@@ -99,11 +104,16 @@ def api_blueprint(extension: Extension) -> Blueprint:
         user_id = logged_in_user()
         program = get_state().program
         code = program.code_for(user_id)
+        stats = program.stats_for(user_id)
         return jsonify(
             user_id=user_id,
             code=code,
             link=share_link(user_id, None),
-            stats=stats_json(program.stats_for(user_id)),
+            stats=stats_json(stats),
+            balance={
+                currency: money(value) for currency, value in stats.balance_by_currency.items()
+            },
+            debt={currency: money(value) for currency, value in stats.debt_by_currency.items()},
         )
 
     @api.get("/me/link", provide_automatic_options=False)
@@ -122,6 +132,11 @@ def api_blueprint(extension: Extension) -> Blueprint:
         limit = _limit_arg()
         rewards = get_state().program.rewards(user_id=user_id, limit=limit)
         return jsonify(rewards=[reward_json(reward) for reward in rewards])
+
+    @api.get("/offer", provide_automatic_options=False)
+    def offer() -> Response:
+        amount, currency = _required_arg("amount"), _required_arg("currency")
+        return jsonify(offer_json(_offer(extension, amount, currency), amount))
 
     @api.post("/codes/check", provide_automatic_options=False)
     def check_code() -> Response:
@@ -173,6 +188,28 @@ def _limit_arg() -> int:
     if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_REWARDS_LIMIT:
         raise ApiError(400, f"limit must be a whole number from 1 to {MAX_REWARDS_LIMIT}")
     return int(raw)
+
+
+def _required_arg(name: str) -> str:
+    value = request.args.get(name)
+    if value is None or value == "":
+        raise ApiError(400, f"{name} is required: /offer?amount=40.00&currency=EUR")
+    return value
+
+
+def _offer(extension: Extension, amount: str, currency: str) -> Offer:
+    """The offer for the logged-in customer, or a guest's captured code. A code that stopped
+    resolving (revoked, a rotated key) is no discount, with its reason."""
+    program = get_state().program
+    customer = extension.current_user_id()
+    code = extension.captured_code()
+    if customer is not None and code is not None and program.referral_for(customer) is not None:
+        code = None  # already referred: their referral decides
+    try:
+        return program.offer_for(customer or GUEST_ID, amount, currency, code=code)
+    except InvalidCode as error:
+        program.offer_for(customer or GUEST_ID, amount, currency)  # a bad amount: still a 400
+        return Offer(Decimal(0), currency.strip().upper(), None, (f"code_{error.reason}",))
 
 
 def _check(extension: Extension, code: str) -> dict[str, Any]:
@@ -239,6 +276,19 @@ def stats_json(stats: ReferrerStats) -> dict[str, Any]:
         "rewards": {status: money(stats.rewards[status]) for status in STATUSES},
         "points": {status: stats.points[status] for status in STATUSES},
         "balance": money(stats.balance),
+    }
+
+
+def offer_json(offer: Offer, amount: str) -> dict[str, Any]:
+    """An offer for the cart: the discount, the total to charge, why; never the referrer."""
+    before = Decimal(amount.strip())
+    return {
+        "discount": money(offer.discount),
+        "currency": offer.currency,
+        "amount": money(before),
+        "total": money(before - offer.discount),
+        "reasons": list(offer.reasons),
+        "expires_at": None if offer.expires_at is None else offer.expires_at.isoformat(),
     }
 
 

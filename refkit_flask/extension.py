@@ -25,7 +25,7 @@ from flask import (
     url_for,
 )
 
-from refkit import Conversion, Referral, ReferralProgram, RefkitError
+from refkit import Conversion, Offer, Referral, ReferralProgram, RefkitError
 
 from . import capture, cookie, signals
 from .admin import register_admin
@@ -33,7 +33,7 @@ from .api import api_blueprint
 from .cli import refkit_cli
 from .config import check_options, read_settings
 from .headers import register_security_headers
-from .state import RefKitState, get_state, guard, request_state
+from .state import GUEST_ID, RefKitState, get_state, guard, request_state
 
 __all__ = ["RefKit"]
 
@@ -270,8 +270,11 @@ class RefKit:
 
     def track_conversion(self, view: F) -> F:
         """Decorate a checkout view: ``refkit.conversion(...)`` calls inside it are recorded
-        only if the view answers with a status below 400. A refkit failure never breaks the
-        checkout: it is logged (raised with ``REFKIT_RAISE_ERRORS``).
+        only if the view answers with a status below 400, and the discounts
+        ``refkit.claim_discount(...)`` claimed inside it are released
+        (:meth:`refkit.ReferralProgram.release_discount`) when it answers 400 or more or
+        raises. A refkit failure never breaks the checkout: it is logged (raised with
+        ``REFKIT_RAISE_ERRORS``).
 
         With ``RefKit(session=db.session)`` the shop's transaction decides instead: the
         conversion is written in the session at the call and stored by the shop's commit.
@@ -283,16 +286,127 @@ class RefKit:
             outer = requested.conversions
             queued: list[_PendingConversion] = []
             requested.conversions = queued
+            outer_claims = requested.claims
+            claimed: list[str | int] = []
+            requested.claims = claimed
             try:
-                response = make_response(view(*args, **kwargs))
-            finally:
-                requested.conversions = outer
+                try:
+                    response = make_response(view(*args, **kwargs))
+                finally:
+                    requested.conversions = outer
+                    requested.claims = outer_claims
+            except BaseException:
+                self._release(claimed)
+                raise
             if response.status_code < 400:
                 for pending in queued:
                     self._record(pending)
+            else:
+                self._release(claimed)
             return response
 
         return cast(F, wrapper)
+
+    def offer(
+        self,
+        amount: Decimal | int | float | str,
+        currency: str,
+        customer_id: str | int | None = None,
+        *,
+        code: str | None = None,
+    ) -> Offer:
+        """What the friend gets off this order now
+        (:meth:`refkit.ReferralProgram.offer_for`, which stores nothing): show it in the
+        cart. ``amount`` is the order total before the discount.
+
+        The customer defaults to the logged-in user; for a guest (nobody logged in) the
+        offer follows the captured code (the referral cookie) or ``code`` typed at checkout.
+        A refkit failure never breaks the cart: a storage failure is logged and counted and
+        the offer is no discount (``discount == 0``, reason ``"unavailable"``), so the shop
+        charges the full price; a bad amount or currency is the shop's mistake and raised
+        under debug or testing (see ``REFKIT_RAISE_ERRORS``).
+        """
+
+        def work() -> Offer:
+            customer, found = self._checkout_customer(customer_id, code, guest=True)
+            return get_state().program.offer_for(customer, amount, currency, code=found)
+
+        return self._offer_or_none(work, currency)
+
+    def claim_discount(
+        self,
+        order_id: str | int,
+        amount: Decimal | int | float | str,
+        currency: str,
+        customer_id: str | int | None = None,
+        *,
+        code: str | None = None,
+    ) -> Offer:
+        """Reserve the friend's discount for this order just before payment
+        (:meth:`refkit.ReferralProgram.claim_discount`); charge ``amount - offer.discount``,
+        then record the conversion with the amount paid.
+
+        Inside a :meth:`track_conversion` view the claim is released
+        (:meth:`refkit.ReferralProgram.release_discount`) when the view answers 400 or more
+        or raises, so a failed payment never uses up the friend's discount; anywhere else
+        it is claimed at once and not released. The customer defaults to the logged-in user;
+        a guest's order binds through the referral cookie or ``code``. With
+        ``RefKit(session=db.session)`` the claim is written in the shop's session and
+        commits with its order. As :meth:`offer`, a storage failure means no discount
+        (``discount == 0``, reason ``"unavailable"``), never an error page.
+        """
+
+        def work() -> Offer:
+            customer, found = self._checkout_customer(customer_id, code, guest=False)
+            claim = get_state().program.claim_discount(
+                order_id,
+                customer,
+                amount,
+                currency,
+                code=found,
+                connection=get_state().settings.session,
+            )
+            claimed = request_state().claims if has_app_context() else None
+            if claimed is not None and claim.order_id is not None and claim.discount > 0:
+                claimed.append(order_id)
+            return claim
+
+        return self._offer_or_none(work, currency)
+
+    def _checkout_customer(
+        self, customer_id: str | int | None, code: str | None, *, guest: bool
+    ) -> tuple[str | int, str | None]:
+        """The customer of a checkout and the code to bind them with (the typed ``code``,
+        else the cookie's when the customer is not referred yet)."""
+        customer = customer_id if customer_id is not None else self.current_user_id()
+        if customer is None and not guest:
+            raise RefkitError("refkit.claim_discount() needs customer_id when nobody is logged in")
+        if customer is None:
+            return GUEST_ID, code if code is not None else self.captured_code()
+        if code is None:
+            cookie_code = self.captured_code()
+            if cookie_code is not None and get_state().program.referral_for(customer) is None:
+                code = cookie_code
+        return customer, code
+
+    def _offer_or_none(self, work: Callable[[], Offer], currency: str) -> Offer:
+        found: Offer | None = guard(work)
+        if found is not None:
+            return found
+        shown = currency.strip().upper() if isinstance(currency, str) else str(currency)
+        return Offer(Decimal(0), shown, None, ("unavailable",))
+
+    def _release(self, orders: list[str | int]) -> None:
+        """Release the discounts a failed checkout view claimed. In joined mode the release
+        goes in the shop's session while its transaction is open (a rollback takes the claim
+        with it, a commit stores both), and in refkit's own transaction once it committed."""
+        if not orders:
+            return
+        state = get_state()
+        session = state.settings.session
+        joined = session if session is not None and _in_transaction(session) else None
+        for order in orders:
+            guard(functools.partial(state.program.release_discount, order, connection=joined))
 
     def code(self, user_id: str | int | None = None) -> str | None:
         """The user's referral code (the logged-in user by default), or ``None``."""
@@ -326,6 +440,12 @@ def _captured() -> dict[str, Any] | None:
         return None
     found = cookie.payload(get_state())
     return found if found is not None and isinstance(found.get("code"), str) else None
+
+
+def _in_transaction(session: Any) -> bool:
+    """Whether the shop's session (or connection) has a transaction open now."""
+    check = getattr(session, "in_transaction", None)
+    return bool(check()) if callable(check) else False
 
 
 def _write_cookie(response: Response) -> Response:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from iso4217 import Currency
+
 from refkit import __version__
 from refkit.models import STATUSES
 
@@ -61,6 +63,18 @@ _SCHEMAS: dict[str, Any] = {
             "code": {"type": "string"},
             "link": {"type": "string", "format": "uri"},
             "stats": _ref("Stats"),
+            "balance": {
+                "type": "object",
+                "description": "What the user can spend or be paid now, by currency (ISO "
+                "4217): approved rewards minus what was redeemed, paid out or expired.",
+                "additionalProperties": _DECIMAL,
+            },
+            "debt": {
+                "type": "object",
+                "description": "By currency: what a reversal took back after the credit was "
+                "spent; later credit pays it first.",
+                "additionalProperties": _DECIMAL,
+            },
         },
         "The logged-in user's referral code, share link and stats.",
     ),
@@ -92,6 +106,29 @@ _SCHEMAS: dict[str, Any] = {
     ),
     "RewardList": _object(
         {"rewards": {"type": "array", "items": _ref("Reward")}}, "Rewards, newest first."
+    ),
+    "Offer": _object(
+        {
+            "discount": {**_DECIMAL, "description": "Off this order; 0 when there is none."},
+            "currency": {"type": "string", "description": "ISO 4217, upper case."},
+            "amount": {**_DECIMAL, "description": "The order total before the discount."},
+            "total": {**_DECIMAL, "description": "What to charge: amount minus discount."},
+            "reasons": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "Why there is no discount or why it is what it is: "
+                "discount_offered, not_referred, below_min_order, not_first_purchase, "
+                "discount_already_claimed, offer_not_started, offer_ended, "
+                "currency_mismatch, zero_amount, code_revoked...",
+            },
+            "expires_at": {
+                "type": ["string", "null"],
+                "format": "date-time",
+                "description": "When the offer lapses; null when it does not.",
+            },
+        },
+        "The friend's discount on an order, previewed (nothing is stored or reserved). "
+        "The referrer is never revealed.",
     ),
     "CodeCheckRequest": {
         "type": "object",
@@ -178,6 +215,39 @@ _PATHS: dict[str, Any] = {
                 "200": _response("The rewards.", "RewardList"),
                 "400": _BAD_REQUEST,
                 "401": _UNAUTHORIZED,
+                "503": _UNAVAILABLE,
+            },
+        }
+    },
+    "/offer": {
+        "get": {
+            "operationId": "getOffer",
+            "summary": "The friend's discount on an order, for the logged-in customer or a "
+            "guest's referral cookie",
+            "parameters": [
+                {
+                    "name": "amount",
+                    "in": "query",
+                    "required": True,
+                    "description": "The order total before the discount, with at most the "
+                    "currency's decimals (2 for EUR, 0 for JPY: more is a 400).",
+                    "schema": {
+                        "type": "string",
+                        "pattern": r"^[0-9]{1,12}(\.[0-9]{1,3})?$",
+                        "examples": ["40.00"],
+                    },
+                },
+                {
+                    "name": "currency",
+                    "in": "query",
+                    "required": True,
+                    "description": "ISO 4217 (any case is accepted).",
+                    "schema": {"enum": sorted({currency.value for currency in Currency})},
+                },
+            ],
+            "responses": {
+                "200": _response("The offer.", "Offer"),
+                "400": _BAD_REQUEST,
                 "503": _UNAVAILABLE,
             },
         }

@@ -24,10 +24,22 @@ from refkit import ReferralProgram, TokenSigner
 from . import failures
 from .config import Settings
 
-__all__ = ["Extension", "RefKitState", "RequestState", "get_state", "guard", "request_state"]
+__all__ = [
+    "GUEST_ID",
+    "Extension",
+    "RefKitState",
+    "RequestState",
+    "get_state",
+    "guard",
+    "request_state",
+]
 
 log = logging.getLogger("refkit.flask")
 T = TypeVar("T")
+
+#: The customer id an offer asks about for a visitor nobody logged in as: a guest with no
+#: orders, so the offer follows the captured code alone.
+GUEST_ID = "refkit-guest:anonymous"
 
 
 class Extension(Protocol):
@@ -37,6 +49,8 @@ class Extension(Protocol):
     def current_user_id(self) -> str | None: ...
 
     def is_admin(self) -> bool: ...
+
+    def captured_code(self) -> str | None: ...
 
     def share_link(
         self,
@@ -81,11 +95,13 @@ class RequestState:
     ``cookie``: the referral cookie's payload when this request changed it (written to the
     response after the view); ``conversions``: the conversions a
     ``@refkit.track_conversion`` view queued, recorded once it answered below 400 (``None``
-    outside such a view).
+    outside such a view); ``claims``: the order ids whose discount such a view claimed,
+    released when it answers 400 or more or raises (``None`` outside such a view).
     """
 
     cookie: dict[str, Any] | None = None
     conversions: list[Any] | None = None
+    claims: list[str | int] | None = None
 
 
 def request_state() -> RequestState:

@@ -826,3 +826,87 @@ def test_charts_are_labelled_scalable_and_escaped() -> None:
 )
 def test_axes_end_on_a_round_number(value: float, ceiling: float) -> None:
     assert charts.nice_ceiling(value) == pytest.approx(ceiling)
+
+
+# -- balances and payouts ------------------------------------------------------------------
+
+
+def _payable(story: refkit.ReferralProgram) -> refkit.Balance:
+    story.approve_due()
+    balances = story.balances()
+    assert balances, "the story approves some credit"
+    return balances[0]
+
+
+def test_the_dashboard_lists_balances_with_a_payout_form(
+    admin: FlaskClient, story: refkit.ReferralProgram
+) -> None:
+    line = _payable(story)
+    text = page(admin)
+    assert f'data-balance="{line.user_id}"' in text
+    assert 'action="/refkit/admin/payouts"' in text
+    assert f'name="amount" value="{line.amount}"' in text
+
+
+def test_recording_a_payout_lowers_the_balance_once_per_reference(
+    admin: FlaskClient, story: refkit.ReferralProgram
+) -> None:
+    line = _payable(story)
+    token = csrf(page(admin))
+    form = {
+        "user": line.user_id,
+        "amount": str(line.amount),
+        "currency": line.currency,
+        "reference": "payout-1",
+    }
+    response = post(admin, "/refkit/admin/payouts", token, **form)
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/refkit/admin?done=paid_out#balances"
+    assert "Payout recorded" in page(admin, response.headers["Location"])
+    assert story.balance(line.user_id, line.currency) == 0
+    assert post(admin, "/refkit/admin/payouts", token, **form).status_code == 303  # a resend
+    kinds = [entry.kind for entry in story.ledger(line.user_id)]
+    assert kinds.count("paid_out") == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "status"),
+    [({"amount": "999999"}, 400), ({"amount": "-1"}, 400), ({"currency": "EURO"}, 400)],
+)
+def test_a_bad_payout_is_refused_and_stores_nothing(
+    admin: FlaskClient, story: refkit.ReferralProgram, change: dict[str, str], status: int
+) -> None:
+    line = _payable(story)
+    token = csrf(page(admin))
+    form = {"user": line.user_id, "amount": "1", "currency": line.currency, "reference": "p-9"}
+    assert post(admin, "/refkit/admin/payouts", token, **{**form, **change}).status_code == status
+    assert story.balance(line.user_id, line.currency) == line.amount
+
+
+def test_a_payout_without_the_sessions_token_is_refused(
+    admin: FlaskClient, story: refkit.ReferralProgram
+) -> None:
+    line = _payable(story)
+    page(admin)
+    form = {"user": line.user_id, "amount": "1", "currency": line.currency, "reference": "p"}
+    assert post(admin, "/refkit/admin/payouts", "forged", **form).status_code == 400
+    assert story.balance(line.user_id, line.currency) == line.amount
+
+
+def test_the_referrer_page_balance_follows_spending_and_shows_a_debt_apart(
+    admin: FlaskClient, program: refkit.ReferralProgram
+) -> None:
+    code = program.code_for("dora")
+    program.attribute("erin", code)
+    conversion = program.record_conversion("debt-1", "erin", Decimal("200.00"), "EUR")
+    program.approve(conversion.rewards[0].id)
+    owed = program.balance("dora", "EUR")
+    assert owed > Decimal("3")
+    program.redeem("dora", Decimal("3.00"), "EUR", reference="cart-1")
+    text = page(admin, "/refkit/admin/referrer?id=dora")
+    assert metrics(text)["balance"] == format_money(owed - Decimal("3.00"), "EUR")
+    assert "debt" not in metrics(text)
+    program.refund("debt-1")  # the reward is reversed after 3.00 of it was spent
+    text = page(admin, "/refkit/admin/referrer?id=dora")
+    assert metrics(text)["balance"] == format_money(Decimal(0), "EUR")
+    assert metrics(text)["debt"] == format_money(Decimal("3.00"), "EUR")

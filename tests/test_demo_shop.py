@@ -133,10 +133,14 @@ def test_a_friend_follows_the_link_signs_up_and_buys(app: Flask) -> None:
     assert signed_up.status_code == 200
     assert "You were invited by a friend" in signed_up.get_data(as_text=True)
 
-    # She logs out, logs back in, and buys the pour-over kit (39.00 EUR).
+    # She logs out, logs back in, and buys the pour-over kit (39.00 EUR): the shop shows her
+    # friend's 5.00 EUR off, and she is charged 34.00 EUR.
     grace.post("/logout", data={"csrf_token": csrf_from(grace, "/")})
     assert "Log in" in grace.get("/").get_data(as_text=True)
     log_in(grace, "grace@example.com", "cobol-1959")
+    shop_page = grace.get("/").get_data(as_text=True)
+    assert "Alice Martin invited you: 5.00 EUR off" in shop_page
+    assert "<s>39.00 EUR</s>" in shop_page
     bought = grace.post(
         "/checkout",
         data={
@@ -148,8 +152,10 @@ def test_a_friend_follows_the_link_signs_up_and_buys(app: Flask) -> None:
     assert bought.status_code == 302
     assert bought.location.startswith("/orders/DS-")
     confirmation = grace.get(bought.location).get_data(as_text=True)
-    assert "39.00 EUR" in confirmation
+    assert "34.00 EUR" in confirmation  # 39.00 minus the friend's 5.00
+    assert "took 5.00 EUR off this order" in confirmation
     assert "You earned <strong>5.00 EUR</strong> (referee reward, pending" in confirmation
+    assert "Alice Martin invited you" not in grace.get("/").get_data(as_text=True)  # used
     assert "DS-" in grace.get("/orders").get_data(as_text=True)
     grace_invite = grace.get("/invite").get_data(as_text=True)
     assert "You were invited by Alice Martin." in grace_invite
@@ -159,10 +165,10 @@ def test_a_friend_follows_the_link_signs_up_and_buys(app: Flask) -> None:
     after = alice.get("/invite").get_data(as_text=True)
     for name in ("visits", "signups", "conversions"):
         assert int(stat(after, name)) == int(stat(before, name)) + 1, name
-    assert money(stat(after, "revenue")) == money(stat(before, "revenue")) + Decimal("39.00")
-    assert money(stat(after, "pending")) == money(stat(before, "pending")) + Decimal("3.90")
+    assert money(stat(after, "revenue")) == money(stat(before, "revenue")) + Decimal("34.00")
+    assert money(stat(after, "pending")) == money(stat(before, "pending")) + Decimal("3.40")
     assert re.search(
-        r"inviting Grace Hopper</td>\s*<td class=\"num\">3.90 EUR</td>\s*"
+        r"inviting Grace Hopper</td>\s*<td class=\"num\">3.40 EUR</td>\s*"
         r"<td><span class=\"badge\">pending</span>",
         after,
     )
@@ -318,3 +324,29 @@ def test_python_m_refkit_flask_demo_serves_the_shop(tmp_path: Path) -> None:
     assert url in output
     assert "owner@example.com" in output
     assert "demo-owner" in output
+
+
+def test_the_owner_lists_balances_and_records_a_payout(app: Flask) -> None:
+    owner = browser(app)
+    log_in(owner, "owner@example.com", "demo-owner")
+    with app.app_context():
+        program = program_of(app)
+        [line, *_] = program.balances()
+    dashboard = owner.get("/refkit/admin").get_data(as_text=True)
+    assert "Balances to pay out" in dashboard
+    assert f'data-balance="{line.user_id}"' in dashboard
+    token = re.search(r'name="csrf_token" value="([^"]+)"', dashboard)
+    assert token is not None
+    form = {
+        "csrf_token": token.group(1),
+        "user": line.user_id,
+        "amount": str(line.amount),
+        "currency": line.currency,
+        "reference": "bank-1",
+    }
+    for _ in range(2):  # sent twice: one payout
+        assert owner.post("/refkit/admin/payouts", data=form).status_code == 303
+    with app.app_context():
+        assert program.balance(line.user_id, line.currency) == 0
+        paid = [e for e in program.ledger(line.user_id) if e.kind == "paid_out"]
+    assert [(e.reference, -e.approved) for e in paid] == [("bank-1", line.amount)]

@@ -196,6 +196,8 @@ def test_me_gives_the_users_code_absolute_link_and_zero_stats(
             "points": {"pending": 0, "approved": 0, "revoked": 0, "reversed": 0},
             "balance": "0",
         },
+        "balance": {},
+        "debt": {},
     }
 
 
@@ -211,9 +213,41 @@ def test_me_stats_count_the_referrals_with_amounts_as_decimal_strings(
     assert Decimal(stats["balance"]) == 0
     clock.advance(days=15)
     sales.approve_due()
-    stats = api.get("/me", user="alice").get_json()["stats"]
+    body = api.get("/me", user="alice").get_json()
+    stats = body["stats"]
     assert Decimal(stats["balance"]) == Decimal("15.00")
     assert isinstance(stats["balance"], str)
+    assert body["balance"] == {"EUR": "15.00"}
+    sales.redeem("alice", Decimal("4.50"), "EUR", reference="order-9")
+    body = api.get("/me", user="alice").get_json()
+    assert (body["balance"], body["debt"]) == ({"EUR": "10.50"}, {})
+    assert Decimal(body["stats"]["balance"]) == Decimal("10.50")
+
+
+# -- GET /offer ----------------------------------------------------------------------------
+
+
+def test_offer_answers_anonymous_visitors_by_the_schema(api: Api) -> None:
+    body = api.get("/offer?amount=40.00&currency=eur").get_json()
+    assert body == {
+        "discount": "0",
+        "currency": "EUR",
+        "amount": "40.00",
+        "total": "40.00",
+        "reasons": body["reasons"],
+        "expires_at": None,
+    }
+    assert body["reasons"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["", "?amount=40", "?currency=EUR", "?amount=-1&currency=EUR", "?amount=1&currency=EURO"],
+)
+def test_offer_refuses_a_missing_or_bad_amount_or_currency(api: Api, query: str) -> None:
+    response = api.get(f"/offer{query}")
+    assert response.status_code == 400
+    assert response.get_json()["error"]
 
 
 def test_me_link_leads_through_the_landing_to_the_users_code(
@@ -434,6 +468,7 @@ def test_openapi_describes_exactly_the_api_routes_of_the_app(app: Flask, api: Ap
             ("/me", "GET"),
             ("/me/link", "GET"),
             ("/me/rewards", "GET"),
+            ("/offer", "GET"),
             ("/codes/check", "POST"),
         }
     )

@@ -53,7 +53,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 def make_joined_shop(
-    url: str, tmp_path: Path, clock: refkit.FrozenClock, **config: Any
+    url: str,
+    tmp_path: Path,
+    clock: refkit.FrozenClock,
+    rules: refkit.RewardRules = RULES,
+    **config: Any,
 ) -> tuple[Flask, Any, RefKit]:
     db = flask_sqlalchemy.SQLAlchemy(model_class=Base)
     app = Flask("joined", instance_path=str(tmp_path / "instance"))
@@ -61,7 +65,7 @@ def make_joined_shop(
         TESTING=True,
         SECRET_KEY=SECRET,
         SQLALCHEMY_DATABASE_URI=url,
-        REFKIT_RULES=RULES,
+        REFKIT_RULES=rules,
         REFKIT_CLOCK=clock,
         **config,
     )
@@ -79,6 +83,21 @@ def make_joined_shop(
             raise RuntimeError("the payment provider is down")
         db.session.commit()
         return "thanks", 200
+
+    @app.post("/pay")
+    @ext.track_conversion
+    def pay() -> tuple[str, int]:
+        form = request.form
+        db.session.add(Order(number=form["number"]))
+        claim = ext.claim_discount(form["number"], "40", "EUR", customer_id="bob")
+        if form.get("fail") == "raise":
+            raise RuntimeError("the payment provider is down")
+        if form.get("fail") == "declined":
+            db.session.commit()  # the shop keeps its failed order, then answers 402
+            return "declined", 402
+        ext.conversion(form["number"], Decimal(40) - claim.discount, "EUR", customer_id="bob")
+        db.session.commit()
+        return str(claim.discount), 200
 
     @app.post("/signup")
     def signup() -> tuple[str, int]:
@@ -205,3 +224,34 @@ def test_refkit_session_config_key_and_a_bad_value(
         RefKit(bad, session="db.session")
     with app.app_context():
         db.engine.dispose()
+
+
+DISCOUNT_RULES = refkit.RewardRules(
+    currency="EUR",
+    referrer_reward=refkit.Reward.fixed(Decimal("5"), "EUR"),
+    referee_discount=refkit.Reward.fixed(Decimal("5"), "EUR"),
+)
+
+
+@pytest.mark.parametrize("fail", ["raise", "declined"])
+def test_a_failed_checkout_frees_the_discount_claimed_in_the_session(
+    database_url: str, tmp_path: Path, clock: refkit.FrozenClock, fail: str
+) -> None:
+    app, db, ext = make_joined_shop(database_url, tmp_path, clock, DISCOUNT_RULES)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    try:
+        client = app.test_client()
+        failed = client.post("/pay", data={"number": "A-1", "fail": fail})
+        assert failed.status_code == (500 if fail == "raise" else 402)
+        paid = client.post("/pay", data={"number": "A-2"})
+        assert (paid.status_code, Decimal(paid.text)) == (200, Decimal(5))
+        assert Decimal(client.post("/pay", data={"number": "A-3"}).text) == 0  # used once
+        with app.app_context():
+            conversion = ext.program.conversion("A-2")
+            assert conversion is not None
+            assert conversion.amount == Decimal("35")
+            assert ext.program.conversion("A-1") is None
+    finally:
+        with app.app_context():
+            Base.metadata.drop_all(db.engine)
+            db.engine.dispose()

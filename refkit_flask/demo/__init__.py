@@ -31,13 +31,16 @@ __all__ = ["DEMO_RULES", "DEMO_SECRET_KEY", "create_app", "refkit"]
 #: set ``DEMO_SECRET_KEY`` (at least 32 random characters) to override it here.
 DEMO_SECRET_KEY = "refkit-demo-shop--DEMO-ONLY-public-key--never-use-in-production"  # noqa: S105
 
-#: Double-sided: the referrer earns 10% of the referee's order (at most 20 EUR), the referee a
-#: 5 EUR welcome reward; orders from 10 EUR; rewards are held 14 days (the refund window).
+#: Double-sided: the referrer earns 10% of what the referee paid (at most 20 EUR), the referee
+#: gets 5 EUR off their first order at checkout and a 5 EUR welcome reward; orders from 10 EUR;
+#: rewards are held 14 days (the refund window).
 #: Each referee earns its referrer one reward at most; a too-small first order does not forfeit
 #: it (``first_purchase_only`` is off).
 DEMO_RULES = RewardRules(
     referrer_reward=Reward.percent(10, cap=Decimal("20")),
     referee_reward=Reward.fixed(Decimal("5"), "EUR"),
+    referee_discount=Reward.fixed(Decimal("5"), "EUR"),
+    currency="EUR",
     min_order_amount=Decimal("10"),
     first_purchase_only=False,
     attribution_window=timedelta(days=60),

@@ -279,9 +279,11 @@ def create_order(
     *,
     reference: str | None = None,
     at: datetime | None = None,
+    paid_less: Decimal = Decimal(0),
 ) -> Order:
-    """Insert an order for ``quantity`` times ``product``, priced now, in EUR."""
-    total = (product.price * quantity).quantize(Decimal("0.01"))
+    """Insert an order for ``quantity`` times ``product``, priced now, in EUR; ``paid_less``
+    (the friend's discount and the credit spent) comes off the total charged."""
+    total = (product.price * quantity - paid_less).quantize(Decimal("0.01"))
     cursor = conn.execute(
         "INSERT INTO orders (reference, user_id, product_id, quantity, total, currency,"
         " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",

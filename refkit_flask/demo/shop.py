@@ -163,8 +163,25 @@ def index() -> ResponseReturnValue:
     code = refkit.captured_code()  # refkit: the visitor came through someone's link
     if code is not None and current_user() is None:
         inviter = _inviter_name(code)
+    products = db.list_products(db.connection())
+    # refkit: what the friend gets off each product (logged in, or a guest's cookie); no writes
+    offers = {p.id: refkit.offer(p.price, db.CURRENCY) for p in products}
+    offered = next((o for o in offers.values() if o.discount > 0), None)
+    discount_from = None
+    if offered is not None and offered.referrer_id is not None:
+        discount_from = _name_of(offered.referrer_id)
+    user = current_user()
+    credit = None
+    if user is not None:  # refkit: credit the customer can spend at checkout
+        credit = _safely(lambda: refkit.program.balance(user.id, db.CURRENCY))
     return render_template(
-        "shop/index.html", products=db.list_products(db.connection()), inviter=inviter
+        "shop/index.html",
+        products=products,
+        inviter=inviter,
+        offers=offers,
+        offered=offered,
+        discount_from=discount_from,
+        credit=credit,
     )
 
 
@@ -264,15 +281,41 @@ def checkout() -> ResponseReturnValue:
         abort(400, description="Unknown product.")
     if quantity is None or not 1 <= quantity <= MAX_QUANTITY:
         abort(400, description=f"Quantity must be from 1 to {MAX_QUANTITY}.")
-    with conn:
-        order = db.create_order(conn, user, product, quantity)
-    refkit.conversion(  # refkit: the purchase; idempotent by order_id
+    reference = db.new_reference()
+    gross = product.price * quantity
+    # refkit: reserve the friend's discount for this order (released if this view fails)
+    claim = refkit.claim_discount(reference, gross, db.CURRENCY, customer_id=user.id)
+    after_discount = gross - claim.discount
+    spent = Decimal(0)
+    if request.form.get("use_credit"):
+        spent = _spend_credit(user, after_discount, reference)
+    with conn:  # the demo's "payment" never fails: charge what is left
+        order = db.create_order(
+            conn, user, product, quantity, reference=reference, paid_less=claim.discount + spent
+        )
+    if claim.discount:
+        flash(f"Your friend's invitation took {money(claim.discount)} off this order.")
+    if spent:
+        flash(f"You paid {money(spent)} of this order with your credit.")
+    refkit.conversion(  # refkit: the purchase, with the amount paid; idempotent by order_id
         order_id=order.reference,
-        amount=order.total,
+        amount=after_discount,  # credit spent is a way of paying: it counts as paid
         currency=order.currency,
         customer_id=user.id,
     )
     return redirect(url_for("shop.order", reference=order.reference))
+
+
+def _spend_credit(user: db.User, due: Decimal, reference: str) -> Decimal:
+    """Spend as much of the customer's credit as the order needs; 0 when refkit fails."""
+    program = refkit.program
+    balance = _safely(lambda: program.balance(user.id, db.CURRENCY)) or Decimal(0)
+    amount = min(Decimal(balance), due)
+    if amount <= 0:
+        return Decimal(0)
+    # refkit: spend credit, idempotent by the order's reference
+    entry = _safely(lambda: program.redeem(user.id, amount, db.CURRENCY, reference=reference))
+    return amount if entry is not None else Decimal(0)
 
 
 @blueprint.get("/orders")
@@ -346,6 +389,10 @@ def _safely(work: Callable[[], T]) -> T | None:
 
 def _inviter_name(code: str) -> str | None:
     referrer = _safely(lambda: refkit.program.resolve(code))
-    if referrer is None or not referrer.isdigit():
+    return None if referrer is None else _name_of(referrer)
+
+
+def _name_of(user_id: str) -> str | None:
+    if not user_id.isdigit():
         return None
-    return db.user_names(db.connection(), [referrer]).get(referrer)
+    return db.user_names(db.connection(), [user_id]).get(user_id)

@@ -1,0 +1,165 @@
+"""The demo shop in a real browser (headless Chromium, driven by Playwright): a referred friend
+buys with the friend's discount, and a referrer spends her credit at checkout.
+
+The set-up is the dashboard's (tests/test_dashboard_browser.py): Debian's /usr/bin/chromium,
+the app served on 127.0.0.1 from a thread; without Chromium or Playwright the tests skip
+(fail under ``CI=true``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from werkzeug.serving import make_server
+
+from refkit import ReferralProgram
+from refkit_flask import RefKitState
+from refkit_flask.demo import create_app, db
+
+from .support.shop import BROWSER
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
+IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+pytestmark = pytest.mark.browser
+
+
+def _unavailable(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: the browser test must run)")
+    pytest.skip(f"{reason}; the browser test needs it (it runs in CI)")
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    if not os.path.exists(CHROMIUM):
+        _unavailable(f"no Chromium at {CHROMIUM}: install it with `apt-get install chromium`")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("the playwright package is missing: pip install -e '.[dev]'")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def program_of(app: Flask) -> ReferralProgram:
+    state = app.extensions["refkit"]
+    assert isinstance(state, RefKitState)
+    return state.program
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[Flask]:
+    shop = create_app(
+        {
+            "INSTANCE_PATH": tmp_path / "instance",
+            "TESTING": True,
+            "REFKIT_RAISE_ERRORS": True,
+            "DEMO_HASH_METHOD": "pbkdf2:sha256:1000",
+        }
+    )
+    yield shop
+    program_of(shop).store.close()
+
+
+@pytest.fixture
+def server(app: Flask) -> Iterator[str]:
+    served = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=served.serve_forever, name="demo-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{served.server_port}"
+    finally:
+        served.shutdown()
+        thread.join(timeout=10)
+        served.server_close()
+
+
+def user_id(app: Flask, email: str) -> int:
+    conn = db.connect(app.config["SHOP_DATABASE"])
+    try:
+        user = db.user_by_email(conn, email)
+    finally:
+        conn.close()
+    assert user is not None
+    return user.id
+
+
+def new_page(chromium: Any) -> Any:
+    context = chromium.new_context(user_agent=BROWSER)  # "HeadlessChrome" counts as a bot
+    context.set_default_timeout(15_000)
+    return context.new_page()
+
+
+def buy(page: Any, product: str, *, use_credit: bool = False) -> None:
+    item = page.locator("li.product", has_text=product)
+    if use_credit:
+        item.get_by_label("Pay with my credit").check()
+    item.get_by_role("button", name="Buy now").click()
+    page.wait_for_url("**/orders/DS-*")
+
+
+def test_a_friend_buys_with_the_discount_in_chromium(
+    chromium: Any, server: str, app: Flask
+) -> None:
+    with app.app_context():
+        code = program_of(app).code_for(user_id(app, "alice@example.com"))
+    page = new_page(chromium)
+    page.goto(f"{server}/r/{code}")
+    assert "Alice Martin invited you" in page.content()
+    page.goto(f"{server}/signup")
+    page.get_by_label("Name").fill("Grace Hopper")
+    page.get_by_label("Email").fill("grace@example.com")
+    page.get_by_label("Password").fill("cobol-1959")
+    page.get_by_role("button", name="Sign up").click()
+    page.wait_for_url(f"{server}/")
+    shop = page.content()
+    assert "Alice Martin invited you: 5.00 EUR off" in shop
+    assert "<s>39.00 EUR</s>" in shop
+    buy(page, "Pour-over coffee kit")
+    confirmation = page.content()
+    assert "34.00 EUR" in confirmation
+    assert "took 5.00 EUR off this order" in confirmation
+    with app.app_context():
+        conversion = program_of(app).conversion(page.url.rsplit("/", 1)[1])
+    assert conversion is not None
+    assert conversion.amount == Decimal("34.00")
+    assert [r.value for r in conversion.rewards if r.kind == "discount"] == [Decimal("5.00")]
+    page.goto(f"{server}/")
+    assert "invited you: 5.00 EUR off" not in page.content()  # used on the first order
+
+
+def test_a_referrer_spends_her_credit_in_chromium(chromium: Any, server: str, app: Flask) -> None:
+    alice = str(user_id(app, "alice@example.com"))
+    with app.app_context():
+        credit = program_of(app).balance(alice, "EUR")
+    assert isinstance(credit, Decimal)
+    assert credit > 0, "the seeded story gives alice approved credit"
+    page = new_page(chromium)
+    page.goto(f"{server}/login")
+    page.get_by_label("Email").fill("alice@example.com")
+    page.get_by_label("Password").fill("demo-alice")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{server}/")
+    assert f"{credit:,.2f} EUR</strong> of credit to spend" in page.content()
+    buy(page, "Pour-over coffee kit", use_credit=True)
+    assert f"You paid {credit:,.2f} EUR of this order with your credit" in page.content()
+    assert f"{Decimal('39.00') - credit:,.2f} EUR" in page.content()
+    reference = page.url.rsplit("/", 1)[1]
+    with app.app_context():
+        program = program_of(app)
+        assert program.balance(alice, "EUR") == 0
+        spent = [e for e in program.ledger(alice) if e.kind == "redeemed"]
+    assert [(e.reference, -e.approved) for e in spent] == [(reference, credit)]
