@@ -28,7 +28,11 @@ import refkit
 from .support.contract import every_order_rules, example_rules
 from .support.settings import SECRET, STORE_KINDS, clean_postgres, postgres_url_or_skip
 
-pytest_plugins = ["tests.support.shop_fixtures", "tests.support.faults"]
+pytest_plugins = [
+    "tests.support.shop_fixtures",
+    "tests.support.faults",
+    "tests.support.browser_fixtures",
+]
 
 Program = refkit.ReferralProgram
 

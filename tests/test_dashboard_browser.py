@@ -33,44 +33,10 @@ from refkit_flask.formatting import format_count, format_money_totals, format_ra
 from .support.api_shop import START, make_app, program_of
 from .support.story import ago, seed_story
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
 pytestmark = pytest.mark.browser
-
-
-def _unavailable(reason: str) -> None:
-    if IN_CI:
-        pytest.fail(f"{reason} (CI=true: the browser test must run; .ci/run installs it)")
-    pytest.skip(f"{reason}; the browser test needs it (it runs in CI)")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not os.path.exists(CHROMIUM):
-        _unavailable(f"no Chromium at {CHROMIUM}: install it with `apt-get install chromium`")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("the playwright package is missing: pip install -e '.[dev]'")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 def seed_crowd(program: refkit.ReferralProgram) -> None:
@@ -127,8 +93,8 @@ def server(app: Flask) -> Iterator[str]:
         served.server_close()
 
 
-def open_page(browser: Any, viewport: dict[str, int], **options: Any) -> Any:
-    context = browser.new_context(
+def open_page(chromium: Any, viewport: dict[str, int], **options: Any) -> Any:
+    context = chromium.new_context(
         viewport=viewport, extra_http_headers={"X-User": "admin"}, **options
     )
     context.set_default_timeout(15_000)
@@ -142,7 +108,7 @@ def keep_screenshot(shot: Path) -> None:
         shutil.copyfile(shot, target)
 
 
-def test_dashboard_in_chromium(browser: Any, server: str, app: Flask, tmp_path: Path) -> None:
+def test_dashboard_in_chromium(chromium: Any, server: str, app: Flask, tmp_path: Path) -> None:
     program = program_of(app)
     shown = dashboard.period(START)
     funnel = dashboard.funnel(program, shown)
@@ -150,7 +116,7 @@ def test_dashboard_in_chromium(browser: Any, server: str, app: Flask, tmp_path: 
     due = dashboard.rewards_due(program)
     assert due.count >= 4  # the story's four, and the crowd's due in the last three days
 
-    page = open_page(browser, DESKTOP)
+    page = open_page(chromium, DESKTOP)
     response = page.goto(f"{server}/refkit/admin")
     assert response is not None
     assert response.status == 200
@@ -225,8 +191,8 @@ def test_dashboard_in_chromium(browser: Any, server: str, app: Flask, tmp_path: 
     page.context.close()
 
 
-def test_dashboard_fits_a_phone(browser: Any, server: str, tmp_path: Path) -> None:
-    page = open_page(browser, PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
+def test_dashboard_fits_a_phone(chromium: Any, server: str, tmp_path: Path) -> None:
+    page = open_page(chromium, PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
     assert page.goto(f"{server}/refkit/admin").status == 200
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], "the page scrolls sideways on a phone"
@@ -241,8 +207,8 @@ def test_dashboard_fits_a_phone(browser: Any, server: str, tmp_path: Path) -> No
     page.context.close()
 
 
-def test_dashboard_is_styled_under_its_strict_csp(browser: Any, server: str) -> None:
-    page = open_page(browser, DESKTOP)
+def test_dashboard_is_styled_under_its_strict_csp(chromium: Any, server: str) -> None:
+    page = open_page(chromium, DESKTOP)
     refused: list[str] = []
     page.on(
         "console",
@@ -274,12 +240,12 @@ def test_dashboard_is_styled_under_its_strict_csp(browser: Any, server: str) -> 
     page.context.close()
 
 
-def test_dashboard_cannot_be_framed(browser: Any, server: str, app: Flask) -> None:
+def test_dashboard_cannot_be_framed(chromium: Any, server: str, app: Flask) -> None:
     @app.get("/framer")
     def framer() -> str:  # a page of the shop itself (same origin) framing the dashboard
         return '<!doctype html><title>framer</title><iframe src="/refkit/admin"></iframe>'
 
-    page = open_page(browser, DESKTOP)
+    page = open_page(chromium, DESKTOP)
     refused: list[str] = []
     page.on("console", lambda message: refused.append(message.text))
     assert page.goto(f"{server}/framer").status == 200

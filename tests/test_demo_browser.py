@@ -8,7 +8,6 @@ the app served on 127.0.0.1 from a thread; without Chromium or Playwright the te
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from decimal import Decimal
@@ -25,33 +24,7 @@ from refkit_flask.demo import create_app, db
 
 from .support.shop import BROWSER
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
-IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
-
 pytestmark = pytest.mark.browser
-
-
-def _unavailable(reason: str) -> None:
-    if IN_CI:
-        pytest.fail(f"{reason} (CI=true: the browser test must run)")
-    pytest.skip(f"{reason}; the browser test needs it (it runs in CI)")
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    if not os.path.exists(CHROMIUM):
-        _unavailable(f"no Chromium at {CHROMIUM}: install it with `apt-get install chromium`")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("the playwright package is missing: pip install -e '.[dev]'")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 def program_of(app: Flask) -> ReferralProgram:
