@@ -229,6 +229,9 @@ class ProgramSummary:
     ``revenue`` and ``reward_cost`` add amounts across currencies: they are the totals of a
     one-currency shop. ``revenue_by_currency`` and ``reward_cost_by_currency`` split them by
     currency (only currencies with an amount appear), for a shop that takes several.
+
+    ``signups_bought`` and ``signups_rewarded`` follow the period's signups (a cohort): how
+    many of them bought, and how many of those were rewarded, whenever it happened.
     """
 
     referrers: int
@@ -243,6 +246,8 @@ class ProgramSummary:
     rewarded: int = 0
     revenue_by_currency: dict[str, Decimal] = field(default_factory=dict)
     reward_cost_by_currency: dict[str, Decimal] = field(default_factory=dict)
+    signups_bought: int = 0
+    signups_rewarded: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -199,9 +199,14 @@ class ReferralProgram(Links, Attribution, Conversions, Credit, Privacy, Discount
         * ``referrers``: users holding a code issued before ``until`` (everyone who could share).
         * ``visits``, ``signups`` (referrals made), ``conversions`` (purchases by referred
           customers) and ``revenue`` (their amounts, net of refunds) in the period.
-        * ``first_purchases``: distinct referred customers who bought in the period.
-        * ``conversion_rate = first_purchases / signups``: the share of referred signups
-          who buy (0.0 without signups).
+        * ``first_purchases``: distinct referred customers who bought in the period (whenever
+          they signed up); ``rewarded``: distinct referees with a reward created in the period.
+        * ``signups_bought``: of the period's signups, the referees who made a referred
+          purchase before ``until`` (whenever in that time); ``signups_rewarded``: of those,
+          the ones whose reward still counts (not revoked or reversed). A cohort: each is a
+          subset of the one before.
+        * ``conversion_rate = signups_bought / signups``: the share of the period's referred
+          signups who bought, a cohort rate between 0 and 1 (0.0 without signups).
         * ``reward_cost``: monetary rewards created in the period and not revoked or reversed.
         * ``revenue`` and ``reward_cost`` add every currency together (the totals of a
           one-currency shop); ``revenue_by_currency`` and ``reward_cost_by_currency`` split

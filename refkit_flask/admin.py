@@ -14,8 +14,9 @@
 Everyone else gets 403. The forms carry a per-session CSRF token (kept in Flask's session, so
 the app needs ``SECRET_KEY``; without one the page says so and shows no buttons), and a POST
 answers with a redirect back to the dashboard (post/redirect/get) whose query string says what
-happened. Pages are server-rendered, charts are inline SVG (:mod:`refkit_flask.charts`), and
-nothing loads from elsewhere: the dashboard works offline and without JavaScript.
+happened, to its ``#notice``, which takes the focus. Pages are server-rendered, charts are
+inline SVG (:mod:`refkit_flask.charts`), and nothing loads from elsewhere: the dashboard works
+offline and without JavaScript.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from refkit import ConflictError, ReferralProgram, ValidationError
 
 from . import dashboard, failures
 from .charts import Bar, Series, bar_chart, legend, line_chart
-from .dashboard import CampaignRow, Funnel, MoneyOverTime, Period
+from .dashboard import CampaignRow, Funnel, FunnelStep, MoneyOverTime, Period
 from .formatting import (
     format_count,
     format_date,
@@ -166,7 +167,7 @@ def register_admin(blueprint: Blueprint, extension: Extension) -> None:
             )
         except (ValidationError, ConflictError) as error:  # InsufficientBalance included
             abort(400, f"The payout was not recorded: {' '.join(str(error).split())}")
-        return _back(done="paid_out", anchor="balances")
+        return _back(done="paid_out")
 
     @blueprint.post("/admin/referrals/clear")
     @admin_only
@@ -178,15 +179,19 @@ def register_admin(blueprint: Blueprint, extension: Extension) -> None:
         return _back(done="cleared", count=str(cleared))
 
 
-def _back(anchor: str = "due", **outcome: Any) -> Response:
-    """Redirect to the dashboard, in the period the form was sent from, saying what happened."""
+def _back(**outcome: Any) -> Response:
+    """Redirect to the dashboard, in the period the form was sent from, saying what happened.
+
+    The target is the notice (``#notice``, focusable with ``tabindex="-1"``): the browser
+    scrolls to it and moves the focus there, so the confirmation is in view and a keyboard
+    or screen reader user goes on from it instead of from the top of the page."""
     days, by = request.form.get("days"), request.form.get("by")
     keep = {
         "days": days if days in dashboard.PERIODS else None,
         "by": by if by in dashboard.BUCKETS else None,
     }
     params: dict[str, Any] = {key: value for key, value in keep.items() if value is not None}
-    target = url_for(".admin", **params, **outcome, _anchor=anchor)
+    target = url_for(".admin", **params, **outcome, _anchor="notice")
     return cast(Response, redirect(target, code=303))
 
 
@@ -207,8 +212,17 @@ def _notice() -> str | None:
 # -- the page's data, charts and helpers ---------------------------------------------------
 
 
+def user_label(user_id: object) -> str:
+    """Plain text naming a user for an attribute or a title: ``"Alice Martin (42)"`` with a
+    ``@refkit.display_name``, the id alone without one."""
+    name = get_state().extension.user_name(str(user_id))
+    return str(user_id) if name is None else f"{name} ({user_id})"
+
+
 def _helpers() -> dict[str, Any]:
     return {
+        "user_name": get_state().extension.user_name,
+        "user_label": user_label,
         "csrf_token": csrf_token,
         "csrf_field": CSRF_FIELD,
         "count": format_count,
@@ -235,7 +249,12 @@ def _dashboard(program: ReferralProgram, shown: Period) -> dict[str, Any]:
         ("visits", "Visits", format_count(summary.visits), None),
         ("signups", "Signups", format_count(summary.signups), None),
         ("conversions", "Orders", format_count(summary.conversions), "by referred customers"),
-        ("conversion_rate", "Conversion rate", format_ratio(summary.conversion_rate), None),
+        (
+            "conversion_rate",
+            "Conversion rate",
+            format_ratio(summary.conversion_rate),
+            "of these signups, have bought",
+        ),
         ("revenue", "Revenue", format_money_totals(money.revenue, currency), "net of refunds"),
         ("reward_cost", "Reward cost", format_money_totals(money.reward_cost, currency), None),
         ("k_factor", "K-factor", f"{funnel.k_factor:.2f}", "signups per referrer"),
@@ -251,6 +270,7 @@ def _dashboard(program: ReferralProgram, shown: Period) -> dict[str, Any]:
         "mixed_currencies": len(used) > 1,
         "numbers": numbers,
         "funnel": funnel,
+        "funnel_note": funnel_note,
         "funnel_chart": _funnel_chart(funnel, shown),
         "money_series": money,
         "money_chart": _money_chart(money, shown),
@@ -267,14 +287,19 @@ def _dashboard(program: ReferralProgram, shown: Period) -> dict[str, Any]:
     }
 
 
+def funnel_note(funnel: Funnel, step: FunnelStep) -> str:
+    """``"40.0% of signups"``: the step's cohort rate in words (``""``: it has none)."""
+    if step.of is None:
+        return ""
+    base = next(s for s in funnel.steps if s.key == step.of)
+    rate = "–" if step.rate is None else format_ratio(step.rate)
+    return f"{rate} of {base.label.lower()}"
+
+
 def _funnel_chart(funnel: Funnel, shown: Period) -> Markup:
     bars, words = [], []
-    for index, step in enumerate(funnel.steps):
-        before = funnel.steps[index - 1] if index else None
-        note = ""
-        if before is not None:
-            rate = "no rate" if step.rate is None else format_ratio(step.rate)
-            note = f"{rate} of {before.label.lower()}"
+    for step in funnel.steps:
+        note = funnel_note(funnel, step)
         bars.append(Bar(step.label, float(step.count), format_count(step.count), note))
         words.append(f"{step.label} {format_count(step.count)}" + (f" ({note})" if note else ""))
     description = f"The referral funnel, {shown.label.lower()}: " + ", ".join(words) + "."
@@ -349,14 +374,12 @@ def _referrer_chart(report: dashboard.ReferrerReport) -> Markup:
     stats = report.stats
     steps = [
         ("Visits", stats.visits, ""),
-        ("Signups", stats.signups, f"{format_rate(stats.signups, stats.visits)} of visits"),
+        ("Signups", stats.signups, ""),  # no rate: a signup need not follow a visit
         ("Bought", report.buyers, f"{format_rate(report.buyers, stats.signups)} of signups"),
     ]
     bars = [Bar(label, float(value), format_count(value), note) for label, value, note in steps]
     words = ", ".join(f"{label} {format_count(value)}" for label, value, _ in steps)
+    who = user_label(report.user_id)
     return bar_chart(
-        "refkit-referrer-chart",
-        f"{report.user_id}'s referrals",
-        f"{report.user_id}'s funnel: {words}.",
-        bars,
+        "refkit-referrer-chart", f"{who}'s referrals", f"{who}'s funnel: {words}.", bars
     )

@@ -24,7 +24,10 @@ from markupsafe import Markup, escape
 __all__ = ["Bar", "Series", "bar_chart", "legend", "line_chart", "nice_ceiling"]
 
 WIDTH = 400
-FONT = 14
+#: Text size in drawing units (of :data:`WIDTH`): a chart drawn 330 CSS pixels wide (a 375 px
+#: phone's card) writes its smallest text (``FONT - 1``) at 12 px at least.
+FONT = 16
+SMALL_FONT = FONT - 1
 TEXT = "#1f2328"
 MUTED = "#59636e"
 GRID = "#d8dee4"
@@ -139,7 +142,7 @@ def bar_chart(chart_id: str, title: str, description: str, bars: Sequence[Bar]) 
         if bar.note:
             parts.append(
                 f'<text x="0" y="{_number(y + FONT * 0.6)}" fill="{MUTED}" '
-                f'font-size="{FONT - 1}">{escape(bar.note)}</text>'
+                f'font-size="{SMALL_FONT}">{escape(bar.note)}</text>'
             )
             y += note_height
         parts.append("</g>")

@@ -4,7 +4,7 @@ Each function takes the program (and the period the page shows) and returns froz
 dataclasses, so every number on the page can be tested without parsing HTML:
 
 ==========================  =============================================================
-:func:`funnel`              visits -> signups -> first purchases -> rewarded, with rates
+:func:`funnel`              visits, signups, and of those signups: bought -> rewarded
 :func:`money_over_time`     referred revenue and reward cost by day or week, in one currency
 :func:`top_referrers`       the leaderboard (all time)
 :func:`campaigns`           the funnel and money split by campaign
@@ -140,13 +140,15 @@ def primary_currency(program: ReferralProgram, used: Sequence[str] | None = None
 
 @dataclass(frozen=True, slots=True)
 class FunnelStep:
-    """One step of the funnel; ``rate`` is its share of the step before (``None`` for the
-    first step, or when the step before is zero)."""
+    """One step of the funnel; ``rate`` is its share of the step named by ``of`` (a cohort
+    rate, at most 1), ``None`` when that step is zero or the step has no rate (``of`` is
+    ``None``: visits and signups are counted apart, see :func:`funnel`)."""
 
     key: str
     label: str
     count: int
     rate: float | None
+    of: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,17 +169,21 @@ def _rate(part: int, whole: int) -> float | None:
 
 
 def funnel(program: ReferralProgram, shown: Period) -> Funnel:
-    """Visits -> signups -> first purchases -> rewarded referees, in the period."""
+    """Visits and signups in the period, then the cohort of those signups: how many bought
+    (at any time), and how many of the buyers were rewarded.
+
+    Every rate is a share of the people in the step it names (``of``), so none passes 100%:
+    "Bought" is a share of the period's signups, "Rewarded" of those who bought. Visits get no
+    rate and give none: a visit is not a person (one friend may visit twice) and a signup
+    need not follow a visit (a code typed at signup), so "signups per visit" is not a share.
+    """
     summary = program.summary(since=shown.since)
-    counts = [
-        ("visits", "Visits", summary.visits),
-        ("signups", "Signups", summary.signups),
-        ("first_purchases", "First purchases", summary.first_purchases),
-        ("rewarded", "Rewarded", summary.rewarded),
-    ]
-    steps = tuple(
-        FunnelStep(key, label, count, None if index == 0 else _rate(count, counts[index - 1][2]))
-        for index, (key, label, count) in enumerate(counts)
+    bought, rewarded = summary.signups_bought, summary.signups_rewarded
+    steps = (
+        FunnelStep("visits", "Visits", summary.visits, None),
+        FunnelStep("signups", "Signups", summary.signups, None),
+        FunnelStep("bought", "Bought", bought, _rate(bought, summary.signups), "signups"),
+        FunnelStep("rewarded", "Rewarded", rewarded, _rate(rewarded, bought), "bought"),
     )
     return Funnel(steps, summary)
 

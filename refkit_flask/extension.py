@@ -27,7 +27,7 @@ from flask import (
 
 from refkit import Conversion, Offer, Referral, ReferralProgram, RefkitError
 
-from . import capture, cookie, signals
+from . import capture, cookie, names, signals
 from .admin import register_admin
 from .api import api_blueprint
 from .cli import refkit_cli
@@ -73,6 +73,7 @@ class RefKit:
         self._options = options
         self._user_loader: Callable[[], Any] | None = None
         self._admin_check: Callable[[], bool] | None = None
+        self._display_name: names.DisplayNameLoader | None = None
         if app is not None:
             self.init_app(app)
 
@@ -148,6 +149,19 @@ class RefKit:
         Without one, nobody may."""
         self._admin_check = callback
         return callback
+
+    def display_name(self, callback: F) -> F:
+        """Register the function giving the name the admin pages show for a user id (a str),
+        or ``None`` to show the id. The pages keep the id beside the name (and in links); a
+        loader that raises is logged once per request and the ids are shown. Called at most
+        once per id and request."""
+        self._display_name = callback
+        return callback
+
+    def user_name(self, user_id: str | int) -> str | None:
+        """The ``@display_name`` of ``user_id`` (``None``: none registered, none found, or the
+        loader failed), cached for the request."""
+        return names.display_name(self._display_name, user_id)
 
     def current_user_id(self) -> str | None:
         """The logged-in user's id as a str, or ``None``."""

@@ -52,6 +52,8 @@ class Extension(Protocol):
 
     def captured_code(self) -> str | None: ...
 
+    def user_name(self, user_id: str | int) -> str | None: ...
+
     def share_link(
         self,
         user_id: str | int | None = None,

@@ -126,19 +126,19 @@ def test_all_time_has_no_start() -> None:
 # -- the funnel ----------------------------------------------------------------------------
 
 
-def test_funnel_counts_each_step_and_the_rate_from_the_step_before(
+def test_funnel_counts_each_step_and_its_cohort_rate(
     story: refkit.ReferralProgram,
 ) -> None:
     funnel = dashboard.funnel(story, dashboard.period(START))
-    assert [(s.key, s.count) for s in funnel.steps] == [
-        ("visits", 20),
-        ("signups", 7),
-        ("first_purchases", 6),
-        ("rewarded", 5),
+    assert [(s.key, s.count, s.of) for s in funnel.steps] == [
+        ("visits", 20, None),
+        ("signups", 7, None),  # a signup need not follow a visit: no rate
+        ("bought", 6, "signups"),  # of the 7 signups, 6 bought (dan too, refunded later)
+        ("rewarded", 5, "bought"),  # of the 6, 5 have a reward that counts (not dan's)
     ]
     rates = [step.rate for step in funnel.steps]
-    assert rates[0] is None
-    assert rates[1:] == pytest.approx([7 / 20, 6 / 7, 5 / 6])
+    assert rates[:2] == [None, None]
+    assert rates[2:] == pytest.approx([6 / 7, 5 / 6])
     assert funnel.k_factor == pytest.approx(7 / 4)
     assert funnel.summary.revenue == Decimal("575.50")
 
@@ -153,6 +153,33 @@ def test_funnel_of_a_new_program_has_no_rates(program: refkit.ReferralProgram) -
     funnel = dashboard.funnel(program, dashboard.period(START))
     assert [s.count for s in funnel.steps] == [0, 0, 0, 0]
     assert [s.rate for s in funnel.steps] == [None, None, None, None]
+
+
+def test_funnel_rates_never_pass_100_percent_when_old_signups_buy_in_the_period(
+    admin: FlaskClient, story: refkit.ReferralProgram
+) -> None:
+    """Five friends who signed up two months ago buy this week, and one new friend signs up:
+    the week's buyers over the week's signups was 6 / 3 = 200%; each rate is now a share of
+    the week's signups."""
+    for number in range(5):
+        story.attribute(f"old-{number}", story.code_for("alice"), at=ago(60))
+        story.record_conversion(f"old-o{number}", f"old-{number}", Decimal(40), "EUR", at=ago(1))
+    shown = dashboard.period(START, "7")
+    funnel = dashboard.funnel(story, shown)
+    summary = funnel.summary
+    assert summary.first_purchases == 6  # gus and the five: the old, mixed numerator
+    assert summary.signups == 2  # eve and gus
+    assert summary.first_purchases / summary.signups == 3.0  # it showed "300.0% of signups"
+    assert [(s.key, s.count, s.rate) for s in funnel.steps][2:] == [
+        ("bought", 1, 0.5),  # gus, of eve and gus
+        ("rewarded", 1, 1.0),
+    ]
+    assert all(s.rate is None or 0 <= s.rate <= 1 for s in funnel.steps)
+    assert summary.conversion_rate == 0.5
+    shown_page = page(admin, "/refkit/admin?days=7")
+    assert "300.0%" not in shown_page
+    assert "50.0% of signups" in shown_page
+    assert "100.0% of bought" in shown_page
 
 
 # -- money over time -----------------------------------------------------------------------
@@ -450,18 +477,18 @@ def test_dashboard_funnel_chart_and_table(
     assert 'aria-describedby="refkit-funnel-chart-desc"' in chart
     assert '<title id="refkit-funnel-chart-title">Referral funnel, last 30 days</title>' in chart
     assert (
-        "Visits 20, Signups 7 (35.0% of visits), First purchases 6 (85.7% of signups), "
-        "Rewarded 5 (83.3% of first purchases)."
+        "Visits 20, Signups 7, Bought 6 (85.7% of signups), Rewarded 5 (83.3% of bought)."
     ) in chart
     assert re.findall(r'data-label="([^"]+)" data-value="([^"]+)"', chart) == [
         ("Visits", "20"),
         ("Signups", "7"),
-        ("First purchases", "6"),
+        ("Bought", "6"),
         ("Rewarded", "5"),
     ]
     steps = rows(text, "step")
-    assert steps["signups"] == ["Signups", "7", "35.0%"]
-    assert steps["rewarded"] == ["Rewarded", "5", "83.3%"]
+    assert steps["signups"] == ["Signups", "7", "–"]
+    assert steps["bought"] == ["Bought", "6", "85.7% of signups"]
+    assert steps["rewarded"] == ["Rewarded", "5", "83.3% of bought"]
 
 
 def test_dashboard_money_chart_has_a_point_per_day_and_a_text_alternative(
@@ -596,7 +623,7 @@ def test_approving_a_reward_redirects_back_with_a_message(
     response = post(admin, f"/refkit/admin/rewards/{reward}/approve", token, days="7", by="week")
     assert response.status_code == 303
     assert response.headers["Location"] == (
-        f"/refkit/admin?days=7&by=week&done=approved&reward={reward}#due"
+        f"/refkit/admin?days=7&by=week&done=approved&reward={reward}#notice"
     )
     assert [r.status for r in story.rewards(status="approved") if r.id == reward] == ["approved"]
     text = page(admin, response.headers["Location"])
@@ -609,7 +636,7 @@ def test_revoking_a_reward(admin: FlaskClient, story: refkit.ReferralProgram) ->
     token = csrf(page(admin))
     reward = due_ids(story)[1]
     response = post(admin, f"/refkit/admin/rewards/{reward}/revoke", token)
-    assert response.headers["Location"] == f"/refkit/admin?done=revoked&reward={reward}#due"
+    assert response.headers["Location"] == f"/refkit/admin?done=revoked&reward={reward}#notice"
     assert reward in [r.id for r in story.rewards(status="revoked")]
     assert f"Reward #{reward} revoked." in page(admin, response.headers["Location"])
 
@@ -629,7 +656,7 @@ def test_deciding_on_a_reward_that_is_no_longer_pending_changes_nothing(
 def test_approving_every_due_reward(admin: FlaskClient, story: refkit.ReferralProgram) -> None:
     token = csrf(page(admin))
     response = post(admin, "/refkit/admin/rewards/approve-due", token)
-    assert response.headers["Location"] == "/refkit/admin?done=approved_due&count=4#due"
+    assert response.headers["Location"] == "/refkit/admin?done=approved_due&count=4#notice"
     text = page(admin, response.headers["Location"])
     assert "Approved 4 rewards whose hold period had passed." in text
     assert metrics(text)["due_rewards"] == "0"
@@ -861,7 +888,7 @@ def test_recording_a_payout_lowers_the_balance_once_per_reference(
     }
     response = post(admin, "/refkit/admin/payouts", token, **form)
     assert response.status_code == 303
-    assert response.headers["Location"] == "/refkit/admin?done=paid_out#balances"
+    assert response.headers["Location"] == "/refkit/admin?done=paid_out#notice"
     assert "Payout recorded" in page(admin, response.headers["Location"])
     assert story.balance(line.user_id, line.currency) == 0
     assert post(admin, "/refkit/admin/payouts", token, **form).status_code == 303  # a resend

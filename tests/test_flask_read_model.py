@@ -38,7 +38,7 @@ def test_the_dashboards_due_count_is_what_approve_all_due_approves(
     token = re.search(r'name="csrf_token" value="([^"]+)"', text)
     assert token is not None
     response = admin.post("/refkit/admin/rewards/approve-due", data={"csrf_token": token[1]})
-    assert response.headers["Location"].endswith(f"done=approved_due&count={shown[1]}#due")
+    assert response.headers["Location"].endswith(f"done=approved_due&count={shown[1]}#notice")
     assert shown[1] == "1"
     assert program.reports.due_count() == 0  # nothing stays "due" for good
 

@@ -64,6 +64,33 @@ def test_summary(busy: refkit.ReferralProgram) -> None:
     assert summary.reward_cost == Decimal("10.00")
     assert summary.k_factor == pytest.approx(3 / 2)
     assert summary.rewarded == 2
+    assert (summary.signups_bought, summary.signups_rewarded) == (2, 2)
+
+
+def test_summary_follows_the_signups_of_the_period_as_a_cohort(make_program, clock) -> None:
+    """Four friends sign up 20 days ago and three of them buy in the last week; one more signs
+    up in the last week and does not buy. Dividing the week's buyers by the week's signups gave
+    3 / 1 = 300%; the cohort rate is the share of the week's signups who bought: 0 of 1."""
+    program = make_program(rules=RewardRules(referrer_reward=Reward.fixed(Decimal("5"), "EUR")))
+    start = clock()
+    alice = program.code_for("alice")
+    for friend in ("bob", "carol", "dave", "erin"):
+        program.attribute(friend, alice, at=start - timedelta(days=20))
+    program.attribute("fred", alice, at=start - timedelta(days=3))
+    for number, friend in enumerate(("bob", "carol", "dave"), 1):
+        program.record_conversion(f"o{number}", friend, Decimal("30"), "EUR", at=start)
+    program.revoke(program.rewards(user_id="alice")[0].id)  # carol's or bob's: one revoked
+
+    week = program.summary(since=start - timedelta(days=7))
+    assert (week.signups, week.first_purchases) == (1, 3)  # the old, mixed figures
+    assert (week.signups_bought, week.signups_rewarded, week.conversion_rate) == (0, 0, 0.0)
+
+    month = program.summary(since=start - timedelta(days=30))
+    assert (month.signups, month.signups_bought, month.signups_rewarded) == (5, 3, 2)
+    assert month.conversion_rate == pytest.approx(3 / 5)
+    # the cohort counts the purchases made before ``until`` only
+    before = program.summary(until=start)
+    assert (before.signups, before.signups_bought, before.conversion_rate) == (5, 0, 0.0)
 
 
 def test_summary_by_campaign(busy: refkit.ReferralProgram) -> None:

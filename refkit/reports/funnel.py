@@ -2,6 +2,11 @@
 
 Counts are SQL aggregates over indexed ``created_at`` columns, plain enough for each
 database's fastest path; nothing is loaded row by row.
+
+The funnel's rates are cohort rates (:func:`cohort`): they follow the referees who signed up
+in the period, whenever they bought, so a rate is a share of a set of people and never passes
+100%. (Dividing the period's buyers by the period's signups mixes people who signed up
+before the period and bought in it: "7 first purchases, 175% of 4 signups".)
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, func, select
+from sqlalchemy import ColumnElement, Connection, exists, func, select
 
 from ..conditions import NET, counted, period
 from ..models import ProgramSummary
@@ -20,7 +25,29 @@ from ..storage.schema import conversions, discount_claims, referrals, referrers,
 from ._sql import count, count_distinct, money_by_currency
 from .records import CampaignTotals
 
-__all__ = ["campaigns", "summary"]
+__all__ = ["campaigns", "cohort", "summary"]
+
+
+def cohort(
+    connection: Connection, conditions: list[ColumnElement[bool]], until: datetime | None
+) -> tuple[int, int]:
+    """Of the referrals matching ``conditions`` (the period's signups), how many referees
+    made a referred purchase before ``until`` (any time when ``None``), and how many of those
+    earned a reward that still counts (not revoked or reversed): ``(bought, rewarded)``.
+
+    Both are subsets of the signups, and ``rewarded`` of ``bought``, by construction."""
+    bought = exists().where(
+        conversions.c.customer_id == referrals.c.referee_id,
+        conversions.c.referrer_id.is_not(None),
+        *period(conversions.c.created_at, None, until),
+    )
+    rewarded = exists().where(
+        rewards.c.referee_id == referrals.c.referee_id,
+        counted(),
+        *period(rewards.c.created_at, None, until),
+    )
+    base = select(func.count()).select_from(referrals).where(*conditions)
+    return count(connection, base.where(bought)), count(connection, base.where(bought, rewarded))
 
 
 def summary(
@@ -43,6 +70,7 @@ def summary(
     signups = count(
         connection, select(func.count()).select_from(referrals).where(*where(referrals))
     )
+    signups_bought, signups_rewarded = cohort(connection, where(referrals), until)
     referred = [conversions.c.referrer_id.is_not(None), *where(conversions)]
     conversion_rows = connection.execute(
         select(conversions.c.currency, func.count(), func.sum(NET))
@@ -87,12 +115,14 @@ def summary(
         visits=visit_count,
         signups=signups,
         conversions=sum(int(number) for _, number, _ in conversion_rows),
-        conversion_rate=first_purchases / signups if signups else 0.0,
+        conversion_rate=signups_bought / signups if signups else 0.0,
         revenue=sum(revenue.values(), Decimal(0)),
         reward_cost=sum(cost.values(), Decimal(0)),
         k_factor=signups / referrer_count if referrer_count else 0.0,
         first_purchases=first_purchases,
         rewarded=rewarded,
+        signups_bought=signups_bought,
+        signups_rewarded=signups_rewarded,
         revenue_by_currency=dict(revenue),
         reward_cost_by_currency=dict(cost),
     )
