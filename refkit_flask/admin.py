@@ -292,7 +292,7 @@ def funnel_note(funnel: Funnel, step: FunnelStep) -> str:
     if step.of is None:
         return ""
     base = next(s for s in funnel.steps if s.key == step.of)
-    rate = "–" if step.rate is None else format_ratio(step.rate)
+    rate = "\u2013" if step.rate is None else format_ratio(step.rate)
     return f"{rate} of {base.label.lower()}"
 
 

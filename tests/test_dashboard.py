@@ -486,7 +486,7 @@ def test_dashboard_funnel_chart_and_table(
         ("Rewarded", "5"),
     ]
     steps = rows(text, "step")
-    assert steps["signups"] == ["Signups", "7", "–"]
+    assert steps["signups"] == ["Signups", "7", "\u2013"]
     assert steps["bought"] == ["Bought", "6", "85.7% of signups"]
     assert steps["rewarded"] == ["Rewarded", "5", "83.3% of bought"]
 
