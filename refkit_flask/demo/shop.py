@@ -87,6 +87,11 @@ def is_admin() -> bool:
     return user is not None and user.is_admin
 
 
+@refkit.display_name  # refkit: the dashboard shows customers' names, not their ids
+def display_name(user_id: str) -> str | None:
+    return db.user_names(db.connection(), [user_id]).get(user_id)
+
+
 def login_required(view: F) -> F:
     """Send anonymous visitors to the log-in page (back to this page, or the shop for POSTs)."""
 
@@ -157,6 +162,13 @@ def _login(user: db.User) -> None:
 # -- pages --------------------------------------------------------------------------------
 
 
+@blueprint.get("/favicon.ico")
+def favicon() -> ResponseReturnValue:
+    """The shop's icon (browsers ask for /favicon.ico on every site, the dashboard's pages
+    included)."""
+    return current_app.send_static_file("favicon.ico")
+
+
 @blueprint.get("/")
 def index() -> ResponseReturnValue:
     inviter = None
@@ -190,7 +202,7 @@ def signup() -> ResponseReturnValue:
     if current_user() is not None:
         return redirect(url_for("shop.index"))
     form = {"name": "", "email": ""}
-    errors: list[str] = []
+    errors: dict[str, str] = {}  # field -> message: each shown under its field
     if request.method == "POST":
         check_csrf()
         name = request.form.get("name", "").strip()
@@ -198,11 +210,11 @@ def signup() -> ResponseReturnValue:
         password = request.form.get("password", "")
         form = {"name": name, "email": email}
         if not 1 <= len(name) <= 80:
-            errors.append("Please enter your name (at most 80 characters).")
+            errors["name"] = "Please enter your name (at most 80 characters)."
         if len(email) > 254 or "@" not in email.strip("@") or any(c.isspace() for c in email):
-            errors.append("Please enter a valid email address.")
+            errors["email"] = "Please enter a valid email address."
         if not 8 <= len(password) <= 200:
-            errors.append("Please choose a password of at least 8 characters.")
+            errors["password"] = "Please choose a password of at least 8 characters."  # noqa: S105
         if not errors:
             conn = db.connection()
             method = current_app.config["DEMO_HASH_METHOD"]
@@ -212,7 +224,7 @@ def signup() -> ResponseReturnValue:
                         conn, name, email, generate_password_hash(password, method=method)
                     )
             except sqlite3.IntegrityError:
-                errors.append("An account with this email exists already: log in instead.")
+                errors["email"] = "An account with this email exists already: log in instead."
             else:
                 _login(user)
                 referral = refkit.attribute_signup(
