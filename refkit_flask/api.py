@@ -109,6 +109,7 @@ def api_blueprint(extension: Extension) -> Blueprint:
             user_id=user_id,
             code=code,
             link=share_link(user_id, None),
+            share_links=extension.share_links(user_id) or {},
             stats=stats_json(stats),
             balance={
                 currency: money(value) for currency, value in stats.balance_by_currency.items()

@@ -221,9 +221,7 @@ def channels(
     counts distinct referred customers of the channel who bought in the period, as
     :func:`summary` does.
     """
-    found: dict[str | None, dict[str, Any]] = defaultdict(
-        lambda: {"revenue": defaultdict(Decimal)}
-    )
+    found: dict[str | None, dict[str, Any]] = defaultdict(lambda: {"revenue": defaultdict(Decimal)})
     for channel, number in connection.execute(
         select(visits.c.channel, func.count())
         .where(*period(visits.c.created_at, since, until))

@@ -198,9 +198,7 @@ def attribute(
         review.on_referral(
             connection, referee_id, referrer_id, click, signup, at, disposable=context.disposable
         )
-        return Attribution(
-            Referral(referee_id, referrer_id, source, at, campaign, **tagged), True
-        )
+        return Attribution(Referral(referee_id, referrer_id, source, at, campaign, **tagged), True)
     existing = referral_of(connection, referee_id)  # lost a race
     if existing is None:  # the unordered pair exists: B already refers A
         return Attribution(None, False, "cycle")
