@@ -54,7 +54,7 @@ class Links(Base):
         """``url`` with the user's code (and ``campaign``, and ``channel``) added to its query
         string.
 
-        The channel goes in :attr:`channel_param` (``ref_channel`` by default): a name of
+        The channel goes in the ``channel_param`` option (``ref_channel`` by default): a name of
         refkit's own, so the shop's ``utm_*`` tags on ``url`` (what analytics reads) are kept
         as they are and refkit never overwrites them. Existing query parameters are kept as
         they were written (order, encoding, blank values); a previous code, campaign or
@@ -102,8 +102,8 @@ class Links(Base):
         one brought each visit and signup. Everything is percent-encoded
         (:func:`refkit.sharing.share_urls`).
 
-        :param text: the message before the link; the program's :attr:`share_text` by
-            default (the email's subject is :attr:`share_subject`).
+        :param text: the message before the link; the program's ``share_text`` option by
+            default (the email's subject is the ``share_subject`` option).
         :raises ValidationError: a bad url, campaign or text.
         """
         message = self.share_text if text is None else sharing.to_share_text(text)
