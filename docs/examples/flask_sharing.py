@@ -34,7 +34,7 @@ def invite() -> str:
 def my_buttons() -> str:
     # ...or your own markup with the same helpers.
     return render_template_string(
-        '{% for channel, url in refkit_share_links().items() %}'
+        "{% for channel, url in refkit_share_links().items() %}"
         '<a href="{{ url }}">{{ channel }}</a> {% endfor %}{{ refkit_qr() }}'
     )
 
