@@ -5,7 +5,7 @@ It serves an "invite friends" widget; every answer is JSON, errors included
 (``Cache-Control: no-store``):
 
 =========================  ================================================================
-``GET  /api/me``           the logged-in user's code, share link and stats (401: anonymous)
+``GET  /api/me``           the logged-in user's code, share link, share URLs and stats (401: anon.)
 ``GET  /api/me/link``      a share link, ``?campaign=`` optional
 ``GET  /api/me/rewards``   the user's rewards, newest first (``?limit=`` 1 to 100, default 20)
 ``GET  /api/offer``        ``?amount=&currency=``: the friend's discount on this order (a guest:

@@ -82,7 +82,7 @@ _SCHEMAS: dict[str, Any] = {
                 "additionalProperties": _DECIMAL,
             },
         },
-        "The logged-in user's referral code, share link and stats.",
+        "The logged-in user's referral code, share link, share URLs and stats.",
     ),
     "Link": _object(
         {
