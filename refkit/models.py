@@ -76,6 +76,11 @@ class Visit:
     campaign: str | None
     visitor: str | None
     created_at: datetime
+    #: The share channel of the link (``"email"``, ``"qr"``...), or ``None``.
+    channel: str | None = None
+    utm_source: str | None = None
+    utm_medium: str | None = None
+    utm_campaign: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +92,11 @@ class Referral:
     source: Source
     created_at: datetime
     campaign: str | None = None
+    #: The share channel of the link the referee came through, or ``None``.
+    channel: str | None = None
+    utm_source: str | None = None
+    utm_medium: str | None = None
+    utm_campaign: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +156,8 @@ class Conversion:
     reasons: tuple[str, ...]
     refunded_amount: Decimal = Decimal(0)
     campaign: str | None = None
+    #: The share channel of the customer's referral (copied when the order is recorded).
+    channel: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +260,8 @@ class ProgramSummary:
     reward_cost_by_currency: dict[str, Decimal] = field(default_factory=dict)
     signups_bought: int = 0
     signups_rewarded: int = 0
+    share_rate: float = 0.0
+    cost_per_acquisition: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)

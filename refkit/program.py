@@ -34,6 +34,7 @@ from .models import LeaderboardEntry, ProgramSummary, ReferrerStats
 from .privacy import Pepper
 from .reports import Reports
 from .rules import RewardRules
+from .sharing import DEFAULT_SHARE_SUBJECT, DEFAULT_SHARE_TEXT, to_share_text
 from .storage import SqlStore, Store, open_store
 from .storage.deadline import DEFAULT_TIMEOUT
 from .storage.sql import check_timeout
@@ -84,6 +85,12 @@ class ReferralProgram(Links, Attribution, Conversions, Credit, Privacy, Discount
     :param clock: where "now" comes from (a callable returning an aware datetime).
     :param query_param: the query parameter :meth:`link_for` puts the code in.
     :param campaign_param: the query parameter :meth:`link_for` puts the campaign in.
+    :param channel_param: the query parameter :meth:`link_for` puts the share channel in
+        (``ref_channel``: refkit's own name, so the shop's ``utm_*`` tags stay untouched).
+    :param share_text: the message :meth:`share_links` puts before the link (1 to 500
+        characters; :data:`refkit.sharing.DEFAULT_SHARE_TEXT` by default).
+    :param share_subject: the subject of the email :meth:`share_links` prepares
+        (:data:`refkit.sharing.DEFAULT_SHARE_SUBJECT` by default).
     :param fast_purchase: a referee's purchase within this time of their click flags the
         referral for review (``None``: never); 60 seconds by default.
     :param timeout: how long one call may take, in seconds, whatever the database does (a
@@ -109,6 +116,9 @@ class ReferralProgram(Links, Attribution, Conversions, Credit, Privacy, Discount
         clock: Clock = system_clock,
         query_param: str = "ref",
         campaign_param: str = "campaign",
+        channel_param: str = "ref_channel",
+        share_text: str = DEFAULT_SHARE_TEXT,
+        share_subject: str = DEFAULT_SHARE_SUBJECT,
         fast_purchase: timedelta | None = DEFAULT_FAST_PURCHASE,
         signal_retention: timedelta = DEFAULT_SIGNAL_RETENTION,
         claim_ttl: timedelta = DEFAULT_CLAIM_TTL,
@@ -129,7 +139,12 @@ class ReferralProgram(Links, Attribution, Conversions, Credit, Privacy, Discount
         self.clock = clock
         self.query_param = query_param
         self.campaign_param = campaign_param
+        if not isinstance(channel_param, str) or not channel_param:
+            raise ConfigurationError("channel_param must be a non-empty str")
+        self.channel_param = channel_param
         try:
+            self.share_text = to_share_text(share_text, "share_text")
+            self.share_subject = to_share_text(share_subject, "share_subject")
             self.fast_purchase = to_optional_duration(fast_purchase, "fast_purchase")
             retention = to_optional_duration(signal_retention, "signal_retention")
             ttl = to_optional_duration(claim_ttl, "claim_ttl")
@@ -193,6 +208,7 @@ class ReferralProgram(Links, Attribution, Conversions, Credit, Privacy, Discount
         since: datetime | None = None,
         until: datetime | None = None,
         campaign: str | None = None,
+        channel: str | None = None,
     ) -> ProgramSummary:
         """The program's funnel over ``[since, until)`` (all time by default).
 
@@ -213,10 +229,18 @@ class ReferralProgram(Links, Attribution, Conversions, Credit, Privacy, Discount
           them by currency.
         * ``k_factor = signups / referrers``: new customers each potential referrer brings,
           the viral coefficient (invitations per user times their conversion to signups).
+        * ``share_rate = referrers whose link brought at least one visit in the period /
+          referrers``: how many potential referrers actually share (0.0 without referrers).
+        * ``cost_per_acquisition = reward_cost / first_purchases``: what each referred
+          customer who bought cost in rewards and friends' discounts, rounded to the cent
+          (``None`` without first purchases: nothing was acquired, and no cost per one).
 
-        With ``campaign``, visits, signups, conversions and rewards count only that campaign.
+        With ``campaign``, visits, signups, conversions and rewards count only that campaign;
+        with ``channel`` (``"email"``, ``"qr"``...: see :meth:`share_links`), only that
+        share channel (a conversion counts for its referral's channel), and ``share_rate``
+        counts the referrers whose links brought a visit through it.
         """
-        return self.reports.summary(since, until, campaign)
+        return self.reports.summary(since, until, campaign, channel)
 
     def leaderboard(self, limit: int = 10, by: str = "conversions") -> list[LeaderboardEntry]:
         """Top referrers by ``"conversions"`` or ``"revenue"`` (net of refunds)."""

@@ -6,14 +6,19 @@ naming the argument, so bad input is refused before anything is stored.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 from .errors import ValidationError
 
-__all__ = ["to_aware", "to_campaign", "to_id", "to_optional_duration"]
+__all__ = ["to_aware", "to_campaign", "to_channel", "to_id", "to_optional_duration", "to_tag"]
 
 MAX_ID_LENGTH = 255
 MAX_CAMPAIGN_LENGTH = 100
+MAX_CHANNEL_LENGTH = 32
+#: A channel name: a lower-case ASCII letter or digit, then up to 31 of those, ``.``, ``_``
+#: or ``-`` (``email``, ``whatsapp``, ``instagram-story``).
+_CHANNEL = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}")
 
 
 def _has_control_characters(text: str) -> bool:
@@ -54,6 +59,33 @@ def to_campaign(value: object) -> str | None:
         raise ValidationError(f"campaign must be a str of 1 to {MAX_CAMPAIGN_LENGTH} characters")
     _check_text(value, "campaign")
     return value
+
+
+def to_tag(value: object, name: str) -> str | None:
+    """An optional free-text tag (a UTM value): 1 to 100 characters without control
+    characters, or ``None``."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_CAMPAIGN_LENGTH:
+        raise ValidationError(f"{name} must be a str of 1 to {MAX_CAMPAIGN_LENGTH} characters")
+    _check_text(value, name)
+    return value
+
+
+def to_channel(value: object) -> str | None:
+    """An optional channel name, lower-cased: 1 to 32 ASCII letters, digits, ``.``, ``_``
+    or ``-``, starting with a letter or digit (``"email"``, ``"qr"``), or ``None``."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(f"channel must be a str or None, got {type(value).__name__}")
+    name = value.lower()
+    if not _CHANNEL.fullmatch(name):
+        raise ValidationError(
+            f"channel must be 1 to {MAX_CHANNEL_LENGTH} ASCII letters, digits, '.', '_' or "
+            f"'-', starting with a letter or digit (like 'email' or 'qr'), got {value!r}"
+        )
+    return name
 
 
 def to_aware(value: object, name: str = "at") -> datetime:

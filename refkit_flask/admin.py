@@ -279,6 +279,7 @@ def _dashboard(program: ReferralProgram, shown: Period) -> dict[str, Any]:
         "leaders": dashboard.top_referrers(program),
         "campaigns": campaigns,
         "campaign_chart": _campaign_chart(campaigns, currency),
+        "channels": dashboard.channels(program, shown),
         "due": due,
         "flagged": dashboard.flagged_referrals(program),
         "balances": program.balances()[:MAX_BALANCES],

@@ -5,7 +5,7 @@ It serves an "invite friends" widget; every answer is JSON, errors included
 (``Cache-Control: no-store``):
 
 =========================  ================================================================
-``GET  /api/me``           the logged-in user's code, share link and stats (401: anonymous)
+``GET  /api/me``           the logged-in user's code, share link, share URLs and stats (401: anon.)
 ``GET  /api/me/link``      a share link, ``?campaign=`` optional
 ``GET  /api/me/rewards``   the user's rewards, newest first (``?limit=`` 1 to 100, default 20)
 ``GET  /api/offer``        ``?amount=&currency=``: the friend's discount on this order (a guest:
@@ -109,6 +109,7 @@ def api_blueprint(extension: Extension) -> Blueprint:
             user_id=user_id,
             code=code,
             link=share_link(user_id, None),
+            share_links=extension.share_links(user_id) or {},
             stats=stats_json(stats),
             balance={
                 currency: money(value) for currency, value in stats.balance_by_currency.items()

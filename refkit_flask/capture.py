@@ -23,7 +23,7 @@ from flask import Blueprint, Response, current_app, redirect, request
 
 from refkit import Fingerprint, InvalidCode, ValidationError
 from refkit.codes import normalize_code
-from refkit.validation import to_campaign
+from refkit.validation import to_campaign, to_channel, to_tag
 
 from . import cookie, signals
 from .config import DEFAULT_BOT_USER_AGENTS, Settings
@@ -31,10 +31,13 @@ from .headers import register_security_headers
 from .state import RefKitState, get_state, guard
 
 __all__ = [
+    "UTM_TAGS",
     "capture",
     "capture_query_param",
+    "cookie_tags",
     "is_bot",
     "landing_blueprint",
+    "landing_tags",
     "request_fingerprint",
     "safe_local_path",
 ]
@@ -43,6 +46,8 @@ _BOTS = re.compile(DEFAULT_BOT_USER_AGENTS, re.IGNORECASE)
 #: Codes remembered per day for visit de-duplication (keeps the cookie well under 4 KB).
 MAX_SEEN_CODES = 20
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f\\]")
+#: The landing's UTM tags kept with the visit and, through the cookie, with the referral.
+UTM_TAGS = ("utm_source", "utm_medium", "utm_campaign")
 
 
 def is_bot(user_agent: str | None, pattern: re.Pattern[str] | None = _BOTS) -> bool:
@@ -87,10 +92,18 @@ def capture(state: RefKitState, code: str, campaign: str | None) -> bool:
         payload = dict(found or {})
         today = program.clock().date().isoformat()
         seen = {c: day for c, day in dict(payload.get("seen") or {}).items() if day == today}
+        tags = landing_tags(state)
         if seen.get(canonical) == today:
             program.resolve(canonical)
         else:  # checks the code and counts the visit in one go
-            program.record_visit(canonical, campaign=_campaign(campaign))
+            program.record_visit(
+                canonical,
+                campaign=_campaign(campaign),
+                channel=tags["channel"],
+                utm_source=tags["utm_source"],
+                utm_medium=tags["utm_medium"],
+                utm_campaign=tags["utm_campaign"],
+            )
     except InvalidCode:
         return False
     if seen.get(canonical) != today:
@@ -99,6 +112,8 @@ def capture(state: RefKitState, code: str, campaign: str | None) -> bool:
         seen[canonical] = today
     if not _first_touch_holds(state, payload, canonical):
         payload = {"code": canonical, "campaign": _campaign(campaign), "at": _now(state)}
+        if any(tags.values()):
+            payload["tags"] = tags
         click = request_fingerprint(state)
         payload["fp"] = [click.ip, click.user_agent]
     payload["seen"] = seen
@@ -133,6 +148,37 @@ def request_fingerprint(state: RefKitState) -> Fingerprint:
     return state.program.fingerprint(
         ip=request.remote_addr, user_agent=request.headers.get("User-Agent")
     )
+
+
+def landing_tags(state: RefKitState) -> dict[str, str | None]:
+    """This request's share channel (``REFKIT_CHANNEL_PARAM``) and UTM tags, each ``None``
+    when absent or not what the core accepts (a hostile or over-long value is dropped: the
+    code still counts)."""
+    args = request.args
+    return _checked(args.get(state.settings.channel_param), {n: args.get(n) for n in UTM_TAGS})
+
+
+def cookie_tags(found: dict[str, object]) -> dict[str, str | None]:
+    """The channel and UTM tags kept in a referral payload (checked again: only what the
+    core accepts), for :meth:`refkit.ReferralProgram.attribute`."""
+    kept = found.get("tags")
+    tags: dict[str, object] = kept if isinstance(kept, dict) else {}
+    return _checked(tags.get("channel"), {n: tags.get(n) for n in UTM_TAGS})
+
+
+def _checked(channel: object, utm: dict[str, object]) -> dict[str, str | None]:
+    """The channel and UTM tags the core accepts; any other value becomes ``None``."""
+    result: dict[str, str | None] = {}
+    try:
+        result["channel"] = to_channel(channel or None)
+    except ValidationError:
+        result["channel"] = None
+    for name, value in utm.items():
+        try:
+            result[name] = to_tag(value or None, name)
+        except ValidationError:
+            result[name] = None
+    return result
 
 
 def _campaign(value: str | None) -> str | None:

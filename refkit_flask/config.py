@@ -20,6 +20,7 @@ from refkit.clock import Clock, system_clock
 from refkit.discounts import DEFAULT_CLAIM_TTL
 from refkit.keys import MIN_KEY_LENGTH
 from refkit.program import DEFAULT_FAST_PURCHASE, DEFAULT_SIGNAL_RETENTION
+from refkit.sharing import DEFAULT_SHARE_SUBJECT, DEFAULT_SHARE_TEXT, to_share_text
 from refkit.validation import to_optional_duration
 
 __all__ = [
@@ -50,6 +51,9 @@ OPTIONS: dict[str, str] = {
     "clock": "REFKIT_CLOCK",
     "query_param": "REFKIT_QUERY_PARAM",
     "campaign_param": "REFKIT_CAMPAIGN_PARAM",
+    "channel_param": "REFKIT_CHANNEL_PARAM",
+    "share_text": "REFKIT_SHARE_TEXT",
+    "share_subject": "REFKIT_SHARE_SUBJECT",
     "fast_purchase": "REFKIT_FAST_PURCHASE",
     "claim_ttl": "REFKIT_CLAIM_TTL",
     "signal_retention": "REFKIT_SIGNAL_RETENTION",
@@ -71,6 +75,9 @@ DEFAULTS: dict[str, Any] = {
     "REFKIT_RULES": None,
     "REFKIT_QUERY_PARAM": "ref",
     "REFKIT_CAMPAIGN_PARAM": "campaign",
+    "REFKIT_CHANNEL_PARAM": "ref_channel",
+    "REFKIT_SHARE_TEXT": DEFAULT_SHARE_TEXT,
+    "REFKIT_SHARE_SUBJECT": DEFAULT_SHARE_SUBJECT,
     "REFKIT_COOKIE_NAME": "refkit_referral",
     "REFKIT_COOKIE_MAX_AGE": None,
     "REFKIT_URL_PREFIX": "/refkit",
@@ -117,6 +124,9 @@ class Settings:
     #: The shop's SQLAlchemy session (``db.session``) refkit writes in, or ``None``.
     session: Any = None
     timeout: float | None = 2.0
+    channel_param: str = "ref_channel"
+    share_text: str = DEFAULT_SHARE_TEXT
+    share_subject: str = DEFAULT_SHARE_SUBJECT
 
     def program_options(self) -> dict[str, Any]:
         """The keyword arguments of the app's :class:`refkit.ReferralProgram`."""
@@ -127,6 +137,9 @@ class Settings:
             "clock": self.clock,
             "query_param": self.query_param,
             "campaign_param": self.campaign_param,
+            "channel_param": self.channel_param,
+            "share_text": self.share_text,
+            "share_subject": self.share_subject,
             "fast_purchase": self.fast_purchase,
             "claim_ttl": self.claim_ttl,
             "signal_retention": self.signal_retention,
@@ -263,6 +276,7 @@ def read_settings(app: Flask, options: dict[str, Any]) -> Settings:
     names = {
         "REFKIT_QUERY_PARAM": _option(options, config, "query_param"),
         "REFKIT_CAMPAIGN_PARAM": _option(options, config, "campaign_param"),
+        "REFKIT_CHANNEL_PARAM": _option(options, config, "channel_param"),
         "REFKIT_COOKIE_NAME": config["REFKIT_COOKIE_NAME"],
     }
     for key, name in names.items():
@@ -295,7 +309,18 @@ def read_settings(app: Flask, options: dict[str, Any]) -> Settings:
         bot_user_agents=_bots(config["REFKIT_BOT_USER_AGENTS"]),
         session=_session(_option(options, config, "session")),
         timeout=_timeout(_option(options, config, "timeout")),
+        channel_param=names["REFKIT_CHANNEL_PARAM"],
+        share_text=_text(_option(options, config, "share_text"), "REFKIT_SHARE_TEXT"),
+        share_subject=_text(_option(options, config, "share_subject"), "REFKIT_SHARE_SUBJECT"),
     )
+
+
+def _text(value: Any, key: str) -> str:
+    """``REFKIT_SHARE_TEXT`` or ``REFKIT_SHARE_SUBJECT``: 1 to 500 characters."""
+    try:
+        return to_share_text(value, key)
+    except ValidationError as error:
+        raise ConfigurationError(str(error)) from None
 
 
 def _session(value: Any) -> Any:

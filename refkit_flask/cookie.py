@@ -1,9 +1,10 @@
 """The signed referral cookie: what it holds, how it is read, and when it is written.
 
-The payload is ``{"code", "campaign", "at", "fp", "seen"}``: the first-touch code and
-campaign, when that first touch happened (the attribution window runs from it), the click's
-fraud signals (keyed hashes of the IP address and User-Agent, never the raw values) and the
-codes already counted today. It is signed with the app's keys for its own purpose
+The payload is ``{"code", "campaign", "at", "fp", "seen"}`` (and ``"tags"`` when the
+first touch had any): the first-touch code and campaign, its share channel and UTM tags,
+when that first touch happened (the attribution window runs from it), the click's fraud
+signals (keyed hashes of the IP address and User-Agent, never the raw values) and the codes
+already counted today. It is signed with the app's keys for its own purpose
 (itsdangerous, through :class:`refkit.TokenSigner`), HttpOnly, SameSite=Lax, Secure over
 HTTPS.
 

@@ -37,12 +37,20 @@ from refkit import (
     ReferrerStats,
     reports,
 )
-from refkit.reports import Bucket, BucketTotal, CampaignTotals, DueRewards, ReferralRow
+from refkit.reports import (
+    Bucket,
+    BucketTotal,
+    CampaignTotals,
+    ChannelTotals,
+    DueRewards,
+    ReferralRow,
+)
 
 __all__ = [
     "BUCKETS",
     "PERIODS",
     "CampaignRow",
+    "ChannelRow",
     "DueRewards",
     "FlaggedReferral",
     "Funnel",
@@ -53,6 +61,7 @@ __all__ = [
     "Period",
     "ReferrerReport",
     "campaigns",
+    "channels",
     "currencies",
     "flagged_referrals",
     "funnel",
@@ -347,6 +356,44 @@ def campaigns(
     rest = found[MAX_CAMPAIGNS:]
     if rest:
         rows.append(CampaignRow(f"{len(rest)} other campaigns", None, _sum(rest), len(rest)))
+    return rows
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelRow:
+    """A line of the channel split: ``name`` is what the page shows; ``channel`` is the
+    channel (``None`` for links without one, and for the row summing the rest)."""
+
+    name: str
+    channel: str | None
+    totals: ChannelTotals
+
+    @property
+    def purchase_rate(self) -> float:
+        """The cohort rate: of the period's signups through the channel, those who bought."""
+        return self.totals.purchase_rate
+
+
+def channels(program: ReferralProgram, shown: Period) -> list[ChannelRow]:
+    """The period's funnel by share channel, most signups first, links without a channel
+    last; past :data:`MAX_CAMPAIGNS` channels (anyone can put one in a link), the smallest
+    are summed into one "other channels" row."""
+    found = program.reports.channels(since=shown.since)
+    found.sort(key=lambda t: (-t.signups, -t.buyers, -t.visits, t.channel or ""))
+    named = [totals for totals in found if totals.channel is not None]
+    rows = [ChannelRow(t.channel or "", t.channel, t) for t in named[:MAX_CAMPAIGNS]]
+    rest = named[MAX_CAMPAIGNS:]
+    if rest:
+        summed = ChannelTotals(
+            channel=None,
+            visits=sum(t.visits for t in rest),
+            signups=sum(t.signups for t in rest),
+            buyers=sum(t.buyers for t in rest),
+            first_purchases=sum(t.first_purchases for t in rest),
+            conversions=sum(t.conversions for t in rest),
+        )
+        rows.append(ChannelRow(f"{len(rest)} other channels", None, summed))
+    rows.extend(ChannelRow("(no channel)", None, t) for t in found if t.channel is None)
     return rows
 
 

@@ -24,8 +24,11 @@ from flask import (
     make_response,
     url_for,
 )
+from markupsafe import Markup
 
 from refkit import Conversion, Offer, Referral, ReferralProgram, RefkitError
+from refkit.sharing import QR_CHANNEL, SHARE_CHANNELS, qr_svg, share_urls, to_share_text
+from refkit.validation import to_channel
 
 from . import capture, cookie, names, signals
 from .admin import register_admin
@@ -127,7 +130,19 @@ class RefKit:
         def refkit_code() -> str:
             return self.code() or ""
 
-        return {"refkit_link": refkit_link, "refkit_code": refkit_code}
+        def refkit_share_links(campaign: str | None = None) -> dict[str, str]:
+            return guard(lambda: self.share_links(campaign=campaign)) or {}
+
+        def refkit_qr(campaign: str | None = None) -> Markup:
+            # qr_svg draws the link and writes no text of it: its markup is safe as it is.
+            return Markup(guard(lambda: self.qr_svg(campaign=campaign)) or "")  # noqa: S704
+
+        return {
+            "refkit_link": refkit_link,
+            "refkit_code": refkit_code,
+            "refkit_share_links": refkit_share_links,
+            "refkit_qr": refkit_qr,
+        }
 
     # -- the public API --------------------------------------------------------------------
 
@@ -209,6 +224,7 @@ class RefKit:
                 guard(lambda: state.program.identify(user_id, email=email, connection=joined))
             return None
         code, campaign = found["code"], found.get("campaign")
+        tags = capture.cookie_tags(found)
         click = cookie.click_fingerprint(found)
         result: Referral | None = guard(
             lambda: state.program.attribute(
@@ -218,6 +234,10 @@ class RefKit:
                 campaign=campaign,
                 email=email,
                 click=click,
+                channel=tags["channel"],
+                utm_source=tags["utm_source"],
+                utm_medium=tags["utm_medium"],
+                utm_campaign=tags["utm_campaign"],
                 signup=capture.request_fingerprint(state)
                 if state.settings.flag_same_device
                 else None,
@@ -436,15 +456,53 @@ class RefKit:
         campaign: str | None = None,
         *,
         external: bool = True,
+        channel: str | None = None,
     ) -> str | None:
-        """The user's share link (``/r/<code>`` on this site), or ``None`` when anonymous."""
+        """The user's share link (``/r/<code>`` on this site), or ``None`` when anonymous.
+
+        ``channel`` (``"email"``, ``"qr"``...) goes in ``REFKIT_CHANNEL_PARAM``: the landing
+        keeps it with the visit and, through the cookie, with the referral.
+        """
         code = self.code(user_id)
         if code is None:
             return None
+        settings = get_state().settings
         params: dict[str, Any] = {"code": code, "_external": external}
         if campaign:
-            params[get_state().settings.campaign_param] = campaign
+            params[settings.campaign_param] = campaign
+        if channel:
+            params[settings.channel_param] = to_channel(channel)
         return url_for("refkit_landing.landing", **params)
+
+    def share_links(
+        self,
+        user_id: str | int | None = None,
+        campaign: str | None = None,
+        *,
+        text: str | None = None,
+    ) -> dict[str, str] | None:
+        """Ready share URLs of the user's link (the logged-in user by default), one per
+        channel (:meth:`refkit.ReferralProgram.share_links`), each holding the landing link
+        with its own channel; ``None`` when anonymous.
+
+        :param text: the message before the link; ``REFKIT_SHARE_TEXT`` by default.
+        :raises ValidationError: a bad campaign or text.
+        """
+        settings = get_state().settings
+        message = settings.share_text if text is None else to_share_text(text)
+        links = {}
+        for channel in SHARE_CHANNELS:
+            link = self.share_link(user_id, campaign, channel=channel)
+            if link is None:
+                return None
+            links[channel] = link
+        return share_urls(links, message, settings.share_subject)
+
+    def qr_svg(self, user_id: str | int | None = None, campaign: str | None = None) -> str | None:
+        """The user's share link (channel ``"qr"``) as an SVG QR code
+        (:func:`refkit.sharing.qr_svg`), or ``None`` when anonymous."""
+        link = self.share_link(user_id, campaign, channel=QR_CHANNEL)
+        return None if link is None else qr_svg(link)
 
 
 def _captured() -> dict[str, Any] | None:

@@ -13,6 +13,7 @@ from iso4217 import Currency
 
 from refkit import __version__
 from refkit.models import STATUSES
+from refkit.sharing import SHARE_CHANNELS
 
 __all__ = ["build_spec"]
 
@@ -62,6 +63,11 @@ _SCHEMAS: dict[str, Any] = {
             "user_id": {"type": "string"},
             "code": {"type": "string"},
             "link": {"type": "string", "format": "uri"},
+            "share_links": _object(
+                {channel: {"type": "string", "format": "uri"} for channel in SHARE_CHANNELS},
+                "Ready share URLs of the link, one per channel (a mailto:, an sms: and web "
+                "share pages), each link carrying its own channel.",
+            ),
             "stats": _ref("Stats"),
             "balance": {
                 "type": "object",
@@ -76,7 +82,7 @@ _SCHEMAS: dict[str, Any] = {
                 "additionalProperties": _DECIMAL,
             },
         },
-        "The logged-in user's referral code, share link and stats.",
+        "The logged-in user's referral code, share link, share URLs and stats.",
     ),
     "Link": _object(
         {

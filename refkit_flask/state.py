@@ -44,7 +44,7 @@ GUEST_ID = "refkit-guest:anonymous"
 
 class Extension(Protocol):
     """What the views ask of the :class:`~refkit_flask.RefKit` that set the app up: who is
-    logged in, whether they may see the dashboard, and their share link."""
+    logged in, whether they may see the dashboard, and their share links."""
 
     def current_user_id(self) -> str | None: ...
 
@@ -60,7 +60,16 @@ class Extension(Protocol):
         campaign: str | None = None,
         *,
         external: bool = True,
+        channel: str | None = None,
     ) -> str | None: ...
+
+    def share_links(
+        self,
+        user_id: str | int | None = None,
+        campaign: str | None = None,
+        *,
+        text: str | None = None,
+    ) -> dict[str, str] | None: ...
 
 
 @dataclass(eq=False)

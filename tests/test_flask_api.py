@@ -183,10 +183,21 @@ def test_me_gives_the_users_code_absolute_link_and_zero_stats(
 ) -> None:
     body = api.get("/me", user="alice").get_json()
     code = program.code_for("alice")
+    text = "I%20think%20you%27ll%20like%20this%20shop.%20Here%20is%20my%20invite%20link%3A"
+    link = f"http%3A%2F%2Flocalhost%2Fr%2F{code}%3Fref_channel%3D"
     assert body == {
         "user_id": "alice",
         "code": code,
         "link": f"http://localhost/r/{code}",
+        "share_links": {
+            "email": f"mailto:?subject=An%20invitation%20for%20you&body={text}%0D%0A%0D%0A"
+            f"{link}email",
+            "whatsapp": f"https://wa.me/?text={text}%20{link}whatsapp",
+            "x": f"https://x.com/intent/tweet?text={text}&url={link}x",
+            "facebook": f"https://www.facebook.com/sharer/sharer.php?u={link}facebook",
+            "telegram": f"https://t.me/share/url?url={link}telegram&text={text}",
+            "sms": f"sms:?&body={text}%20{link}sms",
+        },
         "stats": {
             "visits": 0,
             "signups": 0,

@@ -11,6 +11,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import CheckConstraint, Engine, create_engine, inspect, text
 
 import refkit
@@ -57,7 +58,7 @@ def _refkit_tables(engine: Engine) -> set[str]:
 
 
 def test_head_is_the_schema_version() -> None:
-    assert HEAD == SCHEMA_VERSION == "0008"
+    assert HEAD == SCHEMA_VERSION == "0012"
 
 
 def test_schema_matches_metadata(engine: Engine) -> None:
@@ -374,5 +375,35 @@ def test_0007_downgrades_and_upgrades_with_claims_in_place(engine: Engine) -> No
             command.upgrade(alembic_config(connection), HEAD)
         assert _differences(engine) == []
         assert program.claim_discount("o2", "bob", 40, "EUR").discount == Decimal(5)
+    finally:
+        program.store.close()
+
+
+@DATABASES
+def test_0012_downgrades_and_upgrades_with_channels_in_place(engine: Engine) -> None:
+    program = refkit.ReferralProgram(secret_key=SECRET, store=engine)
+    try:
+        code = program.code_for("alice")
+        program.record_visit(code, channel="email", utm_source="news")
+        program.attribute("bob", code, channel="email", utm_medium="mail")
+        program.record_conversion("order-1", "bob", "30", "EUR")
+        with engine.connect() as connection, connection.begin():
+            config = alembic_config(connection)
+            below = ScriptDirectory.from_config(config).get_revision("0012").down_revision
+            command.downgrade(config, str(below))
+        columns = {c["name"] for c in inspect(engine).get_columns("refkit_referrals")}
+        assert not columns & {"channel", "utm_source", "utm_medium", "utm_campaign"}
+        with engine.connect() as connection, connection.begin():
+            command.upgrade(alembic_config(connection), HEAD)
+        assert _differences(engine) == []
+        referral = program.referral_for("bob")
+        assert referral is not None
+        assert (referral.referrer_id, referral.channel, referral.utm_medium) == (
+            "alice",
+            None,
+            None,
+        )
+        assert program.summary().visits == 1
+        assert program.reports.channels()[0].channel is None  # the channels went with 0012
     finally:
         program.store.close()

@@ -15,7 +15,7 @@ from ..errors import AlreadyReferred, ExistingCustomer, SelfReferral, Validation
 from ..models import SOURCES, Fingerprint, Referral, Source, Visit
 from ..privacy import PSEUDONYM_PREFIX
 from ..steps import referrals, visits
-from ..validation import to_campaign, to_id
+from ..validation import to_campaign, to_channel, to_id, to_tag
 from .base import Base
 
 __all__ = ["Attribution"]
@@ -31,15 +31,25 @@ class Attribution(Base):
         campaign: str | None = None,
         visitor: str | None = None,
         at: datetime | None = None,
+        channel: str | None = None,
+        utm_source: str | None = None,
+        utm_medium: str | None = None,
+        utm_campaign: str | None = None,
         connection: joined.Joinable | None = None,
     ) -> Visit:
         """Count a click or landing for the code's referrer.
 
         :param visitor: an opaque, non-personal visitor key (for example a hash of a cookie).
+        :param channel: the share channel the link carried (:meth:`link_for`), lower-cased:
+            1 to 32 ASCII letters, digits, ``.``, ``_`` or ``-``.
+        :param utm_source: the landing's UTM tags (``utm_medium``, ``utm_campaign`` too),
+            kept with the visit: 1 to 100 characters without control characters each.
         :param connection: write in the caller's transaction (see :meth:`record_conversion`).
         :raises InvalidCode: the code is not one of this program's.
+        :raises ValidationError: a bad campaign, channel or UTM tag (nothing is stored).
         """
         campaign = to_campaign(campaign)
+        tags = _tags(channel, utm_source, utm_medium, utm_campaign)
         if visitor is not None:
             visitor = to_id(visitor, "visitor")[:128]
         when = self._now(at)
@@ -49,12 +59,12 @@ class Attribution(Base):
         if user_id is not None:
             known = user_id
             return self._write(
-                lambda c: visits.record(c, known, campaign, visitor, when), connection
+                lambda c: visits.record(c, known, campaign, visitor, when, tags), connection
             )
         # Not cached: find the referrer and count the visit in one statement.
         visit = self._write(
             lambda c: visits.record_by_number(
-                c, parsed.number, campaign, visitor, when, PSEUDONYM_PREFIX
+                c, parsed.number, campaign, visitor, when, PSEUDONYM_PREFIX, tags
             ),
             connection,
         )
@@ -74,6 +84,10 @@ class Attribution(Base):
         email: str | None = None,
         click: Fingerprint | None = None,
         signup: Fingerprint | None = None,
+        channel: str | None = None,
+        utm_source: str | None = None,
+        utm_medium: str | None = None,
+        utm_campaign: str | None = None,
         connection: joined.Joinable | None = None,
     ) -> Referral:
         """Bind a new customer to the code's referrer, for good.
@@ -87,7 +101,11 @@ class Attribution(Base):
             click on the link); with ``signup``, the fraud signals checked and kept (as
             keyed hashes) for review.
         :param signup: the :meth:`fingerprint` of the signup request.
+        :param channel: the share channel the referee came through, and ``utm_source``,
+            ``utm_medium``, ``utm_campaign`` the landing's UTM tags (as for
+            :meth:`record_visit`), kept with a new referral; an existing referral keeps its own.
         :param connection: write in the caller's transaction (see :meth:`record_conversion`).
+        :raises ValidationError: a bad source, campaign, channel or UTM tag (nothing stored).
         :raises AlreadyReferred: the referee is bound to someone else.
         :raises SelfReferral: the code is the referee's own, the referee and the referrer
             registered the same normalized email (:meth:`identify`), or the binding would
@@ -96,6 +114,7 @@ class Attribution(Base):
             for them) without a referrer.
         :raises InvalidCode: the code is not one of this program's.
         """
+        tags = _tags(channel, utm_source, utm_medium, utm_campaign)  # before anything is stored
         if email is not None:
             self.identify(referee_id, email=email, at=at, connection=connection)
         referee = to_id(referee_id, "referee_id")
@@ -114,7 +133,7 @@ class Attribution(Base):
         pseudonyms = self._pseudonyms(referee)
         result = self._write(
             lambda c: referrals.attribute(
-                c, referee, referrer, source, campaign, when, click, signup, pseudonyms
+                c, referee, referrer, source, campaign, when, click, signup, pseudonyms, tags
             ),
             connection,
             lambda r: [("referral.created", r.referral)] if r.created else [],
@@ -149,3 +168,18 @@ class Attribution(Base):
         referee = to_id(referee_id, "referee_id")
         pseudonyms = self._pseudonyms(referee)
         return self.store.read(lambda c: referrals.referral_for(c, referee, pseudonyms))
+
+
+def _tags(
+    channel: object, utm_source: object, utm_medium: object, utm_campaign: object
+) -> dict[str, str | None]:
+    """The checked channel and UTM tags of a visit or a referral.
+
+    :raises ValidationError: naming the bad one.
+    """
+    return {
+        "channel": to_channel(channel),
+        "utm_source": to_tag(utm_source, "utm_source"),
+        "utm_medium": to_tag(utm_medium, "utm_medium"),
+        "utm_campaign": to_tag(utm_campaign, "utm_campaign"),
+    }

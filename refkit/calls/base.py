@@ -41,6 +41,9 @@ class Base:
     secret_key: SecretKeys
     query_param: str
     campaign_param: str
+    channel_param: str
+    share_text: str
+    share_subject: str
     fast_purchase: timedelta | None
     signal_retention: timedelta
     claim_ttl: timedelta

@@ -1,5 +1,6 @@
-"""Codes and links: :meth:`code_for`, :meth:`link_for`, :meth:`verify`, :meth:`resolve` and
-:meth:`revoke_code`, mixed into :class:`refkit.ReferralProgram`.
+"""Codes and links: :meth:`code_for`, :meth:`link_for`, :meth:`share_links`, :meth:`qr_svg`,
+:meth:`verify`, :meth:`resolve` and :meth:`revoke_code`, mixed into
+:class:`refkit.ReferralProgram`.
 
 A code is the signed form of the user's referrer number (:mod:`refkit.codes`); the program
 keeps the numbers it looked up in its code cache (:data:`refkit.program.CODE_CACHE_TTL`).
@@ -10,10 +11,11 @@ from __future__ import annotations
 from datetime import datetime
 from urllib.parse import unquote_plus, urlencode, urlsplit, urlunsplit
 
+from .. import sharing
 from ..errors import InvalidCode, ValidationError
 from ..privacy import PSEUDONYM_PREFIX
 from ..steps import referrers
-from ..validation import to_campaign, to_id
+from ..validation import to_campaign, to_channel, to_id
 from .base import Base, candidate_number
 
 __all__ = ["Links"]
@@ -42,21 +44,34 @@ class Links(Base):
             self._remember(uid, number)
         return self._codec.encode(number)
 
-    def link_for(self, user_id: str | int, url: str, campaign: str | None = None) -> str:
-        """``url`` with the user's code (and ``campaign``) added to its query string.
+    def link_for(
+        self,
+        user_id: str | int,
+        url: str,
+        campaign: str | None = None,
+        channel: str | None = None,
+    ) -> str:
+        """``url`` with the user's code (and ``campaign``, and ``channel``) added to its query
+        string.
 
-        Existing query parameters are kept as they were written (order, encoding, blank
-        values); a previous code or campaign parameter is replaced.
+        The channel goes in the ``channel_param`` option (``ref_channel`` by default): a name of
+        refkit's own, so the shop's ``utm_*`` tags on ``url`` (what analytics reads) are kept
+        as they are and refkit never overwrites them. Existing query parameters are kept as
+        they were written (order, encoding, blank values); a previous code, campaign or
+        channel parameter is replaced.
+
+        :raises ValidationError: a bad url, campaign or channel (see :meth:`record_visit`).
         """
-        code = self.code_for(user_id)
         campaign = to_campaign(campaign)
+        channel = to_channel(channel)
+        code = self.code_for(user_id)
         if not isinstance(url, str):
             raise ValidationError("url must be a str")
         try:
             parts = urlsplit(url)
         except ValueError as error:  # e.g. "http://[::1/p": an unbalanced IPv6 bracket
             raise ValidationError(f"url is not a valid URL: {error}") from None
-        names = {self.query_param, self.campaign_param}
+        names = {self.query_param, self.campaign_param, self.channel_param}
         kept = [
             piece
             for piece in parts.query.split("&")
@@ -65,8 +80,49 @@ class Links(Base):
         added = [(self.query_param, code)]
         if campaign is not None:
             added.append((self.campaign_param, campaign))
+        if channel is not None:
+            added.append((self.channel_param, channel))
         query = "&".join([*kept, urlencode(added)])
         return urlunsplit(parts._replace(query=query))
+
+    def share_links(
+        self,
+        user_id: str | int,
+        url: str,
+        *,
+        text: str | None = None,
+        campaign: str | None = None,
+    ) -> dict[str, str]:
+        """Ready share URLs for the user's link to ``url``, one per channel: ``"email"``
+        (a ``mailto:`` with a subject and a body), ``"whatsapp"``, ``"x"``, ``"facebook"``,
+        ``"telegram"`` and ``"sms"`` (:data:`refkit.sharing.SHARE_CHANNELS`).
+
+        Each holds :meth:`link_for` with its own channel (the email's link carries
+        ``ref_channel=email``...), so :meth:`summary` and the funnel by channel tell which
+        one brought each visit and signup. Everything is percent-encoded
+        (:func:`refkit.sharing.share_urls`).
+
+        :param text: the message before the link; the program's ``share_text`` option by
+            default (the email's subject is the ``share_subject`` option).
+        :raises ValidationError: a bad url, campaign or text.
+        """
+        message = self.share_text if text is None else sharing.to_share_text(text)
+        links = {
+            channel: self.link_for(user_id, url, campaign, channel)
+            for channel in sharing.SHARE_CHANNELS
+        }
+        return sharing.share_urls(links, message, self.share_subject)
+
+    def qr_svg(self, user_id: str | int, url: str, campaign: str | None = None) -> str:
+        """The user's link to ``url`` as an SVG QR code (a ``str`` holding one ``<svg>``
+        element), for a poster, a receipt or a phone screen shown across a counter.
+
+        The link carries the channel ``"qr"`` (:data:`refkit.sharing.QR_CHANNEL`), so scans
+        are counted as their own channel. See :func:`refkit.sharing.qr_svg`.
+
+        :raises ValidationError: a bad url or campaign.
+        """
+        return sharing.qr_svg(self.link_for(user_id, url, campaign, sharing.QR_CHANNEL))
 
     def revoke_code(self, user_id: str | int, *, at: datetime | None = None) -> str:
         """Withdraw the user's code (leaked to a coupon site, say) and return their new one.

@@ -26,6 +26,7 @@ Several reports read from one snapshot with :meth:`Reports.read`::
 :func:`summary`                  the program's funnel in a period (:class:`~refkit.ProgramSummary`)
 :func:`leaderboard`              the best referrers (:class:`~refkit.LeaderboardEntry`)
 :func:`campaigns`                the funnel and money by campaign (:class:`CampaignTotals`)
+:func:`channels`                 the funnel by share channel (:class:`ChannelTotals`)
 :func:`revenue_by_bucket`        referred revenue by day or week (:class:`BucketTotal`)
 :func:`reward_cost_by_bucket`    reward cost by day or week (:class:`BucketTotal`)
 :func:`first_activity`           when the first referred order was recorded
@@ -48,8 +49,8 @@ from sqlalchemy import Connection
 
 from ..errors import StorageError, ValidationError
 from ..models import Conversion, LeaderboardEntry, ProgramSummary, ReferrerStats
-from ..validation import to_aware, to_campaign, to_id
-from .funnel import campaigns, summary
+from ..validation import to_aware, to_campaign, to_channel, to_id
+from .funnel import campaigns, channels, summary
 from .money import (
     bucket_start,
     currencies,
@@ -57,7 +58,7 @@ from .money import (
     revenue_by_bucket,
     reward_cost_by_bucket,
 )
-from .records import Bucket, BucketTotal, CampaignTotals, DueRewards, ReferralRow
+from .records import Bucket, BucketTotal, CampaignTotals, ChannelTotals, DueRewards, ReferralRow
 from .referrers import (
     LEADERBOARD_ORDERS,
     buyers_of,
@@ -74,12 +75,14 @@ __all__ = [
     "Bucket",
     "BucketTotal",
     "CampaignTotals",
+    "ChannelTotals",
     "DueRewards",
     "ReferralRow",
     "Reports",
     "bucket_start",
     "buyers_of",
     "campaigns",
+    "channels",
     "conversions_of",
     "currencies",
     "due_count",
@@ -162,11 +165,12 @@ class Reports:
         since: datetime | None = None,
         until: datetime | None = None,
         campaign: str | None = None,
+        channel: str | None = None,
     ) -> ProgramSummary:
         """The funnel over ``[since, until)`` (see :meth:`refkit.ReferralProgram.summary`)."""
         start, end = _when(since, "since"), _when(until, "until")
-        name = to_campaign(campaign)
-        return self.read(lambda c: summary(c, start, end, name))
+        name, way = to_campaign(campaign), to_channel(channel)
+        return self.read(lambda c: summary(c, start, end, name, way))
 
     def leaderboard(self, limit: int = 10, by: str = "conversions") -> list[LeaderboardEntry]:
         """Top referrers by ``"conversions"`` or ``"revenue"`` (net of refunds), ``limit``
@@ -182,6 +186,13 @@ class Reports:
         """Each campaign's funnel and money over ``[since, until)``, in no particular order."""
         start, end = _when(since, "since"), _when(until, "until")
         return self.read(lambda c: campaigns(c, start, end))
+
+    def channels(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> list[ChannelTotals]:
+        """Each share channel's funnel over ``[since, until)``, in no particular order."""
+        start, end = _when(since, "since"), _when(until, "until")
+        return self.read(lambda c: channels(c, start, end))
 
     def revenue_by_bucket(
         self, since: datetime | None = None, until: datetime | None = None, by: Bucket = "day"

@@ -1,4 +1,5 @@
-"""Program-wide reports: the funnel (:func:`summary`) and its split by campaign.
+"""Program-wide reports: the funnel (:func:`summary`) and its split by campaign and by
+share channel.
 
 Counts are SQL aggregates over indexed ``created_at`` columns, plain enough for each
 database's fastest path; nothing is loaded row by row.
@@ -13,19 +14,22 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, exists, func, select
+from sqlalchemy import ColumnElement, Connection, and_, exists, func, select
 
 from ..conditions import NET, counted, period
 from ..models import ProgramSummary
 from ..money import from_minor
 from ..storage.schema import conversions, discount_claims, referrals, referrers, rewards, visits
 from ._sql import count, count_distinct, money_by_currency
-from .records import CampaignTotals
+from .records import CampaignTotals, ChannelTotals
 
-__all__ = ["campaigns", "cohort", "summary"]
+__all__ = ["campaigns", "channels", "cohort", "summary"]
+
+#: :attr:`~refkit.ProgramSummary.cost_per_acquisition` is rounded to this.
+CENT = Decimal("0.01")
 
 
 def cohort(
@@ -51,15 +55,22 @@ def cohort(
 
 
 def summary(
-    connection: Connection, since: datetime | None, until: datetime | None, campaign: str | None
+    connection: Connection,
+    since: datetime | None,
+    until: datetime | None,
+    campaign: str | None,
+    channel: str | None = None,
 ) -> ProgramSummary:
     """The program's funnel over ``[since, until)`` (see
-    :meth:`refkit.ReferralProgram.summary` for each figure), for one campaign or all."""
+    :meth:`refkit.ReferralProgram.summary` for each figure), for one campaign and one
+    share channel, or all."""
 
     def where(table: Any) -> list[ColumnElement[bool]]:
         conditions = period(table.c.created_at, since, until)
         if campaign is not None:
             conditions.append(table.c.campaign == campaign)
+        if channel is not None:
+            conditions.append(table.c.channel == channel)
         return conditions
 
     holders = select(func.count()).select_from(referrers)
@@ -67,6 +78,14 @@ def summary(
         holders = holders.where(referrers.c.created_at < until)
     referrer_count = count(connection, holders)
     visit_count = count(connection, select(func.count()).select_from(visits).where(*where(visits)))
+    # Referrers (holding a code before ``until``) whose links brought a visit in the period.
+    sharing = [*where(visits), referrers.c.user_id == visits.c.referrer_id]
+    if until is not None:
+        sharing.append(referrers.c.created_at < until)
+    sharers = count(
+        connection,
+        select(func.count()).select_from(referrers).where(exists().where(*sharing)),
+    )
     signups = count(
         connection, select(func.count()).select_from(referrals).where(*where(referrals))
     )
@@ -79,12 +98,9 @@ def summary(
     ).all()
     first_purchases = count_distinct(connection, conversions.c.customer_id, referred)
     reward_filter = [counted(), *period(rewards.c.created_at, since, until)]
-    if campaign is not None:
-        reward_filter.append(
-            rewards.c.order_id.in_(
-                select(conversions.c.order_id).where(conversions.c.campaign == campaign)
-            )
-        )
+    orders = _orders_of(campaign, channel)
+    if orders is not None:
+        reward_filter.append(rewards.c.order_id.in_(orders))
     cost_rows = connection.execute(
         select(rewards.c.currency, func.sum(rewards.c.value_minor))
         .where(rewards.c.currency.is_not(None), *reward_filter)
@@ -97,12 +113,8 @@ def summary(
         discounts.c.status == "used",
         *period(discounts.c.used_at, since, until),
     ]
-    if campaign is not None:
-        discount_filter.append(
-            discounts.c.order_id.in_(
-                select(conversions.c.order_id).where(conversions.c.campaign == campaign)
-            )
-        )
+    if orders is not None:
+        discount_filter.append(discounts.c.order_id.in_(orders))
     discount_rows = connection.execute(
         select(discounts.c.currency, func.sum(discounts.c.discount_minor))
         .where(*discount_filter)
@@ -110,6 +122,7 @@ def summary(
     ).all()
     revenue = money_by_currency((currency, units) for currency, _, units in conversion_rows)
     cost = money_by_currency([*cost_rows, *discount_rows])
+    reward_cost = sum(cost.values(), Decimal(0))
     return ProgramSummary(
         referrers=referrer_count,
         visits=visit_count,
@@ -117,7 +130,7 @@ def summary(
         conversions=sum(int(number) for _, number, _ in conversion_rows),
         conversion_rate=signups_bought / signups if signups else 0.0,
         revenue=sum(revenue.values(), Decimal(0)),
-        reward_cost=sum(cost.values(), Decimal(0)),
+        reward_cost=reward_cost,
         k_factor=signups / referrer_count if referrer_count else 0.0,
         first_purchases=first_purchases,
         rewarded=rewarded,
@@ -125,7 +138,25 @@ def summary(
         signups_rewarded=signups_rewarded,
         revenue_by_currency=dict(revenue),
         reward_cost_by_currency=dict(cost),
+        share_rate=sharers / referrer_count if referrer_count else 0.0,
+        cost_per_acquisition=(
+            (reward_cost / first_purchases).quantize(CENT, ROUND_HALF_EVEN)
+            if first_purchases
+            else None
+        ),
     )
+
+
+def _orders_of(campaign: str | None, channel: str | None) -> Any:
+    """The order ids of one campaign and channel (a subquery), or ``None`` for all orders."""
+    if campaign is None and channel is None:
+        return None
+    conditions = []
+    if campaign is not None:
+        conditions.append(conversions.c.campaign == campaign)
+    if channel is not None:
+        conditions.append(conversions.c.channel == channel)
+    return select(conversions.c.order_id).where(*conditions)
 
 
 def campaigns(
@@ -206,4 +237,67 @@ def campaigns(
             reward_cost=dict(entry["reward_cost"]),
         )
         for campaign, entry in found.items()
+    ]
+
+
+def channels(
+    connection: Connection, since: datetime | None, until: datetime | None
+) -> list[ChannelTotals]:
+    """Each share channel's funnel in ``[since, until)``, in no particular order
+    (``channel=None``: visits and referrals that came through no channel's link).
+
+    ``buyers`` is a cohort: of the referees who signed up through the channel in the period,
+    those who bought before ``until`` (so never more than ``signups``); ``first_purchases``
+    counts distinct referred customers of the channel who bought in the period, as
+    :func:`summary` does.
+    """
+    found: dict[str | None, dict[str, Any]] = defaultdict(lambda: {"revenue": defaultdict(Decimal)})
+    for channel, number in connection.execute(
+        select(visits.c.channel, func.count())
+        .where(*period(visits.c.created_at, since, until))
+        .group_by(visits.c.channel)
+    ):
+        found[channel]["visits"] = int(number)
+    bought = conversions.c.customer_id == referrals.c.referee_id
+    bought_by = and_(bought, conversions.c.created_at < until) if until is not None else bought
+    for channel, number, buyers in connection.execute(
+        select(
+            referrals.c.channel,
+            func.count(),
+            func.count(referrals.c.referee_id).filter(exists().where(bought_by)),
+        )
+        .where(*period(referrals.c.created_at, since, until))
+        .group_by(referrals.c.channel)
+    ):
+        found[channel]["signups"] = int(number)
+        found[channel]["buyers"] = int(buyers)
+    referred = [
+        conversions.c.referrer_id.is_not(None),
+        *period(conversions.c.created_at, since, until),
+    ]
+    for channel, currency, number, units in connection.execute(
+        select(conversions.c.channel, conversions.c.currency, func.count(), func.sum(NET))
+        .where(*referred)
+        .group_by(conversions.c.channel, conversions.c.currency)
+    ):
+        entry = found[channel]
+        entry["conversions"] = entry.get("conversions", 0) + int(number)
+        entry["revenue"][currency] += from_minor(int(units or 0), currency)
+    for channel, customers in connection.execute(
+        select(conversions.c.channel, func.count(func.distinct(conversions.c.customer_id)))
+        .where(*referred)
+        .group_by(conversions.c.channel)
+    ):
+        found[channel]["first_purchases"] = int(customers)
+    return [
+        ChannelTotals(
+            channel=channel,
+            visits=entry.get("visits", 0),
+            signups=entry.get("signups", 0),
+            buyers=entry.get("buyers", 0),
+            first_purchases=entry.get("first_purchases", 0),
+            conversions=entry.get("conversions", 0),
+            revenue=dict(entry["revenue"]),
+        )
+        for channel, entry in found.items()
     ]

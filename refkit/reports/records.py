@@ -9,7 +9,14 @@ from typing import Literal
 
 from ..models import EarnedReward
 
-__all__ = ["Bucket", "BucketTotal", "CampaignTotals", "DueRewards", "ReferralRow"]
+__all__ = [
+    "Bucket",
+    "BucketTotal",
+    "CampaignTotals",
+    "ChannelTotals",
+    "DueRewards",
+    "ReferralRow",
+]
 
 #: How money over time is grouped: by UTC calendar day, or by ISO week (Monday to Sunday).
 Bucket = Literal["day", "week"]
@@ -39,6 +46,32 @@ class CampaignTotals:
     buyers: int = 0
     revenue: dict[str, Decimal] = field(default_factory=dict)
     reward_cost: dict[str, Decimal] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelTotals:
+    """One share channel's funnel in a period (``channel=None``: through no channel's link).
+
+    ``signups`` are the referrals made in the period; ``buyers`` the cohort of those
+    referees who have bought (before the period's end), so ``buyers <= signups`` and
+    :attr:`purchase_rate` is at most 1. ``first_purchases`` counts distinct referred
+    customers who bought in the period, and ``revenue`` their orders (net of refunds), by
+    currency.
+    """
+
+    channel: str | None
+    visits: int = 0
+    signups: int = 0
+    buyers: int = 0
+    first_purchases: int = 0
+    conversions: int = 0
+    revenue: dict[str, Decimal] = field(default_factory=dict)
+
+    @property
+    def purchase_rate(self) -> float:
+        """``buyers / signups``: the share of the period's signups who bought (0.0 without
+        signups)."""
+        return self.buyers / self.signups if self.signups else 0.0
 
 
 @dataclass(frozen=True, slots=True)

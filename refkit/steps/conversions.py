@@ -155,6 +155,10 @@ def _conversion_context() -> Any:
         referrals.c.source,
         referrals.c.campaign,
         referrals.c.created_at,
+        referrals.c.channel,
+        referrals.c.utm_source,
+        referrals.c.utm_medium,
+        referrals.c.utm_campaign,
         select(signals.c.clicked_at)
         .where(signals.c.referee_id == referrals.c.referee_id)
         .scalar_subquery()
@@ -356,6 +360,7 @@ def record(connection: Connection, new: NewConversion, rules: RewardRules | None
         "created_at": new.at,
         "referrer_id": referral.referrer_id if referral else None,
         "campaign": referral.campaign if referral else None,
+        "channel": referral.channel if referral else None,
         "reasons": _reasons(reasons, decision.rewards, expected),
     }
     if insert_ignore(connection, conversions, values) is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Literal
@@ -15,6 +16,7 @@ from ..storage.records import referral_from_row
 from ..storage.schema import UTCDateTime, referrals
 from . import erasure, review
 from .referrers import add_to_totals
+from .visits import TAGS
 
 __all__ = ["Attribution", "Refusal", "attribute", "referral_for", "referral_of"]
 
@@ -69,6 +71,7 @@ ATTRIBUTION_CONTEXT: Final = Prepared(
             WHERE pseudonym IN (:pseudonym0, :pseudonym1, :pseudonym2) LIMIT 1
         ) AS erased,
         r.referee_id, r.referrer_id, r.source, r.campaign, r.created_at,
+        r.channel, r.utm_source, r.utm_medium, r.utm_campaign,
         EXISTS (
             SELECT 1 FROM refkit_identities mine
             JOIN refkit_identities other ON other.email_hash = mine.email_hash
@@ -89,6 +92,10 @@ ATTRIBUTION_CONTEXT: Final = Prepared(
         source=String,
         campaign=String,
         created_at=UTCDateTime,
+        channel=String,
+        utm_source=String,
+        utm_medium=String,
+        utm_campaign=String,
         same_email=Boolean,
         cycle=Boolean,
         disposable=Boolean,
@@ -150,11 +157,13 @@ def attribute(
     click: Fingerprint | None = None,
     signup: Fingerprint | None = None,
     pseudonyms: tuple[str, ...] = (),
+    tags: Mapping[str, str | None] | None = None,
 ) -> Attribution:
     """Bind ``referee_id`` (or its pseudonym, one of ``pseudonyms``, if the referee was
     erased) to ``referrer_id`` unless a rule refuses it: the referee is bound already, is
     the referrer, shares their email, bought before (a referral binds a new customer) or
-    would close a cycle."""
+    would close a cycle. ``tags`` are kept with a new referral (:data:`~.visits.TAGS`)."""
+    tagged = {tag: (tags or {}).get(tag) for tag in TAGS}
     context = _context(connection, referee_id, referrer_id, pseudonyms)
     if context.erased is not None:
         referee_id = context.erased
@@ -182,13 +191,14 @@ def attribute(
         "pair_low": low,
         "pair_high": high,
         "created_at": at,
+        **tagged,
     }
     if insert_ignore(connection, referrals, values) is not None:
         add_to_totals(connection, referrer_id, signups=1)
         review.on_referral(
             connection, referee_id, referrer_id, click, signup, at, disposable=context.disposable
         )
-        return Attribution(Referral(referee_id, referrer_id, source, at, campaign), True)
+        return Attribution(Referral(referee_id, referrer_id, source, at, campaign, **tagged), True)
     existing = referral_of(connection, referee_id)  # lost a race
     if existing is None:  # the unordered pair exists: B already refers A
         return Attribution(None, False, "cycle")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Final
 
@@ -13,7 +14,11 @@ from ..storage.prepared import Prepared
 from ..storage.schema import UTCDateTime, referrers, visits
 from .referrers import add_to_totals
 
-__all__ = ["record", "record_by_number"]
+__all__ = ["TAGS", "record", "record_by_number"]
+
+#: Where a visit or a referral came from, stored with it: the link's share channel and the
+#: landing's UTM tags (each ``None`` when absent).
+TAGS: Final = ("channel", "utm_source", "utm_medium", "utm_campaign")
 
 #: A visit for the holder of referrer number ``:number`` unless that is an erased user (a
 #: pseudonym: it starts with ``:erased_prefix``, ``:prefix_length`` characters); returns
@@ -21,12 +26,13 @@ __all__ = ["record", "record_by_number"]
 VISIT_BY_NUMBER: Final = Prepared(
     visits.insert()
     .from_select(
-        ["referrer_id", "campaign", "visitor", "created_at"],
+        ["referrer_id", "campaign", "visitor", "created_at", *TAGS],
         select(
             referrers.c.user_id,
             bindparam("campaign", type_=String),
             bindparam("visitor", type_=String),
             bindparam("created_at", type_=UTCDateTime),
+            *(bindparam(tag, type_=String) for tag in TAGS),
         ).where(
             referrers.c.number == bindparam("number", type_=Integer),
             func.substr(referrers.c.user_id, 1, bindparam("prefix_length", type_=Integer))
@@ -34,7 +40,7 @@ VISIT_BY_NUMBER: Final = Prepared(
         ),
     )
     .returning(visits.c.id, visits.c.referrer_id),
-    ("number", "campaign", "visitor", "created_at", "erased_prefix", "prefix_length"),
+    ("number", "campaign", "visitor", "created_at", "erased_prefix", "prefix_length", *TAGS),
     {"created_at": UTCDateTime()},
 )
 
@@ -45,12 +51,14 @@ def record(
     campaign: str | None,
     visitor: str | None,
     at: datetime,
+    tags: Mapping[str, str | None] | None = None,
 ) -> Visit:
-    """Count a visit for ``referrer_id``."""
-    values = {"referrer_id": referrer_id, "campaign": campaign, "visitor": visitor}
+    """Count a visit for ``referrer_id``, with its :data:`TAGS` (``tags``)."""
+    tagged = _tags(tags)
+    values = {"referrer_id": referrer_id, "campaign": campaign, "visitor": visitor, **tagged}
     visit_id = insert_row(connection, visits, {**values, "created_at": at})
     add_to_totals(connection, referrer_id, visits=1)
-    return Visit(visit_id, referrer_id, campaign, visitor, at)
+    return Visit(visit_id, referrer_id, campaign, visitor, at, **tagged)
 
 
 def record_by_number(
@@ -60,10 +68,13 @@ def record_by_number(
     visitor: str | None,
     at: datetime,
     erased_prefix: str,
+    tags: Mapping[str, str | None] | None = None,
 ) -> Visit | None:
     """A visit for the holder of referrer ``number``, found and counted in one statement;
     ``None`` if no user holds it, or an erased one (their id starts with ``erased_prefix``)."""
+    tagged = _tags(tags)
     values = {
+        **tagged,
         "number": number,
         "campaign": campaign,
         "visitor": visitor,
@@ -75,4 +86,10 @@ def record_by_number(
     if row is None:
         return None
     add_to_totals(connection, row.referrer_id, visits=1)
-    return Visit(row.id, row.referrer_id, campaign, visitor, at)
+    return Visit(row.id, row.referrer_id, campaign, visitor, at, **tagged)
+
+
+def _tags(tags: Mapping[str, str | None] | None) -> dict[str, str | None]:
+    """Every one of :data:`TAGS`, ``None`` where ``tags`` has none."""
+    given = tags or {}
+    return {tag: given.get(tag) for tag in TAGS}

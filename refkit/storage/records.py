@@ -29,6 +29,10 @@ def referral_from_row(row: Any) -> Referral:
         source=row.source,
         created_at=row.created_at,
         campaign=row.campaign,
+        channel=row.channel,
+        utm_source=row.utm_source,
+        utm_medium=row.utm_medium,
+        utm_campaign=row.utm_campaign,
     )
 
 
@@ -62,6 +66,7 @@ def conversion_from_row(row: Any, rewards: tuple[EarnedReward, ...]) -> Conversi
         reasons=tuple(reason for reason in row.reasons.split(",") if reason),
         refunded_amount=from_minor(row.refunded_minor, row.currency),
         campaign=row.campaign,
+        channel=row.channel,
     )
 
 

@@ -85,7 +85,7 @@ __all__ = [
 ]
 
 #: The Alembic revision this metadata matches (see ``storage/migrations``).
-SCHEMA_VERSION = "0008"
+SCHEMA_VERSION = "0012"
 MAX_MINOR = 10**16  # 10^12 major units with up to four decimals (CLF, UYW)
 
 
@@ -140,9 +140,14 @@ visits = Table(
     Column("campaign", String(100)),
     Column("visitor", String(128)),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("channel", String(32)),
+    Column("utm_source", String(100)),
+    Column("utm_medium", String(100)),
+    Column("utm_campaign", String(100)),
     Index("ix_refkit_visits_referrer", "referrer_id", "created_at"),
     Index("ix_refkit_visits_created", "created_at"),
     Index("ix_refkit_visits_campaign", "campaign", "created_at"),
+    Index("ix_refkit_visits_channel", "channel", "created_at"),
 )
 
 referrals = Table(
@@ -155,6 +160,10 @@ referrals = Table(
     Column("pair_low", String(_ID), nullable=False),
     Column("pair_high", String(_ID), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("channel", String(32)),
+    Column("utm_source", String(100)),
+    Column("utm_medium", String(100)),
+    Column("utm_campaign", String(100)),
     CheckConstraint("referee_id <> referrer_id", name="not_self"),
     CheckConstraint("source IN ('link', 'code', 'staff')", name="source"),
     CheckConstraint(
@@ -180,6 +189,7 @@ conversions = Table(
     Column("campaign", String(100)),
     Column("reasons", String(255), nullable=False, server_default=""),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("channel", String(32)),
     _money_check("amount_minor"),
     CheckConstraint("refunded_minor >= 0 AND refunded_minor <= amount_minor", name="refund"),
     CheckConstraint("length(currency) = 3", name="currency"),

@@ -148,17 +148,27 @@ def _tell_the_story(
     products = {p.slug: p for p in db.list_products(conn)}
     codes = {key: program.code_for(users[key].id) for key in ("alice", "bob")}
 
-    # Clicks on Alice's and Bob's links (a few of them turned into signups below).
+    # Clicks on Alice's and Bob's links (a few of them turned into signups below), each
+    # through the share button (the channel) it came from.
     for i, days in enumerate((58, 45, 41, 33, 26, 25, 12, 7, 6, 2)):
         campaign = "newsletter" if i % 3 == 0 else "instagram"
-        program.record_visit(codes["alice"], campaign=campaign, visitor=f"seed-a{i}", at=ago(days))
+        channel = "email" if i % 3 == 0 else ("whatsapp", "qr")[i % 2]
+        program.record_visit(
+            codes["alice"], campaign=campaign, visitor=f"seed-a{i}", at=ago(days), channel=channel
+        )
     for i, days in enumerate((15, 11, 10)):
-        program.record_visit(codes["bob"], visitor=f"seed-b{i}", at=ago(days))
+        program.record_visit(codes["bob"], visitor=f"seed-b{i}", at=ago(days), channel="sms")
 
     # Who invited whom (one level only: Alice never earns on Erin, whom Bob invited).
-    for referee, referrer in (("bob", "alice"), ("carol", "alice"), ("dave", "alice")):
-        program.attribute(users[referee].id, codes[referrer], at=ago(joined[referee]))
-    program.attribute(users["erin"].id, codes["bob"], at=ago(joined["erin"]))
+    for referee, referrer, channel in (
+        ("bob", "alice", "email"),
+        ("carol", "alice", "whatsapp"),
+        ("dave", "alice", "qr"),
+        ("erin", "bob", "sms"),
+    ):
+        program.attribute(
+            users[referee].id, codes[referrer], at=ago(joined[referee]), channel=channel
+        )
 
     # Orders: (reference, customer, product, quantity, days ago).
     orders = (
