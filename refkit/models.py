@@ -76,6 +76,8 @@ class Visit:
     campaign: str | None
     visitor: str | None
     created_at: datetime
+    #: the A/B test variant the visitor was assigned (:class:`refkit.Experiment`), if any
+    variant: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +89,9 @@ class Referral:
     source: Source
     created_at: datetime
     campaign: str | None = None
+    #: the A/B test variant whose rules the referral follows (:class:`refkit.Experiment`),
+    #: ``None`` outside an experiment
+    variant: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

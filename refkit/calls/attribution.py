@@ -31,17 +31,24 @@ class Attribution(Base):
         campaign: str | None = None,
         visitor: str | None = None,
         at: datetime | None = None,
+        variant: str | None = None,
         connection: joined.Joinable | None = None,
     ) -> Visit:
         """Count a click or landing for the code's referrer.
 
         :param visitor: an opaque, non-personal visitor key (for example a hash of a cookie).
+        :param variant: in an A/B test (:class:`~refkit.Experiment`), the variant the
+            visitor is shown; by default the variant of ``visitor`` if given
+            (:meth:`variant_for`), else none. Visits are anonymous: this is what lets
+            :meth:`experiment_report` count them per variant.
         :param connection: write in the caller's transaction (see :meth:`record_conversion`).
         :raises InvalidCode: the code is not one of this program's.
+        :raises ValidationError: a variant the experiment does not have (or no experiment).
         """
         campaign = to_campaign(campaign)
         if visitor is not None:
             visitor = to_id(visitor, "visitor")[:128]
+        shown = self._variant(variant, visitor)
         when = self._now(at)
         parsed = self._codec.parse(code)
         self._expire_cache()
@@ -49,12 +56,12 @@ class Attribution(Base):
         if user_id is not None:
             known = user_id
             return self._write(
-                lambda c: visits.record(c, known, campaign, visitor, when), connection
+                lambda c: visits.record(c, known, campaign, visitor, when, shown), connection
             )
         # Not cached: find the referrer and count the visit in one statement.
         visit = self._write(
             lambda c: visits.record_by_number(
-                c, parsed.number, campaign, visitor, when, PSEUDONYM_PREFIX
+                c, parsed.number, campaign, visitor, when, PSEUDONYM_PREFIX, shown
             ),
             connection,
         )
@@ -74,6 +81,7 @@ class Attribution(Base):
         email: str | None = None,
         click: Fingerprint | None = None,
         signup: Fingerprint | None = None,
+        variant: str | None = None,
         connection: joined.Joinable | None = None,
     ) -> Referral:
         """Bind a new customer to the code's referrer, for good.
@@ -87,6 +95,11 @@ class Attribution(Base):
             click on the link); with ``signup``, the fraud signals checked and kept (as
             keyed hashes) for review.
         :param signup: the :meth:`fingerprint` of the signup request.
+        :param variant: in an A/B test (:class:`~refkit.Experiment`), the variant whose
+            rules the referral follows, stored on it (:attr:`Referral.variant
+            <refkit.Referral.variant>`): the one the visitor was shown. By default it is
+            assigned from the referee id (:meth:`variant_for`). A referral that exists
+            already keeps its variant.
         :param connection: write in the caller's transaction (see :meth:`record_conversion`).
         :raises AlreadyReferred: the referee is bound to someone else.
         :raises SelfReferral: the code is the referee's own, the referee and the referrer
@@ -95,13 +108,16 @@ class Attribution(Base):
         :raises ExistingCustomer: the referee has bought before (a conversion is recorded
             for them) without a referrer.
         :raises InvalidCode: the code is not one of this program's.
+        :raises ValidationError: a bad id, source, campaign or time, or a variant the
+            experiment does not have (or any variant without an experiment).
         """
-        if email is not None:
-            self.identify(referee_id, email=email, at=at, connection=connection)
         referee = to_id(referee_id, "referee_id")
         if source not in SOURCES:
             raise ValidationError(f"source must be one of {SOURCES}, got {source!r}")
         campaign = to_campaign(campaign)
+        chosen = self._variant(variant, referee)
+        if email is not None:
+            self.identify(referee_id, email=email, at=at, connection=connection)
         when = self._now(at)
         referrer = self.resolve(code)
         if referrer == referee:
@@ -114,7 +130,7 @@ class Attribution(Base):
         pseudonyms = self._pseudonyms(referee)
         result = self._write(
             lambda c: referrals.attribute(
-                c, referee, referrer, source, campaign, when, click, signup, pseudonyms
+                c, referee, referrer, source, campaign, when, click, signup, pseudonyms, chosen
             ),
             connection,
             lambda r: [("referral.created", r.referral)] if r.created else [],

@@ -35,6 +35,7 @@ Several reports read from one snapshot with :meth:`Reports.read`::
 :func:`referrals_of`             one referrer's newest referees (:class:`ReferralRow`)
 :func:`conversions_of`           the newest orders of one referrer's referees
 :func:`buyers_of`                how many of one referrer's referees bought
+:func:`experiment_report`        an A/B test's variants side by side (:class:`ExperimentReport`)
 ===============================  ===========================================================
 """
 
@@ -47,8 +48,10 @@ from typing import Final, Protocol, TypeVar
 from sqlalchemy import Connection
 
 from ..errors import StorageError, ValidationError
+from ..experiments import Experiment
 from ..models import Conversion, LeaderboardEntry, ProgramSummary, ReferrerStats
 from ..validation import to_aware, to_campaign, to_id
+from .experiments import ExperimentReport, VariantReport, experiment_report
 from .funnel import campaigns, summary
 from .money import (
     bucket_start,
@@ -75,6 +78,7 @@ __all__ = [
     "BucketTotal",
     "CampaignTotals",
     "DueRewards",
+    "ExperimentReport",
     "ReferralRow",
     "Reports",
     "bucket_start",
@@ -84,6 +88,7 @@ __all__ = [
     "currencies",
     "due_count",
     "due_rewards",
+    "experiment_report",
     "first_activity",
     "leaderboard",
     "referrals_of",
@@ -91,6 +96,7 @@ __all__ = [
     "reward_cost_by_bucket",
     "stats_for",
     "summary",
+    "VariantReport",
 ]
 
 T = TypeVar("T")
@@ -162,11 +168,21 @@ class Reports:
         since: datetime | None = None,
         until: datetime | None = None,
         campaign: str | None = None,
+        variant: str | None = None,
     ) -> ProgramSummary:
         """The funnel over ``[since, until)`` (see :meth:`refkit.ReferralProgram.summary`)."""
         start, end = _when(since, "since"), _when(until, "until")
         name = to_campaign(campaign)
-        return self.read(lambda c: summary(c, start, end, name))
+        if variant is not None and not isinstance(variant, str):
+            raise ValidationError(f"variant must be a variant's name, got {variant!r}")
+        return self.read(lambda c: summary(c, start, end, name, variant))
+
+    def experiment(self, experiment: Experiment) -> ExperimentReport:
+        """``experiment``'s variants side by side (see
+        :meth:`refkit.ReferralProgram.experiment_report`)."""
+        if not isinstance(experiment, Experiment):
+            raise ValidationError(f"experiment must be a refkit.Experiment, got {experiment!r}")
+        return self.read(lambda c: experiment_report(c, experiment))
 
     def leaderboard(self, limit: int = 10, by: str = "conversions") -> list[LeaderboardEntry]:
         """Top referrers by ``"conversions"`` or ``"revenue"`` (net of refunds), ``limit``

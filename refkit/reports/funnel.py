@@ -24,15 +24,27 @@ __all__ = ["campaigns", "summary"]
 
 
 def summary(
-    connection: Connection, since: datetime | None, until: datetime | None, campaign: str | None
+    connection: Connection,
+    since: datetime | None,
+    until: datetime | None,
+    campaign: str | None,
+    variant: str | None = None,
 ) -> ProgramSummary:
     """The program's funnel over ``[since, until)`` (see
-    :meth:`refkit.ReferralProgram.summary` for each figure), for one campaign or all."""
+    :meth:`refkit.ReferralProgram.summary` for each figure), for one campaign or all, and
+    one A/B test variant or all."""
+    # The referees bound with the variant: their orders, rewards and discounts are its own.
+    cohort = select(referrals.c.referee_id).where(referrals.c.variant == variant)
 
     def where(table: Any) -> list[ColumnElement[bool]]:
         conditions = period(table.c.created_at, since, until)
         if campaign is not None:
             conditions.append(table.c.campaign == campaign)
+        if variant is not None:
+            if table is conversions:
+                conditions.append(conversions.c.customer_id.in_(cohort))
+            else:
+                conditions.append(table.c.variant == variant)
         return conditions
 
     holders = select(func.count()).select_from(referrers)
@@ -57,6 +69,8 @@ def summary(
                 select(conversions.c.order_id).where(conversions.c.campaign == campaign)
             )
         )
+    if variant is not None:
+        reward_filter.append(rewards.c.referee_id.in_(cohort))
     cost_rows = connection.execute(
         select(rewards.c.currency, func.sum(rewards.c.value_minor))
         .where(rewards.c.currency.is_not(None), *reward_filter)
@@ -75,6 +89,8 @@ def summary(
                 select(conversions.c.order_id).where(conversions.c.campaign == campaign)
             )
         )
+    if variant is not None:
+        discount_filter.append(discounts.c.referee_id.in_(cohort))
     discount_rows = connection.execute(
         select(discounts.c.currency, func.sum(discounts.c.discount_minor))
         .where(*discount_filter)

@@ -68,7 +68,7 @@ ATTRIBUTION_CONTEXT: Final = Prepared(
             SELECT pseudonym FROM refkit_erasures
             WHERE pseudonym IN (:pseudonym0, :pseudonym1, :pseudonym2) LIMIT 1
         ) AS erased,
-        r.referee_id, r.referrer_id, r.source, r.campaign, r.created_at,
+        r.referee_id, r.referrer_id, r.source, r.campaign, r.created_at, r.variant,
         EXISTS (
             SELECT 1 FROM refkit_identities mine
             JOIN refkit_identities other ON other.email_hash = mine.email_hash
@@ -89,6 +89,7 @@ ATTRIBUTION_CONTEXT: Final = Prepared(
         source=String,
         campaign=String,
         created_at=UTCDateTime,
+        variant=String,
         same_email=Boolean,
         cycle=Boolean,
         disposable=Boolean,
@@ -150,11 +151,12 @@ def attribute(
     click: Fingerprint | None = None,
     signup: Fingerprint | None = None,
     pseudonyms: tuple[str, ...] = (),
+    variant: str | None = None,
 ) -> Attribution:
     """Bind ``referee_id`` (or its pseudonym, one of ``pseudonyms``, if the referee was
-    erased) to ``referrer_id`` unless a rule refuses it: the referee is bound already, is
-    the referrer, shares their email, bought before (a referral binds a new customer) or
-    would close a cycle."""
+    erased) to ``referrer_id``, in the A/B test's ``variant`` if any, unless a rule refuses
+    it: the referee is bound already, is the referrer, shares their email, bought before (a
+    referral binds a new customer) or would close a cycle."""
     context = _context(connection, referee_id, referrer_id, pseudonyms)
     if context.erased is not None:
         referee_id = context.erased
@@ -182,13 +184,14 @@ def attribute(
         "pair_low": low,
         "pair_high": high,
         "created_at": at,
+        "variant": variant,
     }
     if insert_ignore(connection, referrals, values) is not None:
         add_to_totals(connection, referrer_id, signups=1)
         review.on_referral(
             connection, referee_id, referrer_id, click, signup, at, disposable=context.disposable
         )
-        return Attribution(Referral(referee_id, referrer_id, source, at, campaign), True)
+        return Attribution(Referral(referee_id, referrer_id, source, at, campaign, variant), True)
     existing = referral_of(connection, referee_id)  # lost a race
     if existing is None:  # the unordered pair exists: B already refers A
         return Attribution(None, False, "cycle")

@@ -21,12 +21,13 @@ __all__ = ["record", "record_by_number"]
 VISIT_BY_NUMBER: Final = Prepared(
     visits.insert()
     .from_select(
-        ["referrer_id", "campaign", "visitor", "created_at"],
+        ["referrer_id", "campaign", "visitor", "created_at", "variant"],
         select(
             referrers.c.user_id,
             bindparam("campaign", type_=String),
             bindparam("visitor", type_=String),
             bindparam("created_at", type_=UTCDateTime),
+            bindparam("variant", type_=String),
         ).where(
             referrers.c.number == bindparam("number", type_=Integer),
             func.substr(referrers.c.user_id, 1, bindparam("prefix_length", type_=Integer))
@@ -34,7 +35,7 @@ VISIT_BY_NUMBER: Final = Prepared(
         ),
     )
     .returning(visits.c.id, visits.c.referrer_id),
-    ("number", "campaign", "visitor", "created_at", "erased_prefix", "prefix_length"),
+    ("number", "campaign", "visitor", "created_at", "variant", "erased_prefix", "prefix_length"),
     {"created_at": UTCDateTime()},
 )
 
@@ -45,12 +46,13 @@ def record(
     campaign: str | None,
     visitor: str | None,
     at: datetime,
+    variant: str | None = None,
 ) -> Visit:
-    """Count a visit for ``referrer_id``."""
+    """Count a visit for ``referrer_id`` (by a visitor shown ``variant``, if any)."""
     values = {"referrer_id": referrer_id, "campaign": campaign, "visitor": visitor}
-    visit_id = insert_row(connection, visits, {**values, "created_at": at})
+    visit_id = insert_row(connection, visits, {**values, "created_at": at, "variant": variant})
     add_to_totals(connection, referrer_id, visits=1)
-    return Visit(visit_id, referrer_id, campaign, visitor, at)
+    return Visit(visit_id, referrer_id, campaign, visitor, at, variant)
 
 
 def record_by_number(
@@ -60,6 +62,7 @@ def record_by_number(
     visitor: str | None,
     at: datetime,
     erased_prefix: str,
+    variant: str | None = None,
 ) -> Visit | None:
     """A visit for the holder of referrer ``number``, found and counted in one statement;
     ``None`` if no user holds it, or an erased one (their id starts with ``erased_prefix``)."""
@@ -68,6 +71,7 @@ def record_by_number(
         "campaign": campaign,
         "visitor": visitor,
         "created_at": at,
+        "variant": variant,
         "erased_prefix": erased_prefix,
         "prefix_length": len(erased_prefix),
     }
@@ -75,4 +79,4 @@ def record_by_number(
     if row is None:
         return None
     add_to_totals(connection, row.referrer_id, visits=1)
-    return Visit(row.id, row.referrer_id, campaign, visitor, at)
+    return Visit(row.id, row.referrer_id, campaign, visitor, at, variant)

@@ -29,6 +29,7 @@ def referral_from_row(row: Any) -> Referral:
         source=row.source,
         created_at=row.created_at,
         campaign=row.campaign,
+        variant=row.variant,
     )
 
 

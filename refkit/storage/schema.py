@@ -36,6 +36,9 @@ transaction of every ledger entry that changes an approved balance. Its CHECK ke
 conditional ``UPDATE ... WHERE balance_minor >= :amount``, so no number of concurrent calls,
 and no hand-written statement, can take a balance below zero; a reversal after the credit was
 spent turns the shortfall into ``debt_minor``, which later credit pays first.
+
+Revision 0011 adds ``variant`` to ``refkit_visits`` and ``refkit_referrals``: the A/B test
+variant (:class:`refkit.Experiment`) a visitor was shown and a referee was bound with.
 """
 
 from __future__ import annotations
@@ -85,7 +88,7 @@ __all__ = [
 ]
 
 #: The Alembic revision this metadata matches (see ``storage/migrations``).
-SCHEMA_VERSION = "0008"
+SCHEMA_VERSION = "0011"
 MAX_MINOR = 10**16  # 10^12 major units with up to four decimals (CLF, UYW)
 
 
@@ -140,6 +143,7 @@ visits = Table(
     Column("campaign", String(100)),
     Column("visitor", String(128)),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("variant", String(64)),
     Index("ix_refkit_visits_referrer", "referrer_id", "created_at"),
     Index("ix_refkit_visits_created", "created_at"),
     Index("ix_refkit_visits_campaign", "campaign", "created_at"),
@@ -155,6 +159,7 @@ referrals = Table(
     Column("pair_low", String(_ID), nullable=False),
     Column("pair_high", String(_ID), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("variant", String(64)),
     CheckConstraint("referee_id <> referrer_id", name="not_self"),
     CheckConstraint("source IN ('link', 'code', 'staff')", name="source"),
     CheckConstraint(
