@@ -11,8 +11,10 @@ The statistics are :mod:`refkit.reports.stats`.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Connection, and_, func, select
 
@@ -77,66 +79,68 @@ class ExperimentReport:
         raise KeyError(name)
 
 
-def _money(rows: list[tuple[str | None, str, int | None]]) -> dict[str | None, Decimal]:
+def _money(rows: Iterable[Any]) -> dict[str | None, Decimal]:
     totals: dict[str | None, Decimal] = defaultdict(Decimal)
     for variant, currency, units in rows:
         totals[variant] += from_minor(int(units or 0), currency)
     return totals
 
 
+def _counts(rows: Iterable[Any]) -> dict[str | None, int]:
+    return {variant: int(number) for variant, number in rows}
+
+
 def experiment_report(connection: Connection, experiment: Experiment) -> ExperimentReport:
     """Every variant of ``experiment``, from the variants stored on visits and referrals
     (see :class:`VariantReport` for each figure)."""
-    visit_counts: dict[str | None, int] = dict(
+    visit_counts: dict[str | None, int] = _counts(
         connection.execute(
             select(visits.c.variant, func.count())
             .where(visits.c.variant.is_not(None))
             .group_by(visits.c.variant)
-        ).tuples()
+        ).all()
     )
-    signup_counts: dict[str | None, int] = dict(
+    signup_counts: dict[str | None, int] = _counts(
         connection.execute(
             select(referrals.c.variant, func.count())
             .where(referrals.c.variant.is_not(None))
             .group_by(referrals.c.variant)
-        ).tuples()
+        ).all()
     )
     bought = and_(
         conversions.c.customer_id == referrals.c.referee_id,
         conversions.c.referrer_id.is_not(None),
     )
     cohort = referrals.c.variant.is_not(None)
-    buyer_counts: dict[str | None, int] = dict(
+    buyer_counts: dict[str | None, int] = _counts(
         connection.execute(
             select(referrals.c.variant, func.count(func.distinct(referrals.c.referee_id)))
             .select_from(referrals.join(conversions, bought))
             .where(cohort)
             .group_by(referrals.c.variant)
-        ).tuples()
+        ).all()
     )
     revenue = _money(
-        list(
-            connection.execute(
-                select(referrals.c.variant, conversions.c.currency, func.sum(NET))
-                .select_from(referrals.join(conversions, bought))
-                .where(cohort)
-                .group_by(referrals.c.variant, conversions.c.currency)
-            ).tuples()
-        )
+        connection.execute(
+            select(referrals.c.variant, conversions.c.currency, func.sum(NET))
+            .select_from(referrals.join(conversions, bought))
+            .where(cohort)
+            .group_by(referrals.c.variant, conversions.c.currency)
+        ).all()
     )
     reward_rows = connection.execute(
         select(referrals.c.variant, rewards.c.currency, func.sum(rewards.c.value_minor))
         .select_from(referrals.join(rewards, rewards.c.referee_id == referrals.c.referee_id))
         .where(cohort, counted(), rewards.c.currency.is_not(None))
         .group_by(referrals.c.variant, rewards.c.currency)
-    ).tuples()
+    ).all()
     claims = discount_claims
     discount_rows = connection.execute(
         select(referrals.c.variant, claims.c.currency, func.sum(claims.c.discount_minor))
         .select_from(referrals.join(claims, claims.c.referee_id == referrals.c.referee_id))
         .where(cohort, claims.c.status == "used")
         .group_by(referrals.c.variant, claims.c.currency)
-    ).tuples()
+    ).all()
     cost = _money([*reward_rows, *discount_rows])
 
     control = experiment.control
