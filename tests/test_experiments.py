@@ -51,11 +51,12 @@ def subject_in(experiment: Experiment, variant: str, prefix: str = "user") -> st
 
 
 def test_an_experiment_is_a_frozen_exported_value_whose_first_variant_is_the_control() -> None:
-    assert "Experiment" in refkit.__all__ and "ExperimentReport" in refkit.__all__
+    assert "Experiment" in refkit.__all__
+    assert "ExperimentReport" in refkit.__all__
     assert WELCOME.control == "A"
     assert WELCOME.names == ("A", "B")
     assert WELCOME.weights == {"A": Fraction(1), "B": Fraction(1)}
-    assert WELCOME == Experiment("welcome-offer", {"A": RULES_A, "B": RULES_B})
+    assert Experiment("welcome-offer", {"A": RULES_A, "B": RULES_B}) == WELCOME
     assert hash(WELCOME) == hash(Experiment("welcome-offer", {"A": RULES_A, "B": RULES_B}))
     with pytest.raises(AttributeError):
         WELCOME.key = "other"  # type: ignore[misc]
@@ -337,7 +338,8 @@ def test_the_experiment_report_agrees_with_a_hand_computation(
 
     report = program.experiment_report()
     assert isinstance(report, refkit.ExperimentReport)
-    assert report.key == "report" and report.control == "A"
+    assert report.key == "report"
+    assert report.control == "A"
     assert [entry.variant for entry in report.variants] == ["A", "B", "C"]
     for entry in report.variants:
         visits, signups, buyers = DATA[entry.variant]
@@ -369,7 +371,8 @@ def test_the_report_of_an_experiment_without_data(make_program: MakeProgram) -> 
     for entry in report.variants:
         assert (entry.signups, entry.conversion_rate) == (0, 0.0)
         assert (entry.conversion_low, entry.conversion_high) == (0.0, 1.0)
-        assert entry.cost_per_acquisition is None and entry.p_value is None
+        assert entry.cost_per_acquisition is None
+        assert entry.p_value is None
 
 
 # -- the statistics (pure) -----------------------------------------------------------------
