@@ -85,12 +85,14 @@ def capture(state: RefKitState, code: str, campaign: str | None) -> bool:
             return True
         found = cookie.payload(state)
         payload = dict(found or {})
+        # The A/B test's variant, assigned to the visitor (never taken from the URL).
+        variant = cookie.assign_variant(program, payload)
         today = program.clock().date().isoformat()
         seen = {c: day for c, day in dict(payload.get("seen") or {}).items() if day == today}
         if seen.get(canonical) == today:
             program.resolve(canonical)
         else:  # checks the code and counts the visit in one go
-            program.record_visit(canonical, campaign=_campaign(campaign))
+            program.record_visit(canonical, campaign=_campaign(campaign), variant=variant)
     except InvalidCode:
         return False
     if seen.get(canonical) != today:
@@ -98,7 +100,8 @@ def capture(state: RefKitState, code: str, campaign: str | None) -> bool:
             seen.pop(next(iter(seen)))  # keep the cookie small: forget the oldest code today
         seen[canonical] = today
     if not _first_touch_holds(state, payload, canonical):
-        payload = {"code": canonical, "campaign": _campaign(campaign), "at": _now(state)}
+        kept: dict[str, object] = {k: payload[k] for k in ("vid", "ab") if k in payload}
+        payload = {"code": canonical, "campaign": _campaign(campaign), "at": _now(state), **kept}
         click = request_fingerprint(state)
         payload["fp"] = [click.ip, click.user_agent]
     payload["seen"] = seen
