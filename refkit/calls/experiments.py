@@ -54,7 +54,7 @@ class Experiments(Base):
 
     def experiment_report(self) -> ExperimentReport:
         """How the experiment's variants compare, one entry per variant, the control first
-        (see :class:`~refkit.reports.ExperimentReport`).
+        (see :class:`~refkit.ExperimentReport`).
 
         :raises ValidationError: the program runs no experiment.
         """

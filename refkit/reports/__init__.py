@@ -35,7 +35,7 @@ Several reports read from one snapshot with :meth:`Reports.read`::
 :func:`referrals_of`             one referrer's newest referees (:class:`ReferralRow`)
 :func:`conversions_of`           the newest orders of one referrer's referees
 :func:`buyers_of`                how many of one referrer's referees bought
-:func:`experiment_report`        an A/B test's variants side by side (:class:`ExperimentReport`)
+:func:`experiment_report`        an A/B test's variants (:class:`~refkit.ExperimentReport`)
 ===============================  ===========================================================
 """
 
@@ -51,7 +51,7 @@ from ..errors import StorageError, ValidationError
 from ..experiments import Experiment
 from ..models import Conversion, LeaderboardEntry, ProgramSummary, ReferrerStats
 from ..validation import to_aware, to_campaign, to_id
-from .experiments import ExperimentReport, VariantReport, experiment_report
+from .experiments import ExperimentReport, experiment_report
 from .funnel import campaigns, summary
 from .money import (
     bucket_start,
@@ -78,7 +78,6 @@ __all__ = [
     "BucketTotal",
     "CampaignTotals",
     "DueRewards",
-    "ExperimentReport",
     "ReferralRow",
     "Reports",
     "bucket_start",
@@ -96,7 +95,6 @@ __all__ = [
     "reward_cost_by_bucket",
     "stats_for",
     "summary",
-    "VariantReport",
 ]
 
 T = TypeVar("T")

@@ -92,7 +92,7 @@ def _counts(rows: Iterable[Any]) -> dict[str | None, int]:
 
 def experiment_report(connection: Connection, experiment: Experiment) -> ExperimentReport:
     """Every variant of ``experiment``, from the variants stored on visits and referrals
-    (see :class:`VariantReport` for each figure)."""
+    (see :class:`~refkit.VariantReport` for each figure)."""
     visit_counts: dict[str | None, int] = _counts(
         connection.execute(
             select(visits.c.variant, func.count())
