@@ -60,8 +60,9 @@ class Project:
 def _python() -> Project:
     modules = [
         *("abc", "argparse", "collections", "collections.abc", "contextlib", "csv"),
-        *("dataclasses", "datetime", "decimal", "enum", "functools", "hashlib", "hmac", "io"),
-        *("json", "logging", "os", "pathlib", "re", "secrets", "sqlite3", "tempfile"),
+        *("dataclasses", "datetime", "decimal", "enum", "fractions", "functools", "hashlib"),
+        *("hmac", "io", "json", "logging", "os", "pathlib", "re", "secrets", "sqlite3"),
+        *("statistics", "tempfile"),
         *("threading", "timeit", "types", "typing", "urllib.parse", "uuid", "zlib"),
     ]
     major, minor = sys.version_info[:2]

@@ -26,6 +26,7 @@ from .errors import (
     StorageTimeout,
     ValidationError,
 )
+from .experiments import Experiment
 from .models import (
     Balance,
     Conversion,
@@ -41,6 +42,7 @@ from .models import (
     Visit,
 )
 from .program import EVENTS, ReferralProgram
+from .reports.experiments import ExperimentReport, VariantReport
 from .rules import Reward, RewardRules
 from .storage import MemoryStore, SqlStore, Store, open_store
 from .tokens import TokenSigner
@@ -52,6 +54,8 @@ __all__ = [
     "AlreadyReferred",
     "Balance",
     "ExistingCustomer",
+    "Experiment",
+    "ExperimentReport",
     "CodeCodec",
     "ConfigurationError",
     "ConflictError",
@@ -82,6 +86,7 @@ __all__ = [
     "Store",
     "TokenSigner",
     "ValidationError",
+    "VariantReport",
     "Visit",
     "open_store",
     "system_clock",

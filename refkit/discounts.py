@@ -38,15 +38,17 @@ class Discounts(Base):
         currency: str,
         code: object,
         at: datetime | None,
+        variant: str | None,
     ) -> claims.Checkout:
         order = None if order_id is None else to_id(order_id, "order_id")
         customer = to_id(customer_id, "customer_id")
+        chosen = self._variant(variant, None if code is None else customer)
         money = to_currency(currency)
         value = to_amount(amount, currency=money)
         to_minor(value, money)
         when = self._now(at)
         referrer = None if code is None else self.resolve(code)
-        return claims.Checkout(order, customer, value, money, when, referrer)
+        return claims.Checkout(order, customer, value, money, when, referrer, chosen)
 
     def offer_for(
         self,
@@ -56,6 +58,7 @@ class Discounts(Base):
         *,
         code: object = None,
         at: datetime | None = None,
+        variant: str | None = None,
         connection: Joinable | None = None,
     ) -> Offer:
         """What the friend would get off this order now (``RewardRules.referee_discount``);
@@ -64,15 +67,18 @@ class Discounts(Base):
         :param amount: the order's total before the referral discount.
         :param code: for a guest, the captured or typed code (the referral
             :meth:`record_conversion` would make with it).
+        :param variant: in an A/B test (:class:`~refkit.Experiment`), the variant of that
+            guest's referral (the one they were shown); by default assigned from the
+            customer id. A referred customer's offer follows their referral's variant.
         :returns: an :class:`~refkit.Offer`: ``discount`` (``0`` with the reasons when
             there is none), and ``expires_at``, when the offer lapses (the end of the
             attribution window, or of the offer for a guest), or ``None``.
         :raises ValidationError: a bad id, amount, currency or time.
         :raises InvalidCode: ``code`` is not one of this program's (or was revoked).
         """
-        checkout = self._checkout(None, customer_id, amount, currency, code, at)
-        rules = self.rules
-        return self._read(lambda c: claims.offer(c, rules, checkout), connection)
+        checkout = self._checkout(None, customer_id, amount, currency, code, at, variant)
+        offers = self._offers
+        return self._read(lambda c: claims.offer(c, offers, checkout), connection)
 
     def claim_discount(
         self,
@@ -83,6 +89,7 @@ class Discounts(Base):
         *,
         code: object = None,
         at: datetime | None = None,
+        variant: str | None = None,
         connection: Joinable | None = None,
     ) -> Offer:
         """Reserve the friend's discount for this order before payment.
@@ -98,16 +105,17 @@ class Discounts(Base):
         :param amount: the order's total before the referral discount.
         :param code: for a guest, the typed or captured code: it binds the customer, as
             :meth:`record_conversion` would.
+        :param variant: the variant of the referral ``code`` makes (see :meth:`offer_for`).
         :returns: the claim, as an :class:`~refkit.Offer` with ``order_id`` and
             ``expires_at`` (``None`` once used).
         :raises ConflictError: the order id claimed a discount with another customer,
             amount or currency.
         """
-        checkout = self._checkout(order_id, customer_id, amount, currency, code, at)
+        checkout = self._checkout(order_id, customer_id, amount, currency, code, at, variant)
         if checkout.customer_id.startswith(PSEUDONYM_PREFIX):
             return Offer(Decimal(0), checkout.currency, None, ("not_referred",))
-        rules, ttl = self.rules, self.claim_ttl
-        return self._write(lambda c: claims.claim(c, rules, checkout, ttl), connection)
+        offers, ttl = self._offers, self.claim_ttl
+        return self._write(lambda c: claims.claim(c, offers, checkout, ttl), connection)
 
     def release_discount(self, order_id: str | int, *, connection: Joinable | None = None) -> bool:
         """Free the order's live claim at once (the payment failed, the cart was

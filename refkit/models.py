@@ -81,6 +81,8 @@ class Visit:
     utm_source: str | None = None
     utm_medium: str | None = None
     utm_campaign: str | None = None
+    #: the A/B test variant the visitor was assigned (:class:`refkit.Experiment`), if any
+    variant: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +99,9 @@ class Referral:
     utm_source: str | None = None
     utm_medium: str | None = None
     utm_campaign: str | None = None
+    #: the A/B test variant whose rules the referral follows (:class:`refkit.Experiment`),
+    #: ``None`` outside an experiment
+    variant: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

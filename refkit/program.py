@@ -23,12 +23,14 @@ from .calls.attribution import Attribution
 from .calls.base import Events
 from .calls.conversions import Conversions
 from .calls.credit import Credit
+from .calls.experiments import Experiments
 from .calls.links import Links
 from .calls.privacy import Privacy
 from .clock import Clock, system_clock
 from .codes import CodeCodec
 from .discounts import DEFAULT_CLAIM_TTL, Discounts
 from .errors import ConfigurationError, ValidationError
+from .experiments import Experiment
 from .keys import SecretKeys
 from .models import LeaderboardEntry, ProgramSummary, ReferrerStats
 from .privacy import Pepper
@@ -72,7 +74,7 @@ DEFAULT_FAST_PURCHASE: Final = timedelta(seconds=60)
 DEFAULT_SIGNAL_RETENTION: Final = timedelta(days=30)
 
 
-class ReferralProgram(Links, Attribution, Conversions, Credit, Privacy, Discounts):
+class ReferralProgram(Links, Attribution, Conversions, Credit, Privacy, Discounts, Experiments):
     """A referral program: codes, attribution, conversions, rewards and stats.
 
     :param secret_key: signs codes and tokens: one key of at least 32 characters, or a list
@@ -81,7 +83,9 @@ class ReferralProgram(Links, Attribution, Conversions, Credit, Privacy, Discount
         an in-memory store), an SQLAlchemy :class:`~sqlalchemy.engine.Engine`, or a
         :class:`~refkit.storage.Store` (``other_program.store`` to share one).
     :param rules: the rewards; without rules the program tracks visits, referrals and
-        conversions and earns no rewards.
+        conversions and earns no rewards. An :class:`~refkit.Experiment` runs an A/B test
+        of offers: each referral follows its variant's rules (:meth:`variant_for`,
+        :meth:`experiment_report`).
     :param clock: where "now" comes from (a callable returning an aware datetime).
     :param query_param: the query parameter :meth:`link_for` puts the code in.
     :param campaign_param: the query parameter :meth:`link_for` puts the campaign in.
@@ -111,7 +115,7 @@ class ReferralProgram(Links, Attribution, Conversions, Credit, Privacy, Discount
         self,
         secret_key: SecretKeys | None = None,
         store: str | Engine | Store | None = None,
-        rules: RewardRules | None = None,
+        rules: RewardRules | Experiment | None = None,
         *,
         clock: Clock = system_clock,
         query_param: str = "ref",
@@ -130,9 +134,14 @@ class ReferralProgram(Links, Attribution, Conversions, Credit, Privacy, Discount
             )
         self.secret_key = secret_key
         self._codec = CodeCodec(secret_key)
-        if rules is not None and not isinstance(rules, RewardRules):
-            raise ConfigurationError("rules must be a RewardRules(...) or None")
-        self.rules = rules
+        if rules is not None and not isinstance(rules, RewardRules | Experiment):
+            raise ConfigurationError("rules must be a RewardRules(...), an Experiment(...) or None")
+        #: The experiment the program runs (``rules=Experiment(...)``), or ``None``.
+        self.experiment = rules if isinstance(rules, Experiment) else None
+        #: The rules: those given, or in an experiment the control's (the first variant's),
+        #: which also set the program-wide options such as ``credit_expires_after``.
+        self.rules = rules.rules_for(None) if isinstance(rules, Experiment) else rules
+        self._offers = rules  # each referral's rules come from here (refkit.experiments)
         self.store: Store = open_store(store)
         if isinstance(self.store, SqlStore):
             self.store.timeout = check_timeout(timeout)
@@ -209,6 +218,7 @@ class ReferralProgram(Links, Attribution, Conversions, Credit, Privacy, Discount
         until: datetime | None = None,
         campaign: str | None = None,
         channel: str | None = None,
+        variant: str | None = None,
     ) -> ProgramSummary:
         """The program's funnel over ``[since, until)`` (all time by default).
 
@@ -238,9 +248,11 @@ class ReferralProgram(Links, Attribution, Conversions, Credit, Privacy, Discount
         With ``campaign``, visits, signups, conversions and rewards count only that campaign;
         with ``channel`` (``"email"``, ``"qr"``...: see :meth:`share_links`), only that
         share channel (a conversion counts for its referral's channel), and ``share_rate``
-        counts the referrers whose links brought a visit through it.
+        counts the referrers whose links brought a visit through it. With ``variant`` (an A/B
+        test's, :class:`~refkit.Experiment`), visits count those of visitors shown it, and
+        signups, conversions and rewards those of the referees bound with it.
         """
-        return self.reports.summary(since, until, campaign, channel)
+        return self.reports.summary(since, until, campaign, channel, variant)
 
     def leaderboard(self, limit: int = 10, by: str = "conversions") -> list[LeaderboardEntry]:
         """Top referrers by ``"conversions"`` or ``"revenue"`` (net of refunds)."""

@@ -47,6 +47,7 @@ from refkit import ConflictError, ReferralProgram, ValidationError
 from . import dashboard, failures
 from .charts import Bar, Series, bar_chart, legend, line_chart
 from .dashboard import CampaignRow, Funnel, FunnelStep, MoneyOverTime, Period
+from .experiment_panel import experiment_panel
 from .formatting import (
     format_count,
     format_date,
@@ -282,6 +283,7 @@ def _dashboard(program: ReferralProgram, shown: Period) -> dict[str, Any]:
         "channels": dashboard.channels(program, shown),
         "due": due,
         "flagged": dashboard.flagged_referrals(program),
+        "experiment": experiment_panel(program),
         "balances": program.balances()[:MAX_BALANCES],
         "payout_nonce": secrets.token_hex(4),
         "notice": _notice(),

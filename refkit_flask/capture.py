@@ -90,6 +90,8 @@ def capture(state: RefKitState, code: str, campaign: str | None) -> bool:
             return True
         found = cookie.payload(state)
         payload = dict(found or {})
+        # The A/B test's variant, assigned to the visitor (never taken from the URL).
+        variant = cookie.assign_variant(program, payload)
         today = program.clock().date().isoformat()
         seen = {c: day for c, day in dict(payload.get("seen") or {}).items() if day == today}
         tags = landing_tags(state)
@@ -103,6 +105,7 @@ def capture(state: RefKitState, code: str, campaign: str | None) -> bool:
                 utm_source=tags["utm_source"],
                 utm_medium=tags["utm_medium"],
                 utm_campaign=tags["utm_campaign"],
+                variant=variant,
             )
     except InvalidCode:
         return False
@@ -111,7 +114,8 @@ def capture(state: RefKitState, code: str, campaign: str | None) -> bool:
             seen.pop(next(iter(seen)))  # keep the cookie small: forget the oldest code today
         seen[canonical] = today
     if not _first_touch_holds(state, payload, canonical):
-        payload = {"code": canonical, "campaign": _campaign(campaign), "at": _now(state)}
+        kept: dict[str, object] = {k: payload[k] for k in ("vid", "ab") if k in payload}
+        payload = {"code": canonical, "campaign": _campaign(campaign), "at": _now(state), **kept}
         if any(tags.values()):
             payload["tags"] = tags
         click = request_fingerprint(state)

@@ -21,7 +21,16 @@ from dataclasses import dataclass, field
 
 from markupsafe import Markup, escape
 
-__all__ = ["Bar", "Series", "bar_chart", "legend", "line_chart", "nice_ceiling"]
+__all__ = [
+    "Bar",
+    "Interval",
+    "Series",
+    "bar_chart",
+    "interval_chart",
+    "legend",
+    "line_chart",
+    "nice_ceiling",
+]
 
 WIDTH = 400
 #: Text size in drawing units (of :data:`WIDTH`): a chart drawn 330 CSS pixels wide (a 375 px
@@ -260,3 +269,73 @@ def legend(series: Sequence[Series]) -> Markup:
             f"</svg> {escape(line.name)}</li>"
         )
     return Markup(f'<ul class="refkit-legend">{"".join(items)}</ul>')  # noqa: S704 - escaped
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    """One row of an :func:`interval_chart`: an estimate and its interval, as proportions
+    (0 to 1), and how they are ``shown`` (for example ``"12.0% (7.0% to 19.8%)"``)."""
+
+    label: str
+    value: float
+    low: float
+    high: float
+    shown: str
+
+
+def interval_chart(chart_id: str, title: str, description: str, rows: Sequence[Interval]) -> Markup:
+    """Intervals side by side on one axis from 0: a bar from each row's ``low`` to its
+    ``high``, a mark at its ``value``, the label and the numbers written above it. Rows
+    compare at a glance: intervals that overlap little differ more surely.
+    """
+    row_height = FONT * 1.3 + 26.0
+    top, axis_height = 4.0, FONT * 1.6
+    height = top + row_height * len(rows) + axis_height + 4.0 if rows else 40.0
+    parts = _open(chart_id, title, description, height)
+    if not rows:
+        parts.append(f'<text x="0" y="24" fill="{MUTED}">No data yet</text>')
+    scale = min(1.0, nice_ceiling(max((row.high for row in rows), default=1.0)))
+
+    def x_of(value: float) -> float:
+        return WIDTH * min(max(value, 0.0), scale) / scale
+
+    y = top
+    for number, row in enumerate(rows):
+        colour = COLOURS[number % len(COLOURS)]
+        baseline = y + FONT
+        parts.append(
+            f'<g class="interval" data-label="{escape(row.label)}" '
+            f'data-value="{escape(row.shown)}">'
+        )
+        parts.append(f"<title>{escape(row.label)}: {escape(row.shown)}</title>")
+        parts.append(f'<text x="0" y="{_number(baseline)}">{escape(row.label)}</text>')
+        parts.append(
+            f'<text x="{WIDTH}" y="{_number(baseline)}" text-anchor="end" '
+            f'font-weight="600">{escape(row.shown)}</text>'
+        )
+        bar_y = y + FONT * 1.3 + 6
+        parts.append(
+            f'<rect x="0" y="{_number(bar_y)}" width="{WIDTH}" height="14" rx="3" fill="{GRID}"/>'
+        )
+        left, right = x_of(row.low), x_of(row.high)
+        parts.append(
+            f'<rect x="{_number(left)}" y="{_number(bar_y)}" '
+            f'width="{_number(max(right - left, 2.0))}" height="14" rx="3" fill="{colour}" '
+            'fill-opacity="0.35"/>'
+        )
+        mark = x_of(row.value)
+        parts.append(
+            f'<line x1="{_number(mark)}" x2="{_number(mark)}" y1="{_number(bar_y - 3)}" '
+            f'y2="{_number(bar_y + 17)}" stroke="{colour}" stroke-width="3"/>'
+        )
+        parts.append("</g>")
+        y += row_height
+    if rows:
+        for tick in (0.0, scale / 2, scale):
+            anchor = "start" if tick == 0 else "end" if tick == scale else "middle"
+            parts.append(
+                f'<text x="{_number(x_of(tick))}" y="{_number(y + FONT)}" text-anchor="{anchor}" '
+                f'fill="{MUTED}">{escape(f"{tick:.0%}" if scale >= 0.1 else f"{tick:.1%}")}</text>'
+            )
+    parts.append("</svg>")
+    return Markup("".join(parts))  # noqa: S704 - every piece of text above is escaped

@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import Flask
 
-from refkit import ConfigurationError, RewardRules, ValidationError
+from refkit import ConfigurationError, Experiment, RewardRules, ValidationError
 from refkit.clock import Clock, system_clock
 from refkit.discounts import DEFAULT_CLAIM_TTL
 from refkit.keys import MIN_KEY_LENGTH
@@ -105,7 +105,7 @@ class Settings:
 
     secret_key: str | bytes | list[str | bytes]
     store: Any
-    rules: RewardRules | None
+    rules: RewardRules | Experiment | None
     query_param: str
     campaign_param: str
     cookie_name: str
@@ -258,16 +258,17 @@ def read_settings(app: Flask, options: dict[str, Any]) -> Settings:
     config = app.config
     secret = _secret(config, options)
     rules = _option(options, config, "rules")
-    if rules is not None and not isinstance(rules, RewardRules):
-        raise ConfigurationError("REFKIT_RULES must be a refkit.RewardRules or None")
+    if rules is not None and not isinstance(rules, RewardRules | Experiment):
+        raise ConfigurationError(
+            "REFKIT_RULES must be a refkit.RewardRules, a refkit.Experiment or None"
+        )
     store = options.get("store") or config["REFKIT_DATABASE_URL"]
     if store is None:
         os.makedirs(app.instance_path, exist_ok=True)
         store = f"sqlite:///{os.path.join(app.instance_path, 'refkit.db')}"
     max_age = config["REFKIT_COOKIE_MAX_AGE"]
     if max_age is None:
-        window = rules.attribution_window if rules is not None else None
-        max_age = window or DEFAULT_COOKIE_MAX_AGE
+        max_age = _window(rules) or DEFAULT_COOKIE_MAX_AGE
     prefix = "/" + str(config["REFKIT_URL_PREFIX"]).strip("/")
     landing = "/" + str(config["REFKIT_LANDING_PATH"]).strip("/")
     redirect_to = str(config["REFKIT_LANDING_REDIRECT"])
@@ -343,3 +344,12 @@ def _timeout(value: Any) -> float | None:
             f"REFKIT_TIMEOUT must be a positive number of seconds or None, not {value!r}"
         )
     return float(value)
+
+
+def _window(rules: RewardRules | Experiment | None) -> timedelta | None:
+    """The attribution window of the rules; of an experiment, its variants' longest (none if
+    one has no window), so no variant's referral outlives the cookie."""
+    if isinstance(rules, Experiment):
+        windows = [variant.attribution_window for variant in rules.variants.values()]
+        return None if None in windows else max(w for w in windows if w is not None)
+    return rules.attribution_window if rules is not None else None

@@ -4,9 +4,13 @@ The payload is ``{"code", "campaign", "at", "fp", "seen"}`` (and ``"tags"`` when
 first touch had any): the first-touch code and campaign, its share channel and UTM tags,
 when that first touch happened (the attribution window runs from it), the click's fraud
 signals (keyed hashes of the IP address and User-Agent, never the raw values) and the codes
-already counted today. It is signed with the app's keys for its own purpose
-(itsdangerous, through :class:`refkit.TokenSigner`), HttpOnly, SameSite=Lax, Secure over
-HTTPS.
+already counted today. In an A/B test (:class:`refkit.Experiment`) it also holds ``"vid"``,
+a random visitor id the variant is assigned from, and ``"ab"``: the experiment's key and the
+visitor's variant (:func:`assign_variant`), so the offer a visitor is shown is the one their
+signup gets; the variant never comes from the URL.
+
+The payload is signed with the app's keys for its own purpose (itsdangerous, through
+:class:`refkit.TokenSigner`), HttpOnly, SameSite=Lax, Secure over HTTPS.
 
 A request that changes the payload keeps it in ``g._refkit`` (:func:`set_payload`);
 :func:`payload` is the one reader (that pending payload first, else the request's valid
@@ -15,18 +19,27 @@ cookie), and :func:`write` puts a changed payload on the response.
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from typing import Any
 
 from flask import Response, request
 
-from refkit import Fingerprint, InvalidToken, TokenSigner
+from refkit import Fingerprint, InvalidToken, ReferralProgram, TokenSigner
 from refkit.clock import Clock
 
 from .config import Settings
 from .state import RefKitState, request_state
 
-__all__ = ["click_fingerprint", "cookie_signer", "payload", "set_payload", "write"]
+__all__ = [
+    "assign_variant",
+    "click_fingerprint",
+    "cookie_signer",
+    "payload",
+    "set_payload",
+    "variant_of",
+    "write",
+]
 
 
 def cookie_signer(settings: Settings, clock: Clock) -> TokenSigner:
@@ -103,3 +116,34 @@ def click_fingerprint(found: dict[str, Any]) -> Fingerprint | None:
     except ValueError:
         return None
     return Fingerprint(ip, user_agent, at if at.tzinfo is not None else None)
+
+
+def variant_of(program: ReferralProgram, found: dict[str, Any]) -> str | None:
+    """The A/B test variant kept in a referral payload, if it is one of the program's
+    current experiment (a variant of an ended or renamed experiment is none)."""
+    experiment = program.experiment
+    kept = found.get("ab")
+    if experiment is None or not isinstance(kept, list) or len(kept) != 2:
+        return None
+    key, variant = kept
+    if key != experiment.key or not isinstance(variant, str):
+        return None
+    return variant if variant in experiment.variants else None
+
+
+def assign_variant(program: ReferralProgram, found: dict[str, Any]) -> str | None:
+    """The visitor's variant in the program's experiment (``None`` without one): the one
+    the payload keeps, else assigned from its visitor id (a new random one if it has none)
+    and kept in ``found``, which the caller then signs onto the response."""
+    if program.experiment is None:
+        return None
+    kept = variant_of(program, found)
+    if kept is not None:
+        return kept
+    visitor = found.get("vid")
+    if not isinstance(visitor, str) or not 16 <= len(visitor) <= 64:
+        visitor = secrets.token_urlsafe(16)
+        found["vid"] = visitor
+    variant = program.variant_for(visitor)
+    found["ab"] = [program.experiment.key, variant]
+    return variant

@@ -225,6 +225,7 @@ class RefKit:
             return None
         code, campaign = found["code"], found.get("campaign")
         tags = capture.cookie_tags(found)
+        variant = cookie.variant_of(state.program, found)  # the one the visitor was shown
         click = cookie.click_fingerprint(found)
         result: Referral | None = guard(
             lambda: state.program.attribute(
@@ -241,6 +242,7 @@ class RefKit:
                 signup=capture.request_fingerprint(state)
                 if state.settings.flag_same_device
                 else None,
+                variant=variant,
                 connection=joined,
             )
         )
@@ -283,19 +285,20 @@ class RefKit:
             if customer is None:
                 raise RefkitError("refkit.conversion() needs customer_id when nobody is logged in")
             program = get_state().program
-            code = pending.code
+            code, variant = pending.code, None
             if code is None:
                 # The cookie first (no database work): most checkouts carry none, and then
                 # whether the customer is already referred does not matter here.
-                cookie_code = self.captured_code()
-                if cookie_code is not None and program.referral_for(customer) is None:
-                    code = cookie_code
+                found = _captured()
+                if found is not None and program.referral_for(customer) is None:
+                    code, variant = found["code"], cookie.variant_of(program, found)
             return program.record_conversion(
                 pending.order_id,
                 customer,
                 pending.amount,
                 pending.currency,
                 code=code,
+                variant=variant,
                 connection=get_state().settings.session,
             )
 
@@ -362,8 +365,10 @@ class RefKit:
         """
 
         def work() -> Offer:
-            customer, found = self._checkout_customer(customer_id, code, guest=True)
-            return get_state().program.offer_for(customer, amount, currency, code=found)
+            customer, found, variant = self._checkout_customer(customer_id, code, guest=True)
+            return get_state().program.offer_for(
+                customer, amount, currency, code=found, variant=variant
+            )
 
         return self._offer_or_none(work, currency)
 
@@ -391,13 +396,14 @@ class RefKit:
         """
 
         def work() -> Offer:
-            customer, found = self._checkout_customer(customer_id, code, guest=False)
+            customer, found, variant = self._checkout_customer(customer_id, code, guest=False)
             claim = get_state().program.claim_discount(
                 order_id,
                 customer,
                 amount,
                 currency,
                 code=found,
+                variant=variant,
                 connection=get_state().settings.session,
             )
             claimed = request_state().claims if has_app_context() else None
@@ -409,19 +415,27 @@ class RefKit:
 
     def _checkout_customer(
         self, customer_id: str | int | None, code: str | None, *, guest: bool
-    ) -> tuple[str | int, str | None]:
-        """The customer of a checkout and the code to bind them with (the typed ``code``,
-        else the cookie's when the customer is not referred yet)."""
+    ) -> tuple[str | int, str | None, str | None]:
+        """The customer of a checkout, the code to bind them with (the typed ``code``, else
+        the cookie's when the customer is not referred yet) and the A/B test variant of that
+        binding: the cookie's, the one the visitor was shown (a typed code: none, so the
+        core assigns it from the customer)."""
         customer = customer_id if customer_id is not None else self.current_user_id()
         if customer is None and not guest:
             raise RefkitError("refkit.claim_discount() needs customer_id when nobody is logged in")
-        if customer is None:
-            return GUEST_ID, code if code is not None else self.captured_code()
-        if code is None:
-            cookie_code = self.captured_code()
-            if cookie_code is not None and get_state().program.referral_for(customer) is None:
-                code = cookie_code
-        return customer, code
+        if code is not None:
+            return (GUEST_ID if customer is None else customer), code, None
+        found = _captured()
+        if found is None:
+            return (GUEST_ID if customer is None else customer), None, None
+        program = get_state().program
+        if customer is not None and program.referral_for(customer) is not None:
+            return customer, None, None
+        return (
+            (GUEST_ID if customer is None else customer),
+            found["code"],
+            cookie.variant_of(program, found),
+        )
 
     def _offer_or_none(self, work: Callable[[], Offer], currency: str) -> Offer:
         found: Offer | None = guard(work)

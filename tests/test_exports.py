@@ -11,7 +11,7 @@ def test_all_lists_exactly_the_public_names() -> None:
     modules = {"clock", "codes", "errors", "keys", "models", "money", "program", "rules",
                "storage", "tokens", "validation", "cli", "demo", "testing", "privacy",
                "reports", "conditions", "steps", "joined", "discounts", "keyring",
-               "calls", "sharing"}  # fmt: skip
+               "calls", "sharing", "experiments"}  # fmt: skip
     assert set(refkit.__all__) == public - modules
     for name in refkit.__all__:
         assert getattr(refkit, name) is not None
@@ -43,7 +43,7 @@ def test_flask_all_lists_exactly_the_public_names() -> None:
     public = {name for name in dir(refkit_flask) if not name.startswith("_")}
     modules = {"capture", "cli", "config", "extension", "openapi", "demo", "testing", "api",
                "dashboard", "charts", "admin", "csrf", "formatting", "state", "cookie",
-               "headers", "failures", "names"}  # fmt: skip
+               "headers", "failures", "names", "experiment_panel"}  # fmt: skip
     assert set(refkit_flask.__all__) == public - modules
     assert "RefKit" in refkit_flask.__all__
 

@@ -35,6 +35,7 @@ class Attribution(Base):
         utm_source: str | None = None,
         utm_medium: str | None = None,
         utm_campaign: str | None = None,
+        variant: str | None = None,
         connection: joined.Joinable | None = None,
     ) -> Visit:
         """Count a click or landing for the code's referrer.
@@ -44,14 +45,20 @@ class Attribution(Base):
             1 to 32 ASCII letters, digits, ``.``, ``_`` or ``-``.
         :param utm_source: the landing's UTM tags (``utm_medium``, ``utm_campaign`` too),
             kept with the visit: 1 to 100 characters without control characters each.
+        :param variant: in an A/B test (:class:`~refkit.Experiment`), the variant the
+            visitor is shown; by default the variant of ``visitor`` if given
+            (:meth:`variant_for`), else none. Visits are anonymous: this is what lets
+            :meth:`experiment_report` count them per variant.
         :param connection: write in the caller's transaction (see :meth:`record_conversion`).
         :raises InvalidCode: the code is not one of this program's.
-        :raises ValidationError: a bad campaign, channel or UTM tag (nothing is stored).
+        :raises ValidationError: a bad campaign, channel or UTM tag, or a variant the
+            experiment does not have (or no experiment); nothing is stored.
         """
         campaign = to_campaign(campaign)
         tags = _tags(channel, utm_source, utm_medium, utm_campaign)
         if visitor is not None:
             visitor = to_id(visitor, "visitor")[:128]
+        shown = self._variant(variant, visitor)
         when = self._now(at)
         parsed = self._codec.parse(code)
         self._expire_cache()
@@ -59,12 +66,13 @@ class Attribution(Base):
         if user_id is not None:
             known = user_id
             return self._write(
-                lambda c: visits.record(c, known, campaign, visitor, when, tags), connection
+                lambda c: visits.record(c, known, campaign, visitor, when, tags, shown),
+                connection,
             )
         # Not cached: find the referrer and count the visit in one statement.
         visit = self._write(
             lambda c: visits.record_by_number(
-                c, parsed.number, campaign, visitor, when, PSEUDONYM_PREFIX, tags
+                c, parsed.number, campaign, visitor, when, PSEUDONYM_PREFIX, tags, shown
             ),
             connection,
         )
@@ -88,6 +96,7 @@ class Attribution(Base):
         utm_source: str | None = None,
         utm_medium: str | None = None,
         utm_campaign: str | None = None,
+        variant: str | None = None,
         connection: joined.Joinable | None = None,
     ) -> Referral:
         """Bind a new customer to the code's referrer, for good.
@@ -104,8 +113,12 @@ class Attribution(Base):
         :param channel: the share channel the referee came through, and ``utm_source``,
             ``utm_medium``, ``utm_campaign`` the landing's UTM tags (as for
             :meth:`record_visit`), kept with a new referral; an existing referral keeps its own.
+        :param variant: in an A/B test (:class:`~refkit.Experiment`), the variant whose
+            rules the referral follows, stored on it (:attr:`Referral.variant
+            <refkit.Referral.variant>`): the one the visitor was shown. By default it is
+            assigned from the referee id (:meth:`variant_for`). A referral that exists
+            already keeps its variant.
         :param connection: write in the caller's transaction (see :meth:`record_conversion`).
-        :raises ValidationError: a bad source, campaign, channel or UTM tag (nothing stored).
         :raises AlreadyReferred: the referee is bound to someone else.
         :raises SelfReferral: the code is the referee's own, the referee and the referrer
             registered the same normalized email (:meth:`identify`), or the binding would
@@ -113,14 +126,18 @@ class Attribution(Base):
         :raises ExistingCustomer: the referee has bought before (a conversion is recorded
             for them) without a referrer.
         :raises InvalidCode: the code is not one of this program's.
+        :raises ValidationError: a bad id, source, campaign, channel, UTM tag or time, or a
+            variant the experiment does not have (or any variant without an experiment);
+            nothing is stored.
         """
         tags = _tags(channel, utm_source, utm_medium, utm_campaign)  # before anything is stored
-        if email is not None:
-            self.identify(referee_id, email=email, at=at, connection=connection)
         referee = to_id(referee_id, "referee_id")
         if source not in SOURCES:
             raise ValidationError(f"source must be one of {SOURCES}, got {source!r}")
         campaign = to_campaign(campaign)
+        chosen = self._variant(variant, referee)
+        if email is not None:
+            self.identify(referee_id, email=email, at=at, connection=connection)
         when = self._now(at)
         referrer = self.resolve(code)
         if referrer == referee:
@@ -133,7 +150,17 @@ class Attribution(Base):
         pseudonyms = self._pseudonyms(referee)
         result = self._write(
             lambda c: referrals.attribute(
-                c, referee, referrer, source, campaign, when, click, signup, pseudonyms, tags
+                c,
+                referee,
+                referrer,
+                source,
+                campaign,
+                when,
+                click,
+                signup,
+                pseudonyms,
+                tags,
+                chosen,
             ),
             connection,
             lambda r: [("referral.created", r.referral)] if r.created else [],

@@ -19,11 +19,15 @@ from sqlalchemy import Connection
 
 from ..codes import MAX_NUMBER, CodeCodec
 from ..errors import InvalidCode
+from ..experiments import Experiment, RuleSource
 from ..joined import Joinable
 from ..keys import SecretKeys
 from ..privacy import Pepper
 from ..rules import RewardRules
 from ..storage import Store
+
+if TYPE_CHECKING:
+    from ..reports import Reports
 
 __all__ = ["Base", "Events", "candidate_number"]
 
@@ -38,6 +42,9 @@ class Base:
 
     store: Store
     rules: RewardRules | None
+    experiment: Experiment | None
+    _offers: RuleSource
+    reports: Reports
     secret_key: SecretKeys
     query_param: str
     campaign_param: str
@@ -79,6 +86,10 @@ class Base:
         def resolve(self, code: object) -> str: ...
 
         def _unknown(self, code: object, number: int) -> InvalidCode: ...
+
+        # refkit/calls/experiments.py
+
+        def _variant(self, variant: object, subject: str | None) -> str | None: ...
 
         # refkit/calls/privacy.py
 

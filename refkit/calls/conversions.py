@@ -40,6 +40,7 @@ class Conversions(Base):
         code: object = None,
         at: datetime | None = None,
         email: str | None = None,
+        variant: str | None = None,
         connection: joined.Joinable | None = None,
     ) -> Conversion:
         """Record a purchase and create the rewards it earns.
@@ -52,6 +53,10 @@ class Conversions(Base):
             referrer than the customer's, is ignored and explained in ``reasons``; so is one
             whose referrer registered the customer's email (:meth:`identify`), and one given
             by an existing customer (an earlier order, no referrer: ``"existing_customer"``).
+        :param variant: in an A/B test (:class:`~refkit.Experiment`), the variant of the
+            referral ``code`` makes (the one the guest was shown); by default assigned from
+            the customer id (:meth:`variant_for`). The rewards follow the referral's
+            variant's rules.
         :param email: the customer's email: a shortcut for :meth:`identify` first. A
             customer sharing their referrer's normalized email earns nobody a reward
             (reason ``"self_referral"``).
@@ -62,11 +67,13 @@ class Conversions(Base):
             caller's commit, never after a rollback (see :mod:`refkit.joined`).
         :raises ConflictError: the order id was recorded with another customer, amount or
             currency.
-        :raises ValidationError: a bad id, amount, currency or time; nothing is stored.
+        :raises ValidationError: a bad id, amount, currency or time, or an unknown
+            variant; nothing is stored.
         :raises InvalidCode: ``code`` is given and is not one of this program's.
         """
         order = to_id(order_id, "order_id")
         customer = to_id(customer_id, "customer_id")
+        chosen = self._variant(variant, None if code is None else customer)
         if email is not None:
             self.identify(customer, email=email, at=at, connection=connection)
         money = to_currency(currency)
@@ -84,10 +91,11 @@ class Conversions(Base):
             code_referrer,
             fast_purchase=self.fast_purchase,
             pseudonyms=self._pseudonyms(customer),
+            variant=chosen,
         )
-        rules = self.rules
+        offers = self._offers
         result = self._write(
-            lambda c: conversions.record(c, new, rules), connection, _conversion_events
+            lambda c: conversions.record(c, new, offers), connection, _conversion_events
         )
         return result.conversion
 

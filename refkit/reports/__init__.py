@@ -36,6 +36,7 @@ Several reports read from one snapshot with :meth:`Reports.read`::
 :func:`referrals_of`             one referrer's newest referees (:class:`ReferralRow`)
 :func:`conversions_of`           the newest orders of one referrer's referees
 :func:`buyers_of`                how many of one referrer's referees bought
+:func:`experiment_report`        an A/B test's variants (:class:`~refkit.ExperimentReport`)
 ===============================  ===========================================================
 """
 
@@ -48,8 +49,10 @@ from typing import Final, Protocol, TypeVar
 from sqlalchemy import Connection
 
 from ..errors import StorageError, ValidationError
+from ..experiments import Experiment
 from ..models import Conversion, LeaderboardEntry, ProgramSummary, ReferrerStats
 from ..validation import to_aware, to_campaign, to_channel, to_id
+from .experiments import ExperimentReport, experiment_report
 from .funnel import campaigns, channels, summary
 from .money import (
     bucket_start,
@@ -87,6 +90,7 @@ __all__ = [
     "currencies",
     "due_count",
     "due_rewards",
+    "experiment_report",
     "first_activity",
     "leaderboard",
     "referrals_of",
@@ -166,11 +170,21 @@ class Reports:
         until: datetime | None = None,
         campaign: str | None = None,
         channel: str | None = None,
+        variant: str | None = None,
     ) -> ProgramSummary:
         """The funnel over ``[since, until)`` (see :meth:`refkit.ReferralProgram.summary`)."""
         start, end = _when(since, "since"), _when(until, "until")
         name, way = to_campaign(campaign), to_channel(channel)
-        return self.read(lambda c: summary(c, start, end, name, way))
+        if variant is not None and not isinstance(variant, str):
+            raise ValidationError(f"variant must be a variant's name, got {variant!r}")
+        return self.read(lambda c: summary(c, start, end, name, way, variant))
+
+    def experiment(self, experiment: Experiment) -> ExperimentReport:
+        """``experiment``'s variants side by side (see
+        :meth:`refkit.ReferralProgram.experiment_report`)."""
+        if not isinstance(experiment, Experiment):
+            raise ValidationError(f"experiment must be a refkit.Experiment, got {experiment!r}")
+        return self.read(lambda c: experiment_report(c, experiment))
 
     def leaderboard(self, limit: int = 10, by: str = "conversions") -> list[LeaderboardEntry]:
         """Top referrers by ``"conversions"`` or ``"revenue"`` (net of refunds), ``limit``

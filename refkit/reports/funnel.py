@@ -60,10 +60,13 @@ def summary(
     until: datetime | None,
     campaign: str | None,
     channel: str | None = None,
+    variant: str | None = None,
 ) -> ProgramSummary:
     """The program's funnel over ``[since, until)`` (see
-    :meth:`refkit.ReferralProgram.summary` for each figure), for one campaign and one
-    share channel, or all."""
+    :meth:`refkit.ReferralProgram.summary` for each figure), for one campaign or all, one
+    share channel or all, and one A/B test variant or all."""
+    # The referees bound with the variant: their orders, rewards and discounts are its own.
+    cohort_ids = select(referrals.c.referee_id).where(referrals.c.variant == variant)
 
     def where(table: Any) -> list[ColumnElement[bool]]:
         conditions = period(table.c.created_at, since, until)
@@ -71,6 +74,11 @@ def summary(
             conditions.append(table.c.campaign == campaign)
         if channel is not None:
             conditions.append(table.c.channel == channel)
+        if variant is not None:
+            if table is conversions:
+                conditions.append(conversions.c.customer_id.in_(cohort_ids))
+            else:
+                conditions.append(table.c.variant == variant)
         return conditions
 
     holders = select(func.count()).select_from(referrers)
@@ -101,6 +109,8 @@ def summary(
     orders = _orders_of(campaign, channel)
     if orders is not None:
         reward_filter.append(rewards.c.order_id.in_(orders))
+    if variant is not None:
+        reward_filter.append(rewards.c.referee_id.in_(cohort_ids))
     cost_rows = connection.execute(
         select(rewards.c.currency, func.sum(rewards.c.value_minor))
         .where(rewards.c.currency.is_not(None), *reward_filter)
@@ -115,6 +125,8 @@ def summary(
     ]
     if orders is not None:
         discount_filter.append(discounts.c.order_id.in_(orders))
+    if variant is not None:
+        discount_filter.append(discounts.c.referee_id.in_(cohort_ids))
     discount_rows = connection.execute(
         select(discounts.c.currency, func.sum(discounts.c.discount_minor))
         .where(*discount_filter)

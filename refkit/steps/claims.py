@@ -19,6 +19,7 @@ from sqlalchemy import Connection, String, and_, bindparam, exists, or_, select,
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import ConflictError
+from ..experiments import RuleSource, rules_for
 from ..models import EarnedReward, Offer, Referral
 from ..money import from_minor, to_minor
 from ..rules import ConversionContext, Decision, RewardRules, decide
@@ -63,6 +64,8 @@ class Checkout:
     currency: str
     at: datetime
     code_referrer_id: str | None = None
+    #: the A/B test variant of the referral ``code_referrer_id`` makes
+    variant: str | None = None
 
 
 def discount_taken(
@@ -83,15 +86,19 @@ def _lapse(connection: Connection, referee: str, now: datetime) -> None:
 
 
 def _decision(
-    connection: Connection, rules: RewardRules | None, checkout: Checkout
-) -> tuple[Decision, Referral | None, bool]:
+    connection: Connection, offers: RuleSource, checkout: Checkout
+) -> tuple[Decision, Referral | None, bool, RewardRules | None]:
     """The decision for ``checkout`` and the referral it is made for (a guest's typed code
-    makes a referral that is not stored yet); whether that referral is bound already."""
+    makes a referral that is not stored yet); whether that referral is bound already; the
+    rules it follows (its variant's, in an A/B test)."""
     referral = referral_step.referral_of(connection, checkout.customer_id)
     bound = referral is not None
     code_referrer = checkout.code_referrer_id
     if referral is None and code_referrer is not None and code_referrer != checkout.customer_id:
-        referral = Referral(checkout.customer_id, code_referrer, "code", checkout.at)
+        referral = Referral(
+            checkout.customer_id, code_referrer, "code", checkout.at, variant=checkout.variant
+        )
+    rules = rules_for(offers, referral.variant if referral is not None else None)
     bought = connection.execute(
         select(exists().where(conversions.c.customer_id == checkout.customer_id))
     ).scalar()
@@ -109,7 +116,7 @@ def _decision(
             connection, checkout.customer_id, checkout.order_id, checkout.at
         ),
     )
-    return decide(rules, context), referral, bound
+    return decide(rules, context), referral, bound, rules
 
 
 def _offer_expiry(
@@ -125,9 +132,9 @@ def _offer_expiry(
     return min(ends, default=None)
 
 
-def offer(connection: Connection, rules: RewardRules | None, checkout: Checkout) -> Offer:
+def offer(connection: Connection, offers: RuleSource, checkout: Checkout) -> Offer:
     """What the friend would get off ``checkout`` now; reads only."""
-    decision, referral, bound = _decision(connection, rules, checkout)
+    decision, referral, bound, rules = _decision(connection, offers, checkout)
     reasons = decision.reasons + (("discount_offered",) if decision.discount > 0 else ())
     return Offer(
         discount=decision.discount,
@@ -164,9 +171,7 @@ def _same_order(row: Any, checkout: Checkout) -> None:
             )
 
 
-def claim(
-    connection: Connection, rules: RewardRules | None, checkout: Checkout, ttl: timedelta
-) -> Offer:
+def claim(connection: Connection, offers: RuleSource, checkout: Checkout, ttl: timedelta) -> Offer:
     """Reserve the friend's discount for ``checkout.order_id`` until ``at + ttl``.
 
     The same order again returns its live or used claim. A released or lapsed claim of the
@@ -183,11 +188,17 @@ def claim(
         # released or lapsed: the cart may have changed; it is claimed afresh below
     if checkout.code_referrer_id is not None:  # a guest's typed code binds, as at conversion
         referral_step.attribute(
-            connection, checkout.customer_id, checkout.code_referrer_id, "code", None, checkout.at
+            connection,
+            checkout.customer_id,
+            checkout.code_referrer_id,
+            "code",
+            None,
+            checkout.at,
+            variant=checkout.variant,
         )
         checkout = replace(checkout, code_referrer_id=None)  # bound now, or refused
     _lapse(connection, checkout.customer_id, checkout.at)  # frees the slot of a stale claim
-    decision, referral, _ = _decision(connection, rules, checkout)
+    decision, referral, _, _ = _decision(connection, offers, checkout)
     if decision.discount <= 0 or referral is None:
         return Offer(
             Decimal(0),

@@ -31,6 +31,7 @@ from sqlalchemy import (
 )
 
 from ..errors import ConflictError
+from ..experiments import RuleSource, rules_for
 from ..models import Conversion, Referral
 from ..rules import ConversionContext, Decision, PlannedReward, RewardRules, decide
 from ..storage.dialects import insert_ignore
@@ -70,6 +71,8 @@ class NewConversion:
     #: the customer's pseudonyms (one per key): if one is stored, the customer was erased
     #: and the conversion is stored under it
     pseudonyms: tuple[str, ...] = ()
+    #: the A/B test variant a referral made by ``code_referrer_id`` gets
+    variant: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +162,7 @@ def _conversion_context() -> Any:
         referrals.c.utm_source,
         referrals.c.utm_medium,
         referrals.c.utm_campaign,
+        referrals.c.variant,
         select(signals.c.clicked_at)
         .where(signals.c.referee_id == referrals.c.referee_id)
         .scalar_subquery()
@@ -300,9 +304,10 @@ def _reasons(first: list[str], plans: tuple[PlannedReward, ...], outcomes: list[
     return ",".join(reasons)
 
 
-def record(connection: Connection, new: NewConversion, rules: RewardRules | None) -> Recorded:
-    """Record the purchase ``new`` and create the rewards ``rules`` grant it, or return the
-    stored conversion if its order id was recorded before.
+def record(connection: Connection, new: NewConversion, offers: RuleSource) -> Recorded:
+    """Record the purchase ``new`` and create the rewards its referral's rules (from
+    ``offers``: the variant's, in an A/B test) grant it, or return the stored conversion if
+    its order id was recorded before.
 
     :raises ConflictError: the order id was recorded with another customer, amount or
         currency.
@@ -321,11 +326,18 @@ def record(connection: Connection, new: NewConversion, rules: RewardRules | None
     taken = context.rewards_taken
     if new.code_referrer_id is not None:
         bound = referral_step.attribute(
-            connection, customer, new.code_referrer_id, "code", new.campaign, new.at
+            connection,
+            customer,
+            new.code_referrer_id,
+            "code",
+            new.campaign,
+            new.at,
+            variant=new.variant,
         )
         if bound.created:
             new_referral = referral = bound.referral
             assert referral is not None
+            rules = rules_for(offers, referral.variant)
             if rules is not None and rules.max_rewards_per_referrer is not None:
                 found = REWARDS_TAKEN.scalar(connection, {"referrer_id": referral.referrer_id})
                 taken = int(found or 0)
@@ -335,6 +347,7 @@ def record(connection: Connection, new: NewConversion, rules: RewardRules | None
             reasons.append("self_referral")
         elif bound.refused == "existing_customer":
             reasons.append("existing_customer")
+    rules = rules_for(offers, referral.variant if referral is not None else None)
     claimed, discount_taken = None, False
     if rules is not None and rules.referee_discount is not None and referral is not None:
         claimed = claims.use(connection, new.order_id, customer, new.currency, new.at)

@@ -72,6 +72,7 @@ ATTRIBUTION_CONTEXT: Final = Prepared(
         ) AS erased,
         r.referee_id, r.referrer_id, r.source, r.campaign, r.created_at,
         r.channel, r.utm_source, r.utm_medium, r.utm_campaign,
+        r.variant,
         EXISTS (
             SELECT 1 FROM refkit_identities mine
             JOIN refkit_identities other ON other.email_hash = mine.email_hash
@@ -96,6 +97,7 @@ ATTRIBUTION_CONTEXT: Final = Prepared(
         utm_source=String,
         utm_medium=String,
         utm_campaign=String,
+        variant=String,
         same_email=Boolean,
         cycle=Boolean,
         disposable=Boolean,
@@ -158,11 +160,13 @@ def attribute(
     signup: Fingerprint | None = None,
     pseudonyms: tuple[str, ...] = (),
     tags: Mapping[str, str | None] | None = None,
+    variant: str | None = None,
 ) -> Attribution:
     """Bind ``referee_id`` (or its pseudonym, one of ``pseudonyms``, if the referee was
-    erased) to ``referrer_id`` unless a rule refuses it: the referee is bound already, is
-    the referrer, shares their email, bought before (a referral binds a new customer) or
-    would close a cycle. ``tags`` are kept with a new referral (:data:`~.visits.TAGS`)."""
+    erased) to ``referrer_id``, in the A/B test's ``variant`` if any, unless a rule refuses
+    it: the referee is bound already, is the referrer, shares their email, bought before (a
+    referral binds a new customer) or would close a cycle. ``tags`` are kept with a new
+    referral (:data:`~.visits.TAGS`)."""
     tagged = {tag: (tags or {}).get(tag) for tag in TAGS}
     context = _context(connection, referee_id, referrer_id, pseudonyms)
     if context.erased is not None:
@@ -192,13 +196,17 @@ def attribute(
         "pair_high": high,
         "created_at": at,
         **tagged,
+        "variant": variant,
     }
     if insert_ignore(connection, referrals, values) is not None:
         add_to_totals(connection, referrer_id, signups=1)
         review.on_referral(
             connection, referee_id, referrer_id, click, signup, at, disposable=context.disposable
         )
-        return Attribution(Referral(referee_id, referrer_id, source, at, campaign, **tagged), True)
+        referral = Referral(
+            referee_id, referrer_id, source, at, campaign, **tagged, variant=variant
+        )
+        return Attribution(referral, True)
     existing = referral_of(connection, referee_id)  # lost a race
     if existing is None:  # the unordered pair exists: B already refers A
         return Attribution(None, False, "cycle")

@@ -26,12 +26,13 @@ TAGS: Final = ("channel", "utm_source", "utm_medium", "utm_campaign")
 VISIT_BY_NUMBER: Final = Prepared(
     visits.insert()
     .from_select(
-        ["referrer_id", "campaign", "visitor", "created_at", *TAGS],
+        ["referrer_id", "campaign", "visitor", "created_at", "variant", *TAGS],
         select(
             referrers.c.user_id,
             bindparam("campaign", type_=String),
             bindparam("visitor", type_=String),
             bindparam("created_at", type_=UTCDateTime),
+            bindparam("variant", type_=String),
             *(bindparam(tag, type_=String) for tag in TAGS),
         ).where(
             referrers.c.number == bindparam("number", type_=Integer),
@@ -40,7 +41,16 @@ VISIT_BY_NUMBER: Final = Prepared(
         ),
     )
     .returning(visits.c.id, visits.c.referrer_id),
-    ("number", "campaign", "visitor", "created_at", "erased_prefix", "prefix_length", *TAGS),
+    (
+        "number",
+        "campaign",
+        "visitor",
+        "created_at",
+        "variant",
+        "erased_prefix",
+        "prefix_length",
+        *TAGS,
+    ),
     {"created_at": UTCDateTime()},
 )
 
@@ -52,13 +62,15 @@ def record(
     visitor: str | None,
     at: datetime,
     tags: Mapping[str, str | None] | None = None,
+    variant: str | None = None,
 ) -> Visit:
-    """Count a visit for ``referrer_id``, with its :data:`TAGS` (``tags``)."""
+    """Count a visit for ``referrer_id``, with its :data:`TAGS` (``tags``), by a visitor
+    shown ``variant`` (an A/B test's), if any."""
     tagged = _tags(tags)
     values = {"referrer_id": referrer_id, "campaign": campaign, "visitor": visitor, **tagged}
-    visit_id = insert_row(connection, visits, {**values, "created_at": at})
+    visit_id = insert_row(connection, visits, {**values, "created_at": at, "variant": variant})
     add_to_totals(connection, referrer_id, visits=1)
-    return Visit(visit_id, referrer_id, campaign, visitor, at, **tagged)
+    return Visit(visit_id, referrer_id, campaign, visitor, at, **tagged, variant=variant)
 
 
 def record_by_number(
@@ -69,6 +81,7 @@ def record_by_number(
     at: datetime,
     erased_prefix: str,
     tags: Mapping[str, str | None] | None = None,
+    variant: str | None = None,
 ) -> Visit | None:
     """A visit for the holder of referrer ``number``, found and counted in one statement;
     ``None`` if no user holds it, or an erased one (their id starts with ``erased_prefix``)."""
@@ -79,6 +92,7 @@ def record_by_number(
         "campaign": campaign,
         "visitor": visitor,
         "created_at": at,
+        "variant": variant,
         "erased_prefix": erased_prefix,
         "prefix_length": len(erased_prefix),
     }
@@ -86,7 +100,7 @@ def record_by_number(
     if row is None:
         return None
     add_to_totals(connection, row.referrer_id, visits=1)
-    return Visit(row.id, row.referrer_id, campaign, visitor, at, **tagged)
+    return Visit(row.id, row.referrer_id, campaign, visitor, at, **tagged, variant=variant)
 
 
 def _tags(tags: Mapping[str, str | None] | None) -> dict[str, str | None]:

@@ -33,6 +33,7 @@ def referral_from_row(row: Any) -> Referral:
         utm_source=row.utm_source,
         utm_medium=row.utm_medium,
         utm_campaign=row.utm_campaign,
+        variant=row.variant,
     )
 
 

@@ -36,6 +36,9 @@ transaction of every ledger entry that changes an approved balance. Its CHECK ke
 conditional ``UPDATE ... WHERE balance_minor >= :amount``, so no number of concurrent calls,
 and no hand-written statement, can take a balance below zero; a reversal after the credit was
 spent turns the shortfall into ``debt_minor``, which later credit pays first.
+
+Revision 0011 adds ``variant`` to ``refkit_visits`` and ``refkit_referrals``: the A/B test
+variant (:class:`refkit.Experiment`) a visitor was shown and a referee was bound with.
 """
 
 from __future__ import annotations
@@ -144,6 +147,7 @@ visits = Table(
     Column("utm_source", String(100)),
     Column("utm_medium", String(100)),
     Column("utm_campaign", String(100)),
+    Column("variant", String(64)),
     Index("ix_refkit_visits_referrer", "referrer_id", "created_at"),
     Index("ix_refkit_visits_created", "created_at"),
     Index("ix_refkit_visits_campaign", "campaign", "created_at"),
@@ -164,6 +168,7 @@ referrals = Table(
     Column("utm_source", String(100)),
     Column("utm_medium", String(100)),
     Column("utm_campaign", String(100)),
+    Column("variant", String(64)),
     CheckConstraint("referee_id <> referrer_id", name="not_self"),
     CheckConstraint("source IN ('link', 'code', 'staff')", name="source"),
     CheckConstraint(
