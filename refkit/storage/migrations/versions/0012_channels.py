@@ -11,7 +11,7 @@ Downgrading drops the columns (and their data).
 A frozen snapshot, like 0001: it must not import the live metadata.
 
 Revision ID: 0012
-Revises: 0008 (the coordinator re-chains revisions when merging)
+Revises: 0011
 Create Date: 2026-12-06
 """
 
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012"
-down_revision: str | Sequence[str] | None = "0008"
+down_revision: str | Sequence[str] | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
