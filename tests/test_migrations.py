@@ -18,10 +18,11 @@ from refkit.storage.engines import engine_for_url
 from refkit.storage.migrate import (
     HEAD,
     VERSION_TABLE,
-    alembic_config,
     current_revision,
+    downgrade,
     ensure_schema,
     include_name,
+    upgrade,
 )
 from refkit.storage.schema import SCHEMA_VERSION, metadata
 
@@ -57,7 +58,7 @@ def _refkit_tables(engine: Engine) -> set[str]:
 
 
 def test_head_is_the_schema_version() -> None:
-    assert HEAD == SCHEMA_VERSION == "0008"
+    assert HEAD == SCHEMA_VERSION == "0009"
 
 
 def test_schema_matches_metadata(engine: Engine) -> None:
@@ -89,10 +90,10 @@ def test_ensure_schema_twice_is_a_no_op(engine: Engine, monkeypatch: pytest.Monk
     ensure_schema(engine)
     before = _refkit_tables(engine)
 
-    def upgrade(*args: object, **kwargs: object) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("alembic ran although the database is at head")
 
-    monkeypatch.setattr(command, "upgrade", upgrade)
+    monkeypatch.setattr(command, "upgrade", refuse)
     ensure_schema(engine)
     assert _refkit_tables(engine) == before
     assert current_revision(engine) == HEAD
@@ -131,8 +132,7 @@ def test_a_revision_from_a_newer_release_is_refused(engine: Engine) -> None:
 @DATABASES
 def test_downgrade_to_base_and_upgrade_again(engine: Engine) -> None:
     ensure_schema(engine)
-    with engine.connect() as connection, connection.begin():
-        command.downgrade(alembic_config(connection), "base")
+    downgrade(engine, "base")
     assert current_revision(engine) is None
     assert _refkit_tables(engine) == {VERSION_TABLE}
     ensure_schema(engine)
@@ -179,8 +179,7 @@ def test_a_plain_sqlite_engine_works_too(tmp_path: Any) -> None:
 
 
 def test_upgrading_a_0001_database_with_rows_to_head_keeps_them(engine: Engine) -> None:
-    with engine.connect() as connection, connection.begin():
-        command.upgrade(alembic_config(connection), "0001")
+    upgrade(engine, "0001")
     assert current_revision(engine) == "0001"
     when = "2026-03-01 12:00:00"
     with engine.begin() as connection:
@@ -230,8 +229,7 @@ def _index_columns(engine: Engine, table: str) -> dict[str, list[str]]:
 
 @DATABASES
 def test_0003_widens_the_stats_indexes_and_keeps_rows(engine: Engine) -> None:
-    with engine.connect() as connection, connection.begin():
-        command.upgrade(alembic_config(connection), "0002")
+    upgrade(engine, "0002")
     program = refkit.ReferralProgram(
         secret_key=SECRET,
         store=engine,
@@ -254,8 +252,7 @@ def test_0003_widens_the_stats_indexes_and_keeps_rows(engine: Engine) -> None:
         "amount_minor",
         "refunded_minor",
     ]
-    with engine.connect() as connection, connection.begin():
-        command.downgrade(alembic_config(connection), "0002")
+    downgrade(engine, "0002")
     assert "ix_refkit_conversions_referrer_net" not in _index_columns(engine, "refkit_conversions")
     assert _index_columns(engine, "refkit_rewards")["ix_refkit_rewards_beneficiary"] == [
         "beneficiary_id",
@@ -284,11 +281,9 @@ def test_0004_fills_the_totals_and_the_flags_referrers_from_the_rows_stored_so_f
         before = program.stats_for("alice"), program.stats_for("bob")
         assert (before[0].visits, before[0].signups, before[1].visits) == (5, 2, 1)
         assert (before[0].flagged, before[1].flagged) == (1, 0)
-        with engine.connect() as connection, connection.begin():
-            command.downgrade(alembic_config(connection), "0003")
+        downgrade(engine, "0003")
         assert "refkit_referrer_totals" not in inspect(engine).get_table_names()
-        with engine.connect() as connection, connection.begin():
-            command.upgrade(alembic_config(connection), HEAD)  # 0004, and what this release reads
+        upgrade(engine, HEAD)  # 0004, and what this release reads
         assert (program.stats_for("alice"), program.stats_for("bob")) == before
         program.record_visit(alice)  # and they keep counting
         assert program.stats_for("alice").visits == 6
@@ -314,14 +309,12 @@ def test_0008_fills_the_balances_and_downgrades_with_spending_in_place(engine: E
         program.pay_out("bob", 20, None, reference="points-1")
         rewards_before = program.rewards()
         kept = [e for e in program.ledger() if e.reward_id is not None]
-        with engine.connect() as connection, connection.begin():
-            command.downgrade(alembic_config(connection), "0004")
+        downgrade(engine, "0004")
         assert "refkit_balances" not in inspect(engine).get_table_names()
         with engine.connect() as connection:
             rows = connection.execute(text("SELECT COUNT(*) FROM refkit_ledger")).scalar_one()
         assert rows == len(kept)  # the spending entries went, the rewards' history stayed
-        with engine.connect() as connection, connection.begin():
-            command.upgrade(alembic_config(connection), HEAD)
+        upgrade(engine, HEAD)
         assert _differences(engine) == []
         assert program.rewards() == rewards_before
         assert list(program.ledger()) == kept
@@ -343,11 +336,9 @@ def test_0007_downgrades_and_upgrades_with_revoked_codes_in_place(engine: Engine
         old = program.code_for("alice")
         program.attribute("bob", old)
         new = program.revoke_code("alice")
-        with engine.connect() as connection, connection.begin():
-            command.downgrade(alembic_config(connection), "0004")
+        downgrade(engine, "0004")
         assert "refkit_revoked_codes" not in inspect(engine).get_table_names()
-        with engine.connect() as connection, connection.begin():
-            command.upgrade(alembic_config(connection), HEAD)
+        upgrade(engine, HEAD)
         assert _differences(engine) == []
         fresh = refkit.ReferralProgram(secret_key=SECRET, store=engine)
         assert fresh.resolve(new) == "alice"
@@ -364,14 +355,12 @@ def test_0007_downgrades_and_upgrades_with_claims_in_place(engine: Engine) -> No
         program.attribute("bob", program.code_for("alice"))
         program.claim_discount("o1", "bob", 40, "EUR")
         program.record_conversion("o1", "bob", 35, "EUR")
-        with engine.connect() as connection, connection.begin():
-            command.downgrade(alembic_config(connection), "0004")
+        downgrade(engine, "0004")
         assert "refkit_discount_claims" not in inspect(engine).get_table_names()
         with engine.connect() as connection:  # the conversion stays
             found = connection.execute(text("SELECT COUNT(*) FROM refkit_conversions"))
             assert found.scalar() == 1
-        with engine.connect() as connection, connection.begin():
-            command.upgrade(alembic_config(connection), HEAD)
+        upgrade(engine, HEAD)
         assert _differences(engine) == []
         assert program.claim_discount("o2", "bob", 40, "EUR").discount == Decimal(5)
     finally:

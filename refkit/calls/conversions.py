@@ -84,6 +84,7 @@ class Conversions(Base):
             code_referrer,
             fast_purchase=self.fast_purchase,
             pseudonyms=self._pseudonyms(customer),
+            now=when if at is None else self._now(),
         )
         rules = self.rules
         result = self._write(
@@ -211,6 +212,8 @@ def _conversion_events(result: conversions.Recorded) -> Events:
     if result.new_referral is not None:
         fired.append(("referral.created", result.new_referral))
     fired.append(("conversion.recorded", result.conversion))
+    # first_purchase_only: the pending rewards this earlier-dated order took over
+    fired.extend(("reward.revoked", reward) for reward in result.taken_over)
     fired.extend(
         ("reward.created", reward)
         for reward in result.conversion.rewards

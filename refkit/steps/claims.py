@@ -96,7 +96,9 @@ def _decision(
         select(exists().where(conversions.c.customer_id == checkout.customer_id))
     ).scalar()
     rewarded = connection.execute(
-        select(rewards.c.role).where(rewards.c.referee_id == checkout.customer_id)
+        select(rewards.c.role).where(
+            rewards.c.referee_id == checkout.customer_id, rewards.c.slot == 0
+        )
     ).scalars()
     context = ConversionContext(
         amount=checkout.amount,

@@ -25,6 +25,9 @@ IMMEDIATE`` / ``BEGIN`` as above, through :meth:`~sqlalchemy.engine.Connection.e
   transactions it is switched on before ``BEGIN`` (it cannot change inside a transaction)
   and, if it was off, switched off again afterwards (:func:`restore_connection`), so refkit's
   foreign keys are enforced and the shop's connection is handed back as it was.
+* a migration that rebuilds a table other tables reference needs foreign keys off, which
+  :func:`foreign_keys_off` switches outside the migration's transaction (on a shop's
+  connection as on refkit's own), and back to what they were afterwards.
 * the journal mode and ``synchronous`` stay the shop's choice (the journal mode is a property
   of the file, ``synchronous`` the durability the shop chose), and so does the busy timeout
   (sqlite3's default is 5 seconds).
@@ -37,7 +40,7 @@ import math
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Final
 
 from sqlalchemy import create_engine, event
@@ -53,6 +56,7 @@ __all__ = [
     "READ_ONLY",
     "engine_for_shop",
     "engine_for_url",
+    "foreign_keys_off",
     "memory_engine",
     "prepare_sqlite",
     "restore_connection",
@@ -69,8 +73,11 @@ _FRESH: Final = "refkit_fresh"
 READ_ONLY: Final = "refkit_read_only"
 #: ``Connection.info`` key: foreign keys were switched on for refkit's transaction.
 _FOREIGN_KEYS_ON: Final = "refkit_foreign_keys_on"
-#: Execution option: run outside a transaction (no ``BEGIN``), for :func:`restore_connection`.
+#: Execution option: run outside a transaction (no ``BEGIN``), for :func:`restore_connection`
+#: and :func:`foreign_keys_off`.
 _NO_BEGIN: Final = "refkit_no_begin"
+#: ``Connection.info`` key: :func:`foreign_keys_off` holds foreign keys off on this connection.
+_FOREIGN_KEYS_OFF: Final = "refkit_foreign_keys_off"
 #: ``Connection.info`` key: the busy timeout (ms) last set on this SQLite connection.
 _BUSY_MS: Final = "refkit_busy_ms"
 
@@ -110,6 +117,8 @@ def prepare_sqlite(engine: Engine, *, wal: bool = True) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
+        if connection.get_execution_options().get(_NO_BEGIN, False):
+            return
         _busy_timeout(connection)
         connection.exec_driver_sql(_begin_statement(connection))
 
@@ -132,7 +141,9 @@ def engine_for_shop(engine: Engine) -> Engine:
             return
         if getattr(driver, "in_transaction", False):
             return  # the driver keeps a transaction open itself: use it
-        if not connection.exec_driver_sql("PRAGMA foreign_keys").scalar():
+        if connection.info.get(_FOREIGN_KEYS_OFF, False):
+            pass  # a migration holds them off (foreign_keys_off)
+        elif not connection.exec_driver_sql("PRAGMA foreign_keys").scalar():
             connection.exec_driver_sql("PRAGMA foreign_keys=ON")
             connection.info[_FOREIGN_KEYS_ON] = True
         _busy_timeout(connection)
@@ -150,6 +161,52 @@ def restore_connection(connection: Connection) -> None:
             connection.execution_options(**{_NO_BEGIN: True})
             connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
             connection.rollback()  # end SQLAlchemy's (empty) autobegun transaction
+
+
+def _outside_transaction(connection: Connection, statement: str) -> Any:
+    """Run ``statement`` (a ``PRAGMA``) with no transaction open; its first value, if any."""
+    connection.execution_options(**{_NO_BEGIN: True})
+    try:
+        result = connection.exec_driver_sql(statement)
+        value = result.scalar() if result.returns_rows else None
+        connection.rollback()  # end SQLAlchemy's (empty) autobegun transaction
+    finally:
+        connection.execution_options(**{_NO_BEGIN: False})
+    return value
+
+
+@contextlib.contextmanager
+def foreign_keys_off(connection: Connection) -> Iterator[None]:
+    """SQLite: run the block with foreign keys off on ``connection`` (the block begins and
+    commits its own transaction: ``PRAGMA foreign_keys`` takes effect only outside one, so
+    it is switched here, before and after), then switch them back to what they were. What
+    the block changes must be checked before it commits (``PRAGMA foreign_key_check``).
+    Other dialects: the block runs as it is.
+
+    If they cannot be switched back, the connection is invalidated (closed, never pooled
+    again with foreign keys off).
+    """
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    if connection.in_transaction():
+        raise RuntimeError("foreign_keys_off needs a connection outside a transaction")
+    was_on = bool(_outside_transaction(connection, "PRAGMA foreign_keys"))
+    if was_on:
+        _outside_transaction(connection, "PRAGMA foreign_keys=OFF")
+    connection.info[_FOREIGN_KEYS_OFF] = True
+    try:
+        yield
+    finally:
+        connection.info.pop(_FOREIGN_KEYS_OFF, None)
+        if was_on:
+            try:
+                if connection.in_transaction():  # the block left one open: not committed
+                    connection.rollback()
+                _outside_transaction(connection, "PRAGMA foreign_keys=ON")
+            except BaseException:
+                connection.invalidate()
+                raise
 
 
 def _enable_wal(cursor: Any) -> None:
