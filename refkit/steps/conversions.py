@@ -401,7 +401,7 @@ def record(connection: Connection, new: NewConversion, rules: RewardRules | None
     taken_over: list[EarnedReward] = []
     if taking_over:
         now = new.now or new.at
-        taken_over = reward_step.take_over(connection, customer, taking_over, new.at, now, cap)
+        taken_over, _ = reward_step.take_over(connection, customer, taking_over, new.at, now, cap)
     outcomes: list[Any] = []
     if decision.rewards:
         assert referral is not None
@@ -437,24 +437,27 @@ def _create(
 ) -> list[reward_step.Outcome]:
     """Create the rewards of ``plans`` (:func:`refkit.steps.rewards.create`). With
     ``first_purchase_only``, a role refused because an order dated later holds it (on
-    PostgreSQL, one committed after this transaction's read) is taken over, into
-    ``taken_over``, and its reward created again: the earliest order wins whatever the
-    timing, and the database still keeps one reward per role."""
+    PostgreSQL, one committed after this transaction's read), or holds the referrer's last
+    capped slot, is taken over, into ``taken_over``, and its reward created again: the
+    earliest order wins whatever the timing, and the database still keeps one reward per
+    role."""
     due = new.at + hold
     outcomes = reward_step.create(connection, new.order_id, referral, plans, new.at, due, cap)
-    while first_only:
+    for _ in range(reward_step.TAKE_OVER_ROUNDS if first_only else 0):
         refused = {
             plan.role
             for plan, got in zip(plans, outcomes, strict=True)
-            if got == "already_rewarded"
+            if got in ("already_rewarded", "cap_reached")
         }
-        moved = refused and reward_step.take_over(
+        if not refused:
+            break
+        moved, raced = reward_step.take_over(
             connection, referral.referee_id, refused, new.at, new.now or new.at, cap
         )
-        if not moved:
-            break
         taken_over.extend(moved)
-        roles = {reward.role for reward in moved}
+        roles = refused if raced else {reward.role for reward in moved}
+        if not roles:
+            break
         again = [plan for plan in plans if plan.role in roles]
         redone = iter(
             reward_step.create(connection, new.order_id, referral, again, new.at, due, cap)

@@ -27,6 +27,7 @@ from ..storage.schema import UTCDateTime, conversions, counters, rewards
 from . import ledger
 
 __all__ = [
+    "TAKE_OVER_ROUNDS",
     "Outcome",
     "approve_due",
     "create",
@@ -37,6 +38,10 @@ __all__ = [
     "take_over",
 ]
 
+#: How many times :func:`take_over` reads again after losing a race, and a conversion tries
+#: again after one (each lost race means another transaction committed a change to the same
+#: rows: a guard, not a limit reached in practice).
+TAKE_OVER_ROUNDS: Final = 64
 #: What became of a planned reward: created, or refused by the database.
 Outcome = EarnedReward | Literal["cap_reached", "already_rewarded"]
 
@@ -217,7 +222,7 @@ def take_over(
     at: datetime,
     now: datetime,
     cap: int | None,
-) -> list[EarnedReward]:
+) -> tuple[list[EarnedReward], bool]:
     """Revoke referee ``referee_id``'s pending rewards for ``roles`` that orders dated after
     ``at`` earned, and free their roles, so an order dated ``at`` can earn them
     (``first_purchase_only``: those orders were not the first purchase after all).
@@ -227,23 +232,32 @@ def take_over(
     dated ``now`` (never before its accrual), and gives its referrer's capped slot back
     (``cap`` not ``None``).
 
-    :returns: the rewards revoked.
+    :returns: the rewards revoked, and whether another transaction changed one of the
+        rewards meanwhile (PostgreSQL): what this one was refused may be free now.
     """
-    found = connection.execute(LATER_PENDING, {"referee": referee_id, "at": at}).all()
     revoked: list[EarnedReward] = []
-    for reward_id, role in found:
-        if role not in roles:
-            continue
-        if connection.execute(STEP_ASIDE, {"reward_id": reward_id}).rowcount != 1:
-            continue  # approved or taken over meanwhile (PostgreSQL)
-        reward = _reward(connection, reward_id)
-        minor = minor_units(reward.value, reward.currency)
-        when = max(now, reward.created_at)
-        ledger.append(connection, [ledger.entry(reward, "revoked", when, pending=-minor)])
-        if role == "referrer" and cap is not None:
-            connection.execute(GIVE_SLOT_BACK, {"referrer": reward.referrer_id})
-        revoked.append(reward)
-    return revoked
+    raced = False
+    for _ in range(TAKE_OVER_ROUNDS):
+        found = connection.execute(LATER_PENDING, {"referee": referee_id, "at": at}).all()
+        lost = False
+        for reward_id, role in found:
+            if role not in roles:
+                continue
+            if connection.execute(STEP_ASIDE, {"reward_id": reward_id}).rowcount != 1:
+                # PostgreSQL: another transaction approved it, or took it over and may have
+                # put a later-dated order's reward in its place: read again
+                lost = raced = True
+                continue
+            reward = _reward(connection, reward_id)
+            minor = minor_units(reward.value, reward.currency)
+            when = max(now, reward.created_at)
+            ledger.append(connection, [ledger.entry(reward, "revoked", when, pending=-minor)])
+            if role == "referrer" and cap is not None:
+                connection.execute(GIVE_SLOT_BACK, {"referrer": reward.referrer_id})
+            revoked.append(reward)
+        if not lost:
+            break
+    return revoked, raced
 
 
 def approve_due(connection: Connection, now: datetime, limit: int) -> list[EarnedReward]:
