@@ -29,7 +29,7 @@ from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, text
 
 from ..errors import StorageError
-from .engines import READ_ONLY, foreign_keys_off
+from .engines import READ_ONLY, foreign_keys_off, restore_connection
 from .schema import SCHEMA_VERSION
 
 __all__ = [
@@ -82,7 +82,9 @@ def current_revision(engine: Engine) -> str | None:
     with engine.connect() as connection:
         connection = connection.execution_options(**{READ_ONLY: True})
         with connection.begin():
-            return _revision(connection)
+            revision = _revision(connection)
+        restore_connection(connection)  # a shop's SQLite connection: foreign keys as they were
+        return revision
 
 
 def ensure_schema(engine: Engine) -> None:
