@@ -7,7 +7,7 @@ table (``refkit_alembic_version``) and, unless that already names :data:`HEAD`, 
 fresh database do not race. Only tables prefixed ``refkit_`` are refkit's; a shop's own tables
 in the same database are never touched.
 
-On SQLite every migration runs with foreign keys off (:func:`~.engines.foreign_keys_off`,
+On SQLite every migration runs with foreign keys off (``engines.foreign_keys_off``,
 switched outside the transaction, the only place SQLite lets them change): rebuilding a table
 that another references (revision 0009 rebuilds ``refkit_rewards``, which the ledger
 references) drops it, and with foreign keys on that fails, or silently rewrites the other
