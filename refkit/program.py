@@ -59,7 +59,8 @@ EVENTS: Final = (
     "conversion.recorded",  # Conversion
     "reward.created",  # EarnedReward
     "reward.approved",  # EarnedReward
-    "reward.revoked",  # EarnedReward (a pending reward cancelled: refund or by hand)
+    "reward.revoked",  # EarnedReward (a pending reward cancelled: refund, by hand, or taken
+    # over by an earlier-dated order under first_purchase_only)
     "reward.reversed",  # EarnedReward (an approved reward taken back by a refund)
 )
 _CACHE_SIZE = 65536

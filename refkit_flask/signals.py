@@ -35,7 +35,8 @@ conversion_recorded: NamedSignal = _signals.signal("refkit.conversion-recorded")
 reward_created: NamedSignal = _signals.signal("refkit.reward-created")
 #: Sent when a pending reward is approved (``record`` is the :class:`~refkit.EarnedReward`).
 reward_approved: NamedSignal = _signals.signal("refkit.reward-approved")
-#: Sent when a pending reward is revoked (``record`` is the :class:`~refkit.EarnedReward`).
+#: Sent when a pending reward is revoked: a full refund, by hand, or taken over by an order
+#: of the same referee dated earlier (``record`` is the :class:`~refkit.EarnedReward`).
 reward_revoked: NamedSignal = _signals.signal("refkit.reward-revoked")
 #: Sent when an approved reward is reversed by a refund (``record`` is the
 #: :class:`~refkit.EarnedReward`).

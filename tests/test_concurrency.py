@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import queue
+import random
 import threading
 import time
 import traceback
@@ -152,6 +153,59 @@ def test_threads_recording_different_orders_of_one_referee_reward_once(
         assert stored_conversion.customer_id == "bob"
     assert rewarding.stats_for("alice").conversions == THREADS
     assert len([e for e in rewarding.ledger() if e.kind == "accrued"]) == 2
+
+
+def test_32_threads_recording_orders_dated_in_any_order_reward_the_earliest_once(
+    make_program,  # type: ignore[no-untyped-def]
+) -> None:
+    """``first_purchase_only`` follows ``at`` (issue 13 finding 9) under a race: 32 orders of
+    one referee, dated in shuffled order, recorded at once, with a cap of one referrer
+    reward. Later-dated orders' pending rewards are taken over by earlier ones as they come;
+    the database keeps one reward per role in slot 0 whatever the timing, and in the end the
+    earliest order holds both; every other reward is revoked, and the pending balances hold
+    exactly the two live rewards."""
+    program = make_program(
+        rules=refkit.RewardRules(
+            referrer_reward=refkit.Reward.percent(10, cap=Decimal("50")),
+            referee_reward=refkit.Reward.fixed(Decimal("5"), "EUR"),
+            first_purchase_only=True,
+            max_rewards_per_referrer=1,
+        )
+    )
+    program.attribute("bob", program.code_for("alice"), at=START - timedelta(days=30))
+    count = 32
+    hours = list(range(count))
+    random.Random(13).shuffle(hours)  # order i is dated hours[i] hours after the first one
+
+    def record(i: int) -> refkit.Conversion:
+        at = START - timedelta(days=2) + timedelta(hours=hours[i])
+        return program.record_conversion(f"order-{i}", "bob", AMOUNT - hours[i], "EUR", at=at)
+
+    outcomes = run_threads(record, count)
+
+    assert_clean(outcomes)
+    earliest = f"order-{hours.index(0)}"
+    stored = all_rewards(program)
+    live = [r for r in stored if r.status != "revoked"]
+    assert sorted((r.order_id, r.role) for r in live) == [
+        (earliest, "referee"),
+        (earliest, "referrer"),
+    ]
+    assert {r.status for r in stored} <= {"pending", "revoked"}
+    pending: dict[str, Decimal] = {}
+    for entry in program.ledger():
+        pending[entry.beneficiary_id] = (
+            pending.get(entry.beneficiary_id, Decimal(0)) + entry.pending
+        )
+    assert pending == {"alice": Decimal("10.00"), "bob": Decimal("5.00")}
+    for reward in stored:  # every reward's history: accrued, and revoked if it was taken over
+        kinds = sorted(e.kind for e in program.ledger() if e.reward_id == reward.id)
+        assert kinds == (["accrued"] if reward in live else ["accrued", "revoked"])
+    # the cap: alice holds one referrer reward, so carol's purchase is over it
+    program.attribute("carol", program.code_for("alice"), at=START - timedelta(days=30))
+    assert "cap_reached" in program.record_conversion("carol-1", "carol", AMOUNT, "EUR").reasons
+    for i in range(count):  # every order stored, once
+        assert program.conversion(f"order-{i}") is not None
 
 
 def test_threads_replaying_one_order_record_it_once(rewarding: refkit.ReferralProgram) -> None:

@@ -148,12 +148,6 @@ def test_a_conversion_dated_before_its_referral_is_outside_the_window(
     assert program.rewards(limit=100) == []
 
 
-@finding(
-    9,
-    "an earlier-dated order recorded after a rewarded later one does not take over its pending "
-    "rewards: UNIQUE (referee_id, role) on refkit_rewards allows one reward row per role ever, "
-    "so the revoked ones cannot step aside without a schema change",
-)
 def test_first_purchase_only_follows_the_order_of_at(
     make_program: MakeProgram, clock: refkit.FrozenClock
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -12,17 +13,21 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import CheckConstraint, Engine, create_engine, inspect, text
+from sqlalchemy import CheckConstraint, Engine, create_engine, event, inspect, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.pool import StaticPool
 
 import refkit
-from refkit.storage.engines import engine_for_url
+from refkit.storage.engines import engine_for_url, foreign_keys_off
 from refkit.storage.migrate import (
     HEAD,
     VERSION_TABLE,
     alembic_config,
     current_revision,
+    downgrade,
     ensure_schema,
     include_name,
+    upgrade,
 )
 from refkit.storage.schema import SCHEMA_VERSION, metadata
 
@@ -90,10 +95,10 @@ def test_ensure_schema_twice_is_a_no_op(engine: Engine, monkeypatch: pytest.Monk
     ensure_schema(engine)
     before = _refkit_tables(engine)
 
-    def upgrade(*args: object, **kwargs: object) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("alembic ran although the database is at head")
 
-    monkeypatch.setattr(command, "upgrade", upgrade)
+    monkeypatch.setattr(command, "upgrade", refuse)
     ensure_schema(engine)
     assert _refkit_tables(engine) == before
     assert current_revision(engine) == HEAD
@@ -132,8 +137,7 @@ def test_a_revision_from_a_newer_release_is_refused(engine: Engine) -> None:
 @DATABASES
 def test_downgrade_to_base_and_upgrade_again(engine: Engine) -> None:
     ensure_schema(engine)
-    with engine.connect() as connection, connection.begin():
-        command.downgrade(alembic_config(connection), "base")
+    downgrade(engine, "base")
     assert current_revision(engine) is None
     assert _refkit_tables(engine) == {VERSION_TABLE}
     ensure_schema(engine)
@@ -180,8 +184,7 @@ def test_a_plain_sqlite_engine_works_too(tmp_path: Any) -> None:
 
 
 def test_upgrading_a_0001_database_with_rows_to_head_keeps_them(engine: Engine) -> None:
-    with engine.connect() as connection, connection.begin():
-        command.upgrade(alembic_config(connection), "0001")
+    upgrade(engine, "0001")
     assert current_revision(engine) == "0001"
     when = "2026-03-01 12:00:00"
     with engine.begin() as connection:
@@ -231,8 +234,7 @@ def _index_columns(engine: Engine, table: str) -> dict[str, list[str]]:
 
 @DATABASES
 def test_0003_widens_the_stats_indexes_and_keeps_rows(engine: Engine) -> None:
-    with engine.connect() as connection, connection.begin():
-        command.upgrade(alembic_config(connection), "0002")
+    upgrade(engine, "0002")
     program = refkit.ReferralProgram(
         secret_key=SECRET,
         store=engine,
@@ -255,8 +257,7 @@ def test_0003_widens_the_stats_indexes_and_keeps_rows(engine: Engine) -> None:
         "amount_minor",
         "refunded_minor",
     ]
-    with engine.connect() as connection, connection.begin():
-        command.downgrade(alembic_config(connection), "0002")
+    downgrade(engine, "0002")
     assert "ix_refkit_conversions_referrer_net" not in _index_columns(engine, "refkit_conversions")
     assert _index_columns(engine, "refkit_rewards")["ix_refkit_rewards_beneficiary"] == [
         "beneficiary_id",
@@ -285,11 +286,9 @@ def test_0004_fills_the_totals_and_the_flags_referrers_from_the_rows_stored_so_f
         before = program.stats_for("alice"), program.stats_for("bob")
         assert (before[0].visits, before[0].signups, before[1].visits) == (5, 2, 1)
         assert (before[0].flagged, before[1].flagged) == (1, 0)
-        with engine.connect() as connection, connection.begin():
-            command.downgrade(alembic_config(connection), "0003")
+        downgrade(engine, "0003")
         assert "refkit_referrer_totals" not in inspect(engine).get_table_names()
-        with engine.connect() as connection, connection.begin():
-            command.upgrade(alembic_config(connection), HEAD)  # 0004, and what this release reads
+        upgrade(engine, HEAD)  # 0004, and what this release reads
         assert (program.stats_for("alice"), program.stats_for("bob")) == before
         program.record_visit(alice)  # and they keep counting
         assert program.stats_for("alice").visits == 6
@@ -315,14 +314,12 @@ def test_0008_fills_the_balances_and_downgrades_with_spending_in_place(engine: E
         program.pay_out("bob", 20, None, reference="points-1")
         rewards_before = program.rewards()
         kept = [e for e in program.ledger() if e.reward_id is not None]
-        with engine.connect() as connection, connection.begin():
-            command.downgrade(alembic_config(connection), "0004")
+        downgrade(engine, "0004")
         assert "refkit_balances" not in inspect(engine).get_table_names()
         with engine.connect() as connection:
             rows = connection.execute(text("SELECT COUNT(*) FROM refkit_ledger")).scalar_one()
         assert rows == len(kept)  # the spending entries went, the rewards' history stayed
-        with engine.connect() as connection, connection.begin():
-            command.upgrade(alembic_config(connection), HEAD)
+        upgrade(engine, HEAD)
         assert _differences(engine) == []
         assert program.rewards() == rewards_before
         assert list(program.ledger()) == kept
@@ -344,11 +341,9 @@ def test_0007_downgrades_and_upgrades_with_revoked_codes_in_place(engine: Engine
         old = program.code_for("alice")
         program.attribute("bob", old)
         new = program.revoke_code("alice")
-        with engine.connect() as connection, connection.begin():
-            command.downgrade(alembic_config(connection), "0004")
+        downgrade(engine, "0004")
         assert "refkit_revoked_codes" not in inspect(engine).get_table_names()
-        with engine.connect() as connection, connection.begin():
-            command.upgrade(alembic_config(connection), HEAD)
+        upgrade(engine, HEAD)
         assert _differences(engine) == []
         fresh = refkit.ReferralProgram(secret_key=SECRET, store=engine)
         assert fresh.resolve(new) == "alice"
@@ -365,14 +360,12 @@ def test_0007_downgrades_and_upgrades_with_claims_in_place(engine: Engine) -> No
         program.attribute("bob", program.code_for("alice"))
         program.claim_discount("o1", "bob", 40, "EUR")
         program.record_conversion("o1", "bob", 35, "EUR")
-        with engine.connect() as connection, connection.begin():
-            command.downgrade(alembic_config(connection), "0004")
+        downgrade(engine, "0004")
         assert "refkit_discount_claims" not in inspect(engine).get_table_names()
         with engine.connect() as connection:  # the conversion stays
             found = connection.execute(text("SELECT COUNT(*) FROM refkit_conversions"))
             assert found.scalar() == 1
-        with engine.connect() as connection, connection.begin():
-            command.upgrade(alembic_config(connection), HEAD)
+        upgrade(engine, HEAD)
         assert _differences(engine) == []
         assert program.claim_discount("o2", "bob", 40, "EUR").discount == Decimal(5)
     finally:
@@ -407,3 +400,134 @@ def test_0012_downgrades_and_upgrades_with_channels_in_place(engine: Engine) -> 
         assert program.reports.channels()[0].channel is None  # the channels went with 0012
     finally:
         program.store.close()
+
+
+def _scalar(engine: Engine, sql: str) -> Any:
+    with engine.connect() as connection:
+        return connection.execute(text(sql)).scalar()
+
+
+@DATABASES
+def test_0009_upgrades_from_0008_with_rows_and_downgrades_with_taken_over_rewards(
+    engine: Engine,
+) -> None:
+    """At head, bob's later order is rewarded, then taken over by an earlier one; carol's
+    reward is approved. Downgrading to 0008 deletes the taken-over rewards and their ledger
+    entries (they cancel out) and keeps the rest; upgrading again keeps every row, in slot
+    0, and an earlier order takes over again."""
+    clock = refkit.FrozenClock(datetime(2026, 3, 1, 12, 0, tzinfo=UTC))
+    rules = refkit.RewardRules(
+        referrer_reward=refkit.Reward.percent(10),
+        referee_reward=refkit.Reward.fixed(Decimal("5"), "EUR"),
+        first_purchase_only=True,
+    )
+    program = refkit.ReferralProgram(secret_key=SECRET, store=engine, rules=rules, clock=clock)
+    day = timedelta(days=1)
+    try:
+        code = program.code_for("alice")
+        for friend in ("bob", "carol", "dave"):
+            program.attribute(friend, code, at=clock() - 10 * day)
+        program.record_conversion("bob-late", "bob", "100", "EUR", at=clock())
+        program.record_conversion("bob-early", "bob", "80", "EUR", at=clock() - 5 * day)
+        program.record_conversion("carol-1", "carol", "50", "EUR", at=clock() - 2 * day)
+        program.approve_due(clock())
+        program.record_conversion("dave-late", "dave", "60", "EUR", at=clock())
+        kept = [r for r in program.rewards(limit=100) if r.order_id != "bob-late"]
+        kept_ledger = [e for e in program.ledger() if e.reward_id in {r.id for r in kept}]
+        assert len(kept) == 6
+        assert len(kept_ledger) == 10  # 6 accrued, 4 approved (bob-early, carol-1)
+
+        downgrade(engine, "0008")
+        assert current_revision(engine) == "0008"
+        assert "slot" not in {c["name"] for c in inspect(engine).get_columns("refkit_rewards")}
+        assert _scalar(engine, "SELECT COUNT(*) FROM refkit_rewards") == 6
+        assert _scalar(engine, "SELECT COUNT(*) FROM refkit_ledger") == 10
+        with pytest.raises(IntegrityError), engine.begin() as connection:  # one per role again
+            connection.execute(
+                text(
+                    "INSERT INTO refkit_rewards (order_id, referee_id, referrer_id, "
+                    "beneficiary_id, role, kind, value_minor, original_minor, currency, status, "
+                    "created_at, due_at) SELECT 'bob-late', referee_id, referrer_id, "
+                    "beneficiary_id, role, kind, value_minor, original_minor, currency, "
+                    "'revoked', created_at, due_at FROM refkit_rewards WHERE referee_id = 'bob'"
+                )
+            )
+
+        upgrade(engine, HEAD)  # from 0008, with rewards and a ledger referencing them
+        assert current_revision(engine) == HEAD
+        assert _differences(engine) == []
+        assert _scalar(engine, "SELECT COUNT(*) FROM refkit_rewards WHERE slot <> 0") == 0
+        assert [r for r in program.rewards(limit=100)] == kept
+        assert list(program.ledger()) == kept_ledger
+        # the rules hold on the upgraded table: dave's earlier order takes over
+        early = program.record_conversion("dave-early", "dave", "70", "EUR", at=clock() - day)
+        assert sorted(r.role for r in early.rewards) == ["referee", "referrer"]
+        assert {r.status for r in program.rewards(limit=100) if r.order_id == "dave-late"} == {
+            "revoked"
+        }
+        assert (
+            program.record_conversion("carol-0", "carol", "90", "EUR", at=clock() - 3 * day).rewards
+            == ()
+        )  # carol's rewards are approved: they stay
+    finally:
+        program.store.close()
+
+
+def _at_0008_with_a_reward(engine: Engine) -> None:
+    program = refkit.ReferralProgram(
+        secret_key=SECRET,
+        store=engine,
+        rules=refkit.RewardRules(referrer_reward=refkit.Reward.fixed(Decimal("5"), "EUR")),
+    )
+    program.attribute("bob", program.code_for("alice"))
+    program.record_conversion("o1", "bob", "40", "EUR")
+    program.store.close()
+    downgrade(engine, "0008")
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_0009_inside_a_plain_transaction_fails_on_sqlite_with_foreign_keys_on(
+    engine: Engine,
+) -> None:
+    """Why the runner switches foreign keys off: rebuilding refkit_rewards drops the table
+    the ledger references, which SQLite refuses inside a transaction with them on."""
+    _at_0008_with_a_reward(engine)
+    with engine.connect() as connection, connection.begin():
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        with pytest.raises(IntegrityError, match="FOREIGN KEY"):
+            command.upgrade(alembic_config(connection), "0009")
+        connection.rollback()
+    assert current_revision(engine) == "0008"
+    ensure_schema(engine)  # the runner does it
+    assert current_revision(engine) == HEAD
+    assert _scalar(engine, "PRAGMA foreign_keys") == 1  # and switches them back on
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_a_migration_that_leaves_a_broken_foreign_key_fails_loudly_and_changes_nothing(
+    engine: Engine,
+) -> None:
+    _at_0008_with_a_reward(engine)
+    with engine.connect() as connection, foreign_keys_off(connection), connection.begin():
+        connection.execute(text("DELETE FROM refkit_rewards"))  # the ledger's reward is gone
+    with pytest.raises(refkit.StorageError, match=r"refkit_ledger row 1 -> refkit_rewards"):
+        upgrade(engine, HEAD)
+    assert current_revision(engine) == "0008"
+    assert "slot" not in {c["name"] for c in inspect(engine).get_columns("refkit_rewards")}
+    assert _scalar(engine, "PRAGMA foreign_keys") == 1
+
+
+def test_a_migration_leaves_a_shops_sqlite_connection_as_it_found_it(tmp_path: Any) -> None:
+    """Foreign keys off on a plain engine stay off; on with the shop's own connect hook, they
+    are on again after the migration."""
+    plain = create_engine(f"sqlite:///{tmp_path / 'plain.db'}", poolclass=StaticPool)
+    keyed = create_engine(f"sqlite:///{tmp_path / 'keyed.db'}", poolclass=StaticPool)
+    event.listen(keyed, "connect", lambda dbapi, _: dbapi.execute("PRAGMA foreign_keys=ON"))
+    try:
+        for engine, expected in ((plain, 0), (keyed, 1)):
+            refkit.ReferralProgram(secret_key=SECRET, store=engine).create_all()
+            assert current_revision(engine) == HEAD
+            assert _scalar(engine, "PRAGMA foreign_keys") == expected
+    finally:
+        plain.dispose()
+        keyed.dispose()

@@ -92,6 +92,7 @@ class Conversions(Base):
             fast_purchase=self.fast_purchase,
             pseudonyms=self._pseudonyms(customer),
             variant=chosen,
+            now=when if at is None else self._now(),
         )
         offers = self._offers
         result = self._write(
@@ -219,6 +220,8 @@ def _conversion_events(result: conversions.Recorded) -> Events:
     if result.new_referral is not None:
         fired.append(("referral.created", result.new_referral))
     fired.append(("conversion.recorded", result.conversion))
+    # first_purchase_only: the pending rewards this earlier-dated order took over
+    fired.extend(("reward.revoked", reward) for reward in result.taken_over)
     fired.extend(
         ("reward.created", reward)
         for reward in result.conversion.rewards

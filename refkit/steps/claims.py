@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
 
-from sqlalchemy import Connection, String, and_, bindparam, exists, or_, select, update
+from sqlalchemy import Connection, String, and_, bindparam, exists, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import ConflictError
@@ -24,7 +24,16 @@ from ..models import EarnedReward, Offer, Referral
 from ..money import from_minor, to_minor
 from ..rules import ConversionContext, Decision, RewardRules, decide
 from ..storage.dialects import insert_ignore
-from ..storage.schema import CLAIM_HELD, conversions, discount_claims, rewards
+from ..storage.prepared import Prepared
+from ..storage.records import referral_from_row
+from ..storage.schema import (
+    CLAIM_HELD,
+    UTCDateTime,
+    conversions,
+    discount_claims,
+    referrals,
+    rewards,
+)
 from . import referrals as referral_step
 
 __all__ = [
@@ -85,13 +94,64 @@ def _lapse(connection: Connection, referee: str, now: datetime) -> None:
     connection.execute(LAPSE, {"referee": referee, "now": now})
 
 
+def _offer_context() -> Any:
+    customer = bindparam("customer", type_=String)
+    order_id = bindparam("order_id", type_=String)
+    one = select(literal(1).label("one")).subquery("one")
+
+    def rewarded(role: str) -> Any:
+        return exists().where(
+            rewards.c.referee_id == customer, rewards.c.role == role, rewards.c.slot == 0
+        )
+
+    return select(
+        referrals.c.referee_id,
+        referrals.c.referrer_id,
+        referrals.c.source,
+        referrals.c.campaign,
+        referrals.c.created_at,
+        referrals.c.channel,
+        referrals.c.utm_source,
+        referrals.c.utm_medium,
+        referrals.c.utm_campaign,
+        referrals.c.variant,
+        exists().where(conversions.c.customer_id == customer).label("bought"),
+        rewarded("referrer").label("referrer_rewarded"),
+        rewarded("referee").label("referee_rewarded"),
+        exists()
+        .where(
+            claims.c.slot == customer,
+            or_(order_id.is_(None), claims.c.order_id != order_id),
+            or_(claims.c.status != "live", claims.c.expires_at > bindparam("now")),
+        )
+        .label("discount_taken"),
+    ).select_from(one.outerjoin(referrals, referrals.c.referee_id == customer))
+
+
+#: Everything an offer decides on, in one row, for customer ``:customer`` checking out order
+#: ``:order_id`` (``NULL``: no order yet) at ``:now``: their referral (all ``None`` if not
+#: referred), whether they bought before, the roles their referral was rewarded for, and
+#: whether another order holds their discount (see :func:`discount_taken`). Rendered once
+#: per dialect: building these reads per call cost more than running them.
+OFFER_CONTEXT: Final = Prepared(
+    _offer_context(), ("customer", "order_id", "now"), {"now": UTCDateTime()}
+)
+
+
 def _decision(
     connection: Connection, offers: RuleSource, checkout: Checkout
 ) -> tuple[Decision, Referral | None, bool, RewardRules | None]:
     """The decision for ``checkout`` and the referral it is made for (a guest's typed code
     makes a referral that is not stored yet); whether that referral is bound already; the
     rules it follows (its variant's, in an A/B test)."""
-    referral = referral_step.referral_of(connection, checkout.customer_id)
+    parameters = {
+        "customer": checkout.customer_id,
+        "order_id": checkout.order_id,
+        "now": checkout.at,
+    }
+    row = OFFER_CONTEXT.row(connection, parameters)
+    assert row is not None  # one row, referred or not
+    referral = None if row.referrer_id is None else referral_from_row(row)
     bound = referral is not None
     code_referrer = checkout.code_referrer_id
     if referral is None and code_referrer is not None and code_referrer != checkout.customer_id:
@@ -99,22 +159,15 @@ def _decision(
             checkout.customer_id, code_referrer, "code", checkout.at, variant=checkout.variant
         )
     rules = rules_for(offers, referral.variant if referral is not None else None)
-    bought = connection.execute(
-        select(exists().where(conversions.c.customer_id == checkout.customer_id))
-    ).scalar()
-    rewarded = connection.execute(
-        select(rewards.c.role).where(rewards.c.referee_id == checkout.customer_id)
-    ).scalars()
+    roles = ("referrer", "referee")
     context = ConversionContext(
         amount=checkout.amount,
         currency=checkout.currency,
         at=checkout.at,
         referral=referral,
-        is_first_purchase=not bought,
-        rewarded_roles=frozenset(rewarded),
-        discount_taken=discount_taken(
-            connection, checkout.customer_id, checkout.order_id, checkout.at
-        ),
+        is_first_purchase=not row.bought,
+        rewarded_roles=frozenset(role for role in roles if getattr(row, f"{role}_rewarded")),
+        discount_taken=bool(row.discount_taken),
     )
     return decide(rules, context), referral, bound, rules
 

@@ -4,6 +4,10 @@
 :class:`Context`, binds a code typed at checkout, asks the pure :func:`refkit.rules.decide`,
 and only then writes: the conversion row with its reasons (its primary key settles replays
 and races), the rewards (:func:`refkit.steps.rewards.create`) and their ledger entries.
+
+With ``first_purchase_only``, the first purchase is the earliest by ``at``: an order dated
+before one whose rewards are still pending takes them over (:func:`refkit.steps.rewards.take_over`
+revokes them and frees their roles; approved ones stay).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from sqlalchemy import (
 
 from ..errors import ConflictError
 from ..experiments import RuleSource, rules_for
-from ..models import Conversion, Referral
+from ..models import Conversion, EarnedReward, Referral
 from ..rules import ConversionContext, Decision, PlannedReward, RewardRules, decide
 from ..storage.dialects import insert_ignore
 from ..storage.prepared import Prepared
@@ -73,6 +77,8 @@ class NewConversion:
     pseudonyms: tuple[str, ...] = ()
     #: the A/B test variant a referral made by ``code_referrer_id`` gets
     variant: str | None = None
+    #: when the call runs (``at`` if ``None``): the date of a taken-over reward's revocation
+    now: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +89,8 @@ class Recorded:
     conversion: Conversion
     created: bool
     new_referral: Referral | None = None
+    #: the pending rewards of later-dated orders this one took over (now revoked)
+    taken_over: tuple[EarnedReward, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +107,9 @@ class Context:
     referral: Referral | None
     #: the roles the customer's referral already paid a reward to
     rewarded_roles: frozenset[str]
+    #: of those, the roles whose reward is pending and was earned by an order dated after
+    #: this one (``first_purchase_only`` moves it to this order)
+    later_roles: frozenset[str]
     #: the referee and the referrer registered one email
     same_email: bool
     #: when the referee clicked the link, if the click's signals were kept
@@ -109,7 +120,15 @@ class Context:
 
 #: The context's yes/no answers, read as one number (bit ``i`` set: ``FLAGS[i]`` holds): each
 #: column of a result costs SQLAlchemy's execution layer microseconds to describe, every time.
-FLAGS: Final = ("replay", "bought_before", "referrer_rewarded", "referee_rewarded", "same_email")
+FLAGS: Final = (
+    "replay",
+    "bought_before",
+    "referrer_rewarded",
+    "referee_rewarded",
+    "same_email",
+    "referrer_later",
+    "referee_later",
+)
 
 
 def _packed(**conditions: Any) -> Any:
@@ -126,8 +145,15 @@ def _conversion_context() -> Any:
     mine = identities.alias("mine")
     one = select(literal(1).label("one")).subquery("one")
 
-    def rewarded(role: str) -> Any:
-        return exists().where(rewards.c.referee_id == customer, rewards.c.role == role)
+    at = bindparam("at", type_=UTCDateTime)
+
+    def rewarded(role: str, *later: Any) -> Any:
+        return exists().where(
+            rewards.c.referee_id == customer, rewards.c.role == role, rewards.c.slot == 0, *later
+        )
+
+    def later(role: str) -> Any:
+        return rewarded(role, rewards.c.status == "pending", rewards.c.created_at > at)
 
     return select(
         select(erasures.c.pseudonym)
@@ -143,7 +169,7 @@ def _conversion_context() -> Any:
             replay=exists().where(conversions.c.order_id == bindparam("order_id")),
             bought_before=exists().where(
                 conversions.c.customer_id == customer,
-                conversions.c.created_at <= bindparam("at", type_=UTCDateTime),
+                conversions.c.created_at <= at,
             ),
             referrer_rewarded=rewarded("referrer"),
             referee_rewarded=rewarded("referee"),
@@ -152,6 +178,8 @@ def _conversion_context() -> Any:
                 other.c.user_id == referrals.c.referrer_id,
                 other.c.email_hash == mine.c.email_hash,
             ),
+            referrer_later=later("referrer"),
+            referee_later=later("referee"),
         ),
         referrals.c.referee_id,
         referrals.c.referrer_id,
@@ -213,13 +241,14 @@ def _context(
         connection, CONVERSION_CONTEXT, parameters, customer, pseudonyms
     )
     flags = {name for i, name in enumerate(FLAGS) if row.flags >> i & 1}
-    rewarded = {"referrer": "referrer_rewarded" in flags, "referee": "referee_rewarded" in flags}
+    roles = ("referrer", "referee")
     return Context(
         erased=erased,
         replay="replay" in flags,
         bought_before="bought_before" in flags,
         referral=None if row.referrer_id is None else referral_from_row(row),
-        rewarded_roles=frozenset(role for role, done in rewarded.items() if done),
+        rewarded_roles=frozenset(role for role in roles if f"{role}_rewarded" in flags),
+        later_roles=frozenset(role for role in roles if f"{role}_later" in flags),
         same_email="same_email" in flags,
         clicked_at=row.clicked_at,
         rewards_taken=int(row.rewards_taken or 0),
@@ -265,6 +294,7 @@ def _decide(
     referral: Referral | None,
     claimed: Decimal | None = None,
     taken: bool = False,
+    taking_over: frozenset[str] = frozenset(),
 ) -> Decision:
     if referral is not None and context.referral is not None and context.same_email:
         # Identified as one person after the binding: nobody earns on their own purchase.
@@ -278,7 +308,7 @@ def _decide(
             at=new.at,
             referral=referral,
             is_first_purchase=not context.bought_before,
-            rewarded_roles=context.rewarded_roles,
+            rewarded_roles=context.rewarded_roles - taking_over,
             claimed_discount=claimed,
             discount_taken=taken,
             converting=True,
@@ -354,11 +384,16 @@ def record(connection: Connection, new: NewConversion, offers: RuleSource) -> Re
         discount_taken = claimed is None and claims.discount_taken(
             connection, customer, new.order_id, new.at
         )
-    decision = _decide(rules, context, new, referral, claimed, discount_taken)
+    first_only = rules is not None and rules.first_purchase_only
+    # The first purchase follows ``at``: pending rewards of later-dated orders move here.
+    taking_over = context.later_roles if first_only else frozenset()
+    decision = _decide(rules, context, new, referral, claimed, discount_taken, taking_over)
     reasons.extend(decision.reasons)
     if claimed is not None:
         reasons.append("discount_redeemed")
     cap = rules.max_rewards_per_referrer if rules is not None else None
+    if cap is not None and "referrer" in taking_over:
+        taken = max(0, taken - 1)  # the later order's reward gives its capped slot back
     # What the rewards will be, as far as this transaction can see: the cap as read.
     expected = [
         "cap_reached" if plan.role == "referrer" and cap is not None and taken >= cap else None
@@ -381,16 +416,16 @@ def record(connection: Connection, new: NewConversion, offers: RuleSource) -> Re
 
     if referral is not None and _fast(context, new):
         review.flag(connection, referral.referee_id, referral.referrer_id, "fast_purchase", new.at)
+    taken_over: list[EarnedReward] = []
+    if taking_over:
+        now = new.now or new.at
+        taken_over, _ = reward_step.take_over(connection, customer, taking_over, new.at, now, cap)
     outcomes: list[Any] = []
     if decision.rewards:
         assert referral is not None
         hold = rules.hold_period if rules is not None else timedelta(0)
         plans = [plan for plan, why in zip(decision.rewards, expected, strict=True) if not why]
-        created = iter(
-            reward_step.create(
-                connection, new.order_id, referral, plans, new.at, new.at + hold, cap
-            )
-        )
+        created = iter(_create(connection, new, referral, plans, hold, cap, first_only, taken_over))
         outcomes = [why or next(created) for why in expected]
         stored_reasons = _reasons(reasons, decision.rewards, outcomes)
         if stored_reasons != values["reasons"]:
@@ -405,4 +440,48 @@ def record(connection: Connection, new: NewConversion, offers: RuleSource) -> Re
         discount = claims.discount_of(connection, new.order_id)
         earned = (*earned, *((discount,) if discount is not None else ()))
     stored = conversion_from_row(SimpleNamespace(**values), earned)
-    return Recorded(stored, created=True, new_referral=new_referral)
+    return Recorded(stored, True, new_referral, tuple(taken_over))
+
+
+def _create(
+    connection: Connection,
+    new: NewConversion,
+    referral: Referral,
+    plans: list[PlannedReward],
+    hold: timedelta,
+    cap: int | None,
+    first_only: bool,
+    taken_over: list[EarnedReward],
+) -> list[reward_step.Outcome]:
+    """Create the rewards of ``plans`` (:func:`refkit.steps.rewards.create`). With
+    ``first_purchase_only``, a role refused because an order dated later holds it (on
+    PostgreSQL, one committed after this transaction's read), or holds the referrer's last
+    capped slot, is taken over, into ``taken_over``, and its reward created again: the
+    earliest order wins whatever the timing, and the database still keeps one reward per
+    role."""
+    due = new.at + hold
+    outcomes = reward_step.create(connection, new.order_id, referral, plans, new.at, due, cap)
+    for _ in range(reward_step.TAKE_OVER_ROUNDS if first_only else 0):
+        refused = {
+            plan.role
+            for plan, got in zip(plans, outcomes, strict=True)
+            if got in ("already_rewarded", "cap_reached")
+        }
+        if not refused:
+            break
+        moved, raced = reward_step.take_over(
+            connection, referral.referee_id, refused, new.at, new.now or new.at, cap
+        )
+        taken_over.extend(moved)
+        roles = refused if raced else {reward.role for reward in moved}
+        if not roles:
+            break
+        again = [plan for plan in plans if plan.role in roles]
+        redone = iter(
+            reward_step.create(connection, new.order_id, referral, again, new.at, due, cap)
+        )
+        outcomes = [
+            next(redone) if plan.role in roles else got
+            for plan, got in zip(plans, outcomes, strict=True)
+        ]
+    return outcomes

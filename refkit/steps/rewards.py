@@ -1,5 +1,6 @@
 """Rewards: created pending from a conversion's decision, approved when due or by hand,
-revoked, and revoked, reversed or lowered by refunds. Every change appends its ledger entry.
+revoked, and revoked, reversed or lowered by refunds; taken over, while pending, by an order
+dated earlier (:func:`take_over`). Every change appends its ledger entry.
 
 State changes are conditional ``UPDATE ... WHERE status = 'pending'`` and caps a conditional
 ``UPDATE ... WHERE rewards < cap``: the database settles every race, never a read in Python
@@ -8,7 +9,7 @@ followed by a write.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Final, Literal
@@ -22,10 +23,11 @@ from ..money import to_minor
 from ..rules import PlannedReward
 from ..storage.dialects import insert_ignore, insert_ignore_rows
 from ..storage.records import reward_from_row, value_of
-from ..storage.schema import conversions, counters, rewards
+from ..storage.schema import UTCDateTime, conversions, counters, rewards
 from . import ledger
 
 __all__ = [
+    "TAKE_OVER_ROUNDS",
     "Outcome",
     "approve_due",
     "create",
@@ -33,8 +35,13 @@ __all__ = [
     "of_order",
     "refund",
     "set_status",
+    "take_over",
 ]
 
+#: How many times :func:`take_over` reads again after losing a race, and a conversion tries
+#: again after one (each lost race means another transaction committed a change to the same
+#: rows: a guard, not a limit reached in practice).
+TAKE_OVER_ROUNDS: Final = 64
 #: What became of a planned reward: created, or refused by the database.
 Outcome = EarnedReward | Literal["cap_reached", "already_rewarded"]
 
@@ -61,6 +68,29 @@ GIVE_SLOT_BACK: Final = (
     update(counters)
     .where(counters.c.referrer_id == bindparam("referrer", type_=String), counters.c.rewards > 0)
     .values(rewards=counters.c.rewards - 1)
+)
+#: The pending rewards holding the roles of referee ``:referee`` (slot 0) that an order dated
+#: ``:at`` takes over: those of orders dated after it.
+LATER_PENDING: Final = (
+    select(rewards.c.id, rewards.c.role)
+    .where(
+        rewards.c.referee_id == bindparam("referee", type_=String),
+        rewards.c.slot == 0,
+        rewards.c.status == "pending",
+        rewards.c.created_at > bindparam("at", type_=UTCDateTime),
+    )
+    .order_by(rewards.c.id)
+)
+#: Revoke pending reward ``:reward_id`` and move it out of its role's slot 0 (into the slot of
+#: its own id), so another order's reward can take the role.
+STEP_ASIDE: Final = (
+    update(rewards)
+    .where(
+        rewards.c.id == bindparam("reward_id", type_=Integer),
+        rewards.c.status == "pending",
+        rewards.c.slot == 0,
+    )
+    .values(status="revoked", slot=rewards.c.id)
 )
 #: Reward ``:reward_id``.
 REWARD: Final = select(rewards).where(rewards.c.id == bindparam("reward_id", type_=Integer))
@@ -183,6 +213,51 @@ def set_status(
     approved = minor if status == "approved" else 0
     ledger.append(connection, [ledger.entry(reward, status, at, pending=-minor, approved=approved)])
     return reward
+
+
+def take_over(
+    connection: Connection,
+    referee_id: str,
+    roles: Collection[str],
+    at: datetime,
+    now: datetime,
+    cap: int | None,
+) -> tuple[list[EarnedReward], bool]:
+    """Revoke referee ``referee_id``'s pending rewards for ``roles`` that orders dated after
+    ``at`` earned, and free their roles, so an order dated ``at`` can earn them
+    (``first_purchase_only``: those orders were not the first purchase after all).
+
+    Approved rewards stay where they are. Each revoked reward moves out of slot 0 (UNIQUE
+    referee, role, slot keeps one reward per role there), gets its ``"revoked"`` ledger entry
+    dated ``now`` (never before its accrual), and gives its referrer's capped slot back
+    (``cap`` not ``None``).
+
+    :returns: the rewards revoked, and whether another transaction changed one of the
+        rewards meanwhile (PostgreSQL): what this one was refused may be free now.
+    """
+    revoked: list[EarnedReward] = []
+    raced = False
+    for _ in range(TAKE_OVER_ROUNDS):
+        found = connection.execute(LATER_PENDING, {"referee": referee_id, "at": at}).all()
+        lost = False
+        for reward_id, role in found:
+            if role not in roles:
+                continue
+            if connection.execute(STEP_ASIDE, {"reward_id": reward_id}).rowcount != 1:
+                # PostgreSQL: another transaction approved it, or took it over and may have
+                # put a later-dated order's reward in its place: read again
+                lost = raced = True
+                continue
+            reward = _reward(connection, reward_id)
+            minor = minor_units(reward.value, reward.currency)
+            when = max(now, reward.created_at)
+            ledger.append(connection, [ledger.entry(reward, "revoked", when, pending=-minor)])
+            if role == "referrer" and cap is not None:
+                connection.execute(GIVE_SLOT_BACK, {"referrer": reward.referrer_id})
+            revoked.append(reward)
+        if not lost:
+            break
+    return revoked, raced
 
 
 def approve_due(connection: Connection, now: datetime, limit: int) -> list[EarnedReward]:

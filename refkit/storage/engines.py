@@ -5,7 +5,10 @@ a busy timeout and foreign keys on every new connection, the driver's implicit t
 switched off, and transactions that refkit begins itself: ``BEGIN IMMEDIATE`` for writes (the
 write lock is taken at once, so concurrent writers queue instead of failing with "database is
 locked" halfway through) and a deferred ``BEGIN`` for read-only work, which never blocks
-writers.
+writers. That ``BEGIN`` is the engine's dialect's own (``do_begin``, as SQLAlchemy's implicit
+one is), chosen by the connection's execution options (:data:`READ_ONLY`), not a ``begin``
+event listener: any connection event listener makes SQLAlchemy dispatch events around every
+statement. Every statement of the transaction goes through the public execution API.
 
 A shop's own engine (``ReferralProgram(store=db.engine)``) is not changed: refkit runs on
 ``engine.execution_options(...)`` (:func:`engine_for_shop`), an option engine that shares the
@@ -25,6 +28,9 @@ IMMEDIATE`` / ``BEGIN`` as above, through :meth:`~sqlalchemy.engine.Connection.e
   transactions it is switched on before ``BEGIN`` (it cannot change inside a transaction)
   and, if it was off, switched off again afterwards (:func:`restore_connection`), so refkit's
   foreign keys are enforced and the shop's connection is handed back as it was.
+* a migration that rebuilds a table other tables reference needs foreign keys off, which
+  :func:`foreign_keys_off` switches outside the migration's transaction (on a shop's
+  connection as on refkit's own), and back to what they were afterwards.
 * the journal mode and ``synchronous`` stay the shop's choice (the journal mode is a property
   of the file, ``synchronous`` the durability the shop chose), and so does the busy timeout
   (sqlite3's default is 5 seconds).
@@ -37,7 +43,7 @@ import math
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Final
 
 from sqlalchemy import create_engine, event
@@ -53,6 +59,7 @@ __all__ = [
     "READ_ONLY",
     "engine_for_shop",
     "engine_for_url",
+    "foreign_keys_off",
     "memory_engine",
     "prepare_sqlite",
     "restore_connection",
@@ -69,10 +76,16 @@ _FRESH: Final = "refkit_fresh"
 READ_ONLY: Final = "refkit_read_only"
 #: ``Connection.info`` key: foreign keys were switched on for refkit's transaction.
 _FOREIGN_KEYS_ON: Final = "refkit_foreign_keys_on"
-#: Execution option: run outside a transaction (no ``BEGIN``), for :func:`restore_connection`.
+#: Execution option: run outside a transaction (no ``BEGIN``), for :func:`restore_connection`
+#: and :func:`foreign_keys_off`.
 _NO_BEGIN: Final = "refkit_no_begin"
+#: ``Connection.info`` key: :func:`foreign_keys_off` holds foreign keys off on this connection.
+_FOREIGN_KEYS_OFF: Final = "refkit_foreign_keys_off"
 #: ``Connection.info`` key: the busy timeout (ms) last set on this SQLite connection.
 _BUSY_MS: Final = "refkit_busy_ms"
+#: ``Connection.info`` key, on refkit's own SQLite engines: how the connection's next
+#: transaction begins (``""``: not at all), set from its execution options.
+_BEGIN: Final = "refkit_begin"
 
 
 def _begin_statement(connection: Connection) -> str:
@@ -80,13 +93,18 @@ def _begin_statement(connection: Connection) -> str:
     return "BEGIN" if read_only else "BEGIN IMMEDIATE"
 
 
-def _busy_timeout(connection: Connection) -> None:
-    """Fit SQLite's busy timeout (how long ``BEGIN IMMEDIATE`` waits for another writer)
-    inside the running call's deadline. Rounded up to a quarter second and set only when
-    that changes, so a call with its whole budget ahead runs no extra statement."""
+def _busy_ms() -> int:
+    """SQLite's busy timeout (how long ``BEGIN IMMEDIATE`` waits for another writer) that
+    fits inside the running call's deadline, rounded up to a quarter second."""
     deadline = CURRENT.get()
     wanted = BUSY_TIMEOUT_SECONDS * 1000 if deadline is None else deadline.remaining_ms()
-    wanted = -(-wanted // 250) * 250
+    return -(-wanted // 250) * 250
+
+
+def _busy_timeout(connection: Connection) -> None:
+    """Fit the busy timeout inside the deadline (:func:`_busy_ms`), set only when it
+    changes, so a call with its whole budget ahead runs no extra statement."""
+    wanted = _busy_ms()
     if connection.info.get(_BUSY_MS) != wanted:
         connection.exec_driver_sql(f"PRAGMA busy_timeout={wanted}")
         connection.info[_BUSY_MS] = wanted
@@ -108,11 +126,37 @@ def prepare_sqlite(engine: Engine, *, wal: bool = True) -> Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection: Connection) -> None:
-        _busy_timeout(connection)
-        connection.exec_driver_sql(_begin_statement(connection))
+    # The BEGIN is the dialect's own (as SQLAlchemy's implicit BEGIN is), not a "begin"
+    # listener: any connection event listener on an engine makes SQLAlchemy dispatch events
+    # around every statement it runs (measured: 3 us a statement), and the BEGIN itself
+    # through exec_driver_sql costs 13 us more. So on engines refkit owns, the BEGIN is not
+    # a statement listeners see; every statement of the transaction is. (A shop's engine
+    # keeps its listeners: engine_for_shop.)
+    dialect = engine.dialect
+    set_options = dialect.set_connection_execution_options
 
+    def set_connection_execution_options(connection: Connection, opts: Any) -> None:
+        set_options(connection, opts)
+        if READ_ONLY in opts or _NO_BEGIN in opts:
+            no_begin = connection.get_execution_options().get(_NO_BEGIN, False)
+            connection.info[_BEGIN] = "" if no_begin else _begin_statement(connection)
+
+    def do_begin(dbapi_connection: Any) -> None:
+        statement = dbapi_connection.info.pop(_BEGIN, "BEGIN IMMEDIATE")
+        if not statement:
+            return
+        cursor = dbapi_connection.cursor()
+        try:
+            wanted = _busy_ms()
+            if dbapi_connection.info.get(_BUSY_MS) != wanted:
+                cursor.execute(f"PRAGMA busy_timeout={wanted}")
+                dbapi_connection.info[_BUSY_MS] = wanted
+            cursor.execute(statement)
+        finally:
+            cursor.close()
+
+    dialect.set_connection_execution_options = set_connection_execution_options  # type: ignore[method-assign]
+    dialect.do_begin = do_begin  # type: ignore[method-assign]
     engine._refkit_prepared = True  # type: ignore[attr-defined]
     return engine
 
@@ -132,7 +176,9 @@ def engine_for_shop(engine: Engine) -> Engine:
             return
         if getattr(driver, "in_transaction", False):
             return  # the driver keeps a transaction open itself: use it
-        if not connection.exec_driver_sql("PRAGMA foreign_keys").scalar():
+        if connection.info.get(_FOREIGN_KEYS_OFF, False):
+            pass  # a migration holds them off (foreign_keys_off)
+        elif not connection.exec_driver_sql("PRAGMA foreign_keys").scalar():
             connection.exec_driver_sql("PRAGMA foreign_keys=ON")
             connection.info[_FOREIGN_KEYS_ON] = True
         _busy_timeout(connection)
@@ -150,6 +196,52 @@ def restore_connection(connection: Connection) -> None:
             connection.execution_options(**{_NO_BEGIN: True})
             connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
             connection.rollback()  # end SQLAlchemy's (empty) autobegun transaction
+
+
+def _outside_transaction(connection: Connection, statement: str) -> Any:
+    """Run ``statement`` (a ``PRAGMA``) with no transaction open; its first value, if any."""
+    connection.execution_options(**{_NO_BEGIN: True})
+    try:
+        result = connection.exec_driver_sql(statement)
+        value = result.scalar() if result.returns_rows else None
+        connection.rollback()  # end SQLAlchemy's (empty) autobegun transaction
+    finally:
+        connection.execution_options(**{_NO_BEGIN: False})
+    return value
+
+
+@contextlib.contextmanager
+def foreign_keys_off(connection: Connection) -> Iterator[None]:
+    """SQLite: run the block with foreign keys off on ``connection`` (the block begins and
+    commits its own transaction: ``PRAGMA foreign_keys`` takes effect only outside one, so
+    it is switched here, before and after), then switch them back to what they were. What
+    the block changes must be checked before it commits (``PRAGMA foreign_key_check``).
+    Other dialects: the block runs as it is.
+
+    If they cannot be switched back, the connection is invalidated (closed, never pooled
+    again with foreign keys off).
+    """
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    if connection.in_transaction():
+        raise RuntimeError("foreign_keys_off needs a connection outside a transaction")
+    was_on = bool(_outside_transaction(connection, "PRAGMA foreign_keys"))
+    if was_on:
+        _outside_transaction(connection, "PRAGMA foreign_keys=OFF")
+    connection.info[_FOREIGN_KEYS_OFF] = True
+    try:
+        yield
+    finally:
+        connection.info.pop(_FOREIGN_KEYS_OFF, None)
+        if was_on:
+            try:
+                if connection.in_transaction():  # the block left one open: not committed
+                    connection.rollback()
+                _outside_transaction(connection, "PRAGMA foreign_keys=ON")
+            except BaseException:
+                connection.invalidate()
+                raise
 
 
 def _enable_wal(cursor: Any) -> None:

@@ -6,10 +6,20 @@ table (``refkit_alembic_version``) and, unless that already names :data:`HEAD`, 
 (an advisory lock on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite), so two processes starting on a
 fresh database do not race. Only tables prefixed ``refkit_`` are refkit's; a shop's own tables
 in the same database are never touched.
+
+On SQLite every migration runs with foreign keys off (``engines.foreign_keys_off``,
+switched outside the transaction, the only place SQLite lets them change): rebuilding a table
+that another references (revision 0009 rebuilds ``refkit_rewards``, which the ledger
+references) drops it, and with foreign keys on that fails, or silently rewrites the other
+table's references. Before the transaction commits, ``PRAGMA foreign_key_check`` must find
+nothing wrong in refkit's tables, or the migration rolls back with a
+:exc:`~refkit.StorageError`. :func:`upgrade` and :func:`downgrade` run a migration to a
+given revision the same way.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -19,7 +29,7 @@ from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, text
 
 from ..errors import StorageError
-from .engines import READ_ONLY
+from .engines import READ_ONLY, foreign_keys_off, restore_connection
 from .schema import SCHEMA_VERSION
 
 __all__ = [
@@ -28,8 +38,10 @@ __all__ = [
     "VERSION_TABLE",
     "alembic_config",
     "current_revision",
+    "downgrade",
     "ensure_schema",
     "include_name",
+    "upgrade",
 ]
 
 #: The revision this release's code expects.
@@ -70,7 +82,9 @@ def current_revision(engine: Engine) -> str | None:
     with engine.connect() as connection:
         connection = connection.execution_options(**{READ_ONLY: True})
         with connection.begin():
-            return _revision(connection)
+            revision = _revision(connection)
+        restore_connection(connection)  # a shop's SQLite connection: foreign keys as they were
+        return revision
 
 
 def ensure_schema(engine: Engine) -> None:
@@ -79,20 +93,70 @@ def ensure_schema(engine: Engine) -> None:
     Cheap when the database is already at :data:`HEAD`: one read of the version table.
 
     :raises StorageError: the database names a revision this release does not know (it was
-        migrated by a newer refkit).
+        migrated by a newer refkit), or the upgraded tables break a foreign key (SQLite).
     """
     if current_revision(engine) == HEAD:
         return
-    with engine.connect() as connection, connection.begin():
-        _lock(connection)
+
+    def work(connection: Connection) -> None:
         if _revision(connection) != HEAD:  # another process may have upgraded meanwhile
-            try:
-                command.upgrade(alembic_config(connection), "head")
-            except CommandError as error:
-                raise StorageError(
-                    f"could not bring refkit's tables to revision {HEAD}: {error} "
-                    "(was this database migrated by a newer refkit release?)"
-                ) from error
+            command.upgrade(alembic_config(connection), "head")
+
+    _migrate(engine, work, HEAD)
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Upgrade refkit's tables to ``revision``, as :func:`ensure_schema` does to :data:`HEAD`
+    (one transaction, under the schema lock; on SQLite with foreign keys off, then checked).
+
+    :raises StorageError: the revision is unknown, or a foreign key is broken (SQLite).
+    """
+    _migrate(engine, lambda c: command.upgrade(alembic_config(c), revision), revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Downgrade refkit's tables to ``revision`` (``"base"``: none left), the same way.
+
+    What an older schema cannot hold is deleted (each revision's docstring says what).
+
+    :raises StorageError: the revision is unknown, or a foreign key is broken (SQLite).
+    """
+    _migrate(engine, lambda c: command.downgrade(alembic_config(c), revision), revision)
+
+
+def _migrate(engine: Engine, work: Callable[[Connection], None], revision: str) -> None:
+    with engine.connect() as connection, foreign_keys_off(connection), connection.begin():
+        _lock(connection)
+        try:
+            work(connection)
+        except CommandError as error:
+            raise StorageError(
+                f"could not bring refkit's tables to revision {revision}: {error} "
+                "(was this database migrated by a newer refkit release?)"
+            ) from error
+        _check_foreign_keys(connection)
+
+
+def _check_foreign_keys(connection: Connection) -> None:
+    """SQLite: fail (and so roll back) if a row of refkit's tables breaks a foreign key (the
+    migration ran with them off). A shop's own tables are not refkit's to judge."""
+    if connection.dialect.name != "sqlite":
+        return
+    tables = connection.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'table'")
+    names = [name for name in tables.scalars().all() if name.startswith(_PREFIX)]
+    broken = [
+        tuple(row)
+        for name in names
+        for row in connection.exec_driver_sql(f'PRAGMA foreign_key_check("{name}")').all()
+    ]
+    if broken:
+        shown = ", ".join(
+            f"{table} row {rowid} -> {parent}" for table, rowid, parent, _ in broken[:5]
+        )
+        raise StorageError(
+            f"refkit's migration left {len(broken)} row(s) breaking a foreign key ({shown}); "
+            "nothing was changed. Restore the referenced rows (or report a bug), then retry"
+        )
 
 
 def _lock(connection: Connection) -> None:

@@ -6,7 +6,9 @@ a hand-written SQL statement) can break it:
 * one referrer per referee: ``refkit_referrals.referee_id`` is the primary key;
 * no self-referral: a CHECK; no two-person cycle: a unique unordered pair (``pair_low``,
   ``pair_high``), so "A refers B" and "B refers A" cannot both exist;
-* one reward per role per referee: UNIQUE (``referee_id``, ``role``) on ``refkit_rewards``;
+* one reward per role per referee: UNIQUE (``referee_id``, ``role``, ``slot``) on
+  ``refkit_rewards``, where every reward holds slot 0 unless an earlier-dated order took it
+  over while it was pending (it is then revoked and moved to the slot of its own id: a CHECK);
 * one level only: a referrer reward's beneficiary must be the referee's own referrer, checked by
   a CHECK on the role and a composite foreign key to the referral;
 * idempotent orders: ``refkit_conversions.order_id`` is the primary key;
@@ -36,6 +38,12 @@ transaction of every ledger entry that changes an approved balance. Its CHECK ke
 conditional ``UPDATE ... WHERE balance_minor >= :amount``, so no number of concurrent calls,
 and no hand-written statement, can take a balance below zero; a reversal after the credit was
 spent turns the shortfall into ``debt_minor``, which later credit pays first.
+
+Revision 0009 lets an earlier-dated order take over a referee's pending rewards
+(``first_purchase_only`` follows the orders' ``at``): ``refkit_rewards.slot``, 0 for the reward
+that holds its role, the reward's own id for one that was taken over (revoked, by a CHECK), and
+the one-per-role constraint widened to (``referee_id``, ``role``, ``slot``), so the database
+still keeps one reward per role per referee in slot 0 under any concurrency.
 
 Revision 0011 adds ``variant`` to ``refkit_visits`` and ``refkit_referrals``: the A/B test
 variant (:class:`refkit.Experiment`) a visitor was shown and a referee was bound with.
@@ -227,12 +235,16 @@ rewards = Table(
     Column("status", String(8), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("due_at", UTCDateTime, nullable=False),
+    # 0: the referee's reward for this role (live, refunded or revoked: it holds the role for
+    # good); the reward's own id once an earlier-dated order took it over (revision 0009)
+    Column("slot", Integer, nullable=False, server_default="0"),
     ForeignKeyConstraint(
         ["referee_id", "referrer_id"],
         ["refkit_referrals.referee_id", "refkit_referrals.referrer_id"],
         name="fk_refkit_rewards_referral",
     ),
-    UniqueConstraint("referee_id", "role", name="uq_refkit_rewards_one_per_role"),
+    UniqueConstraint("referee_id", "role", "slot", name="uq_refkit_rewards_one_per_role"),
+    CheckConstraint("slot = 0 OR (slot = id AND status = 'revoked')", name="slot"),
     CheckConstraint(
         "(role = 'referrer' AND beneficiary_id = referrer_id) OR "
         "(role = 'referee' AND beneficiary_id = referee_id)",
