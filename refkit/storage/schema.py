@@ -36,6 +36,13 @@ transaction of every ledger entry that changes an approved balance. Its CHECK ke
 conditional ``UPDATE ... WHERE balance_minor >= :amount``, so no number of concurrent calls,
 and no hand-written statement, can take a balance below zero; a reversal after the credit was
 spent turns the shortfall into ``debt_minor``, which later credit pays first.
+
+Revision 0010 lets a reward belong to no order: a milestone bonus (``milestone``, the
+milestone's count; UNIQUE (``referrer_id``, ``milestone``), so it is paid once per referrer
+and milestone) and a reward granted by hand (``role = 'grant'``, with a UNIQUE
+``reference`` and its ``reason``). The ``origin`` CHECK keeps the three shapes apart: an
+order's reward has its order and referee; a bonus and a grant have neither, and a bonus is
+always the referrer's own (``beneficiary_id = referrer_id``).
 """
 
 from __future__ import annotations
@@ -85,7 +92,7 @@ __all__ = [
 ]
 
 #: The Alembic revision this metadata matches (see ``storage/migrations``).
-SCHEMA_VERSION = "0008"
+SCHEMA_VERSION = "0010"
 MAX_MINOR = 10**16  # 10^12 major units with up to four decimals (CLF, UYW)
 
 
@@ -196,12 +203,22 @@ conversions = Table(
     Index("ix_refkit_conversions_created", "created_at"),
 )
 
+#: A reward's three shapes (revision 0010): an order's, a milestone bonus, a grant.
+REWARD_ORIGIN = (
+    "(order_id IS NOT NULL AND referee_id IS NOT NULL AND role IN ('referrer', 'referee') "
+    "AND milestone IS NULL AND reference IS NULL AND reason IS NULL) OR "
+    "(order_id IS NULL AND referee_id IS NULL AND role = 'referrer' "
+    "AND milestone IS NOT NULL AND milestone >= 1 AND reference IS NULL AND reason IS NULL) OR "
+    "(order_id IS NULL AND referee_id IS NULL AND role = 'grant' "
+    "AND milestone IS NULL AND reference IS NOT NULL)"
+)
+
 rewards = Table(
     "refkit_rewards",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("order_id", String(_ID), ForeignKey("refkit_conversions.order_id"), nullable=False),
-    Column("referee_id", String(_ID), nullable=False),
+    Column("order_id", String(_ID), ForeignKey("refkit_conversions.order_id")),
+    Column("referee_id", String(_ID)),
     Column("referrer_id", String(_ID), nullable=False),
     Column("beneficiary_id", String(_ID), nullable=False),
     Column("role", String(8), nullable=False),
@@ -212,6 +229,10 @@ rewards = Table(
     Column("status", String(8), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("due_at", UTCDateTime, nullable=False),
+    # revision 0010: a milestone bonus's count, a grant's reference and reason
+    Column("milestone", Integer),
+    Column("reference", String(_ID)),
+    Column("reason", String(_ID)),
     ForeignKeyConstraint(
         ["referee_id", "referrer_id"],
         ["refkit_referrals.referee_id", "refkit_referrals.referrer_id"],
@@ -220,9 +241,13 @@ rewards = Table(
     UniqueConstraint("referee_id", "role", name="uq_refkit_rewards_one_per_role"),
     CheckConstraint(
         "(role = 'referrer' AND beneficiary_id = referrer_id) OR "
-        "(role = 'referee' AND beneficiary_id = referee_id)",
+        "(role = 'referee' AND beneficiary_id = referee_id) OR "
+        "(role = 'grant' AND beneficiary_id = referrer_id)",
         name="one_level",
     ),
+    CheckConstraint(REWARD_ORIGIN, name="origin"),
+    UniqueConstraint("referrer_id", "milestone", name="uq_refkit_rewards_milestone"),
+    UniqueConstraint("reference", name="uq_refkit_rewards_reference"),
     CheckConstraint("kind IN ('percent', 'fixed', 'points')", name="kind"),
     CheckConstraint("status IN ('pending', 'approved', 'revoked', 'reversed')", name="status"),
     CheckConstraint("(kind = 'points') = (currency IS NULL)", name="points_have_no_currency"),
