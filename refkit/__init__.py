@@ -41,7 +41,7 @@ from .models import (
     Visit,
 )
 from .program import EVENTS, ReferralProgram
-from .rules import Reward, RewardRules
+from .rules import Milestone, Reward, RewardRules
 from .storage import MemoryStore, SqlStore, Store, open_store
 from .tokens import TokenSigner
 
@@ -67,6 +67,7 @@ __all__ = [
     "LeaderboardEntry",
     "LedgerEntry",
     "MemoryStore",
+    "Milestone",
     "Offer",
     "ProgramSummary",
     "Referral",

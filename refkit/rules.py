@@ -193,7 +193,9 @@ class Milestone:
     def __post_init__(self) -> None:
         count = self.count
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise ConfigurationError(f"a milestone's count must be an int of at least 1, got {count!r}")
+            raise ConfigurationError(
+                f"a milestone's count must be an int of at least 1, got {count!r}"
+            )
         if not isinstance(self.reward, Reward):
             raise ConfigurationError(
                 "a milestone's reward must be a Reward (Reward.fixed(...) or Reward.points(...))"

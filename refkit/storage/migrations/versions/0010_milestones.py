@@ -56,6 +56,20 @@ _LEDGER_COLUMNS = (
 )
 _LEDGER_ASIDE = "refkit_ledger_0010"
 _EXTRA = "(SELECT id FROM refkit_rewards WHERE order_id IS NULL)"
+_SET_ASIDE = f"CREATE TABLE {_LEDGER_ASIDE} AS SELECT {_LEDGER_COLUMNS} FROM refkit_ledger"  # noqa: S608
+_PUT_BACK = (
+    f"INSERT INTO refkit_ledger ({_LEDGER_COLUMNS}) "  # noqa: S608 (constants only)
+    f"SELECT {_LEDGER_COLUMNS} FROM {_LEDGER_ASIDE}"
+)
+#: The bonuses' and grants' approved amounts off the balances (never below zero).
+_TAKE_BACK = f"""
+UPDATE refkit_balances SET balance_minor = GREATEST(0, balance_minor - (
+    SELECT COALESCE(SUM(l.approved_minor), 0) FROM refkit_ledger l
+    WHERE l.reward_id IN {_EXTRA}
+      AND l.beneficiary_id = refkit_balances.beneficiary_id
+      AND COALESCE(l.currency, '') = refkit_balances.currency))
+"""  # noqa: S608 (constants only)
+_DELETE_ENTRIES = f"DELETE FROM refkit_ledger WHERE reward_id IN {_EXTRA}"  # noqa: S608
 
 
 def _money_check(column: str) -> sa.CheckConstraint:
@@ -101,9 +115,7 @@ def _rewards(*, new: bool) -> sa.Table:
         sa.CheckConstraint(
             _NEW_ONE_LEVEL if new else _OLD_ONE_LEVEL, name="ck_refkit_rewards_one_level"
         ),
-        sa.CheckConstraint(
-            "kind IN ('percent', 'fixed', 'points')", name="ck_refkit_rewards_kind"
-        ),
+        sa.CheckConstraint("kind IN ('percent', 'fixed', 'points')", name="ck_refkit_rewards_kind"),
         sa.CheckConstraint(
             "status IN ('pending', 'approved', 'revoked', 'reversed')",
             name="ck_refkit_rewards_status",
@@ -189,14 +201,11 @@ def _ledger_aside() -> Iterator[None]:
     if bind.dialect.name != "sqlite":
         yield
         return
-    op.execute(f"CREATE TABLE {_LEDGER_ASIDE} AS SELECT {_LEDGER_COLUMNS} FROM refkit_ledger")
+    op.execute(_SET_ASIDE)
     op.drop_table("refkit_ledger")
     yield
     _ledger().create(bind)
-    op.execute(
-        f"INSERT INTO refkit_ledger ({_LEDGER_COLUMNS}) "
-        f"SELECT {_LEDGER_COLUMNS} FROM {_LEDGER_ASIDE}"
-    )
+    op.execute(_PUT_BACK)
     op.drop_table(_LEDGER_ASIDE)
 
 
@@ -223,16 +232,8 @@ def downgrade() -> None:
     # Take the bonuses' and grants' approved amounts back off the balances, then delete them.
     bind = op.get_bind()
     lower = "MAX" if bind.dialect.name == "sqlite" else "GREATEST"
-    op.execute(
-        f"""
-        UPDATE refkit_balances SET balance_minor = {lower}(0, balance_minor - (
-            SELECT COALESCE(SUM(l.approved_minor), 0) FROM refkit_ledger l
-            WHERE l.reward_id IN {_EXTRA}
-              AND l.beneficiary_id = refkit_balances.beneficiary_id
-              AND COALESCE(l.currency, '') = refkit_balances.currency))
-        """
-    )
-    op.execute(f"DELETE FROM refkit_ledger WHERE reward_id IN {_EXTRA}")
+    op.execute(_TAKE_BACK.replace("GREATEST", lower))
+    op.execute(_DELETE_ENTRIES)
     op.execute("DELETE FROM refkit_rewards WHERE order_id IS NULL")
     with (
         _ledger_aside(),
