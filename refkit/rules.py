@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Literal
 
+from . import models
 from .errors import ConfigurationError, ValidationError
 from .models import Referral, RewardKind, Role
 from .money import MAX_AMOUNT, exponent, quantize, to_amount, to_currency, to_minor
@@ -205,6 +206,12 @@ class Milestone:
                 "a milestone's reward must be Reward.fixed(...) or Reward.points(...): "
                 "a percent has no order to be a percent of"
             )
+
+
+# ReferrerStats.next_milestone (refkit.models, below the rules) names a Milestone in its
+# annotations only; give the name to that module too, so typing.get_type_hints (Sphinx's
+# autodoc, pydantic, cattrs...) resolves ReferrerStats' fields.
+setattr(models, "Milestone", Milestone)  # noqa: B010
 
 
 def _milestones(value: object) -> tuple[Milestone, ...]:
