@@ -375,3 +375,28 @@ def test_grant_refuses_bad_input_and_stores_nothing(
         program.grant(call.pop("user_id"), call.pop("reward"), **call)
     assert program.rewards() == []
     assert program.ledger() == []
+
+
+def test_erasing_a_user_moves_their_bonuses_and_grants_to_the_pseudonym(
+    make_program: Make, clock: Any
+) -> None:
+    program = make_program(rules=RULES)
+    refer(program, "alice", "bob", "carol")
+    clock.advance(HOLD)
+    program.approve_due()
+    program.grant("alice", Reward.points(5), reference="g-alice", reason="goodwill")
+    balance = program.balance("alice", "EUR")
+
+    pseudonym = program.erase("alice")
+
+    engine = getattr(program.store, "engine", None)
+    if engine is not None:
+        with engine.connect() as connection:
+            ids = connection.execute(
+                sa.text("SELECT referrer_id, beneficiary_id FROM refkit_rewards")
+            ).all()
+        assert "alice" not in {value for row in ids for value in row}
+    assert [b.milestone for b in bonuses(program, pseudonym)] == [2]
+    assert program.balance(pseudonym, "EUR") == balance
+    assert program.balance(pseudonym, None) == 5
+    assert program.stats_for(pseudonym).milestones_reached == (2,)
