@@ -376,3 +376,45 @@ def test_0007_downgrades_and_upgrades_with_claims_in_place(engine: Engine) -> No
         assert program.claim_discount("o2", "bob", 40, "EUR").discount == Decimal(5)
     finally:
         program.store.close()
+
+
+@DATABASES
+def test_0010_keeps_the_ledger_and_downgrades_without_bonuses_and_grants(engine: Engine) -> None:
+    rules = refkit.RewardRules(
+        referrer_reward=refkit.Reward.fixed(Decimal("10"), "EUR"),
+        milestones=[refkit.Milestone(2, refkit.Reward.fixed(Decimal("20"), "EUR"))],
+    )
+    program = refkit.ReferralProgram(secret_key=SECRET, store=engine, rules=rules)
+    try:
+        code = program.code_for("alice")
+        for friend in ("bob", "carol"):
+            program.attribute(friend, code)
+            program.record_conversion(f"order-{friend}", friend, "40", "EUR")
+        program.approve_due()  # 2 x 10.00 and the bonus of 20.00
+        program.grant("alice", refkit.Reward.points(7), reference="g-1", reason="contest")
+        program.redeem("alice", "5", "EUR", reference="cart-1")
+        assert program.balance("alice", "EUR") == Decimal("35.00")
+        ordered = [r for r in program.rewards() if r.order_id is not None]
+        kept = [e for e in program.ledger() if e.reward_id in {r.id for r in ordered}]
+        spent = [e for e in program.ledger() if e.reward_id is None]
+        with engine.connect() as connection, connection.begin():
+            command.downgrade(alembic_config(connection), "0008")
+        with engine.connect() as connection:
+            rows = connection.execute(text("SELECT COUNT(*) FROM refkit_ledger")).scalar_one()
+            balance = connection.execute(
+                text("SELECT balance_minor FROM refkit_balances WHERE currency = 'EUR'")
+            ).scalar_one()
+        assert rows == len(kept) + len(spent)
+        assert balance == 1500  # 35.00 - the bonus's 20.00
+        with engine.connect() as connection, connection.begin():
+            command.upgrade(alembic_config(connection), HEAD)
+        assert _differences(engine) == []
+        assert program.rewards() == ordered
+        after = sorted(program.ledger(), key=lambda e: e.id)
+        assert after == sorted([*kept, *spent], key=lambda e: e.id)
+        assert program.balance("alice", "EUR") == Decimal("15.00")
+        assert program.balance("alice", None) == 0
+        program.grant("alice", refkit.Reward.points(7), reference="g-1", reason="contest")
+        assert program.balance("alice", None) == 7
+    finally:
+        program.store.close()
