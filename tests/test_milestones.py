@@ -400,3 +400,14 @@ def test_erasing_a_user_moves_their_bonuses_and_grants_to_the_pseudonym(
     assert program.balance(pseudonym, "EUR") == balance
     assert program.balance(pseudonym, None) == 5
     assert program.stats_for(pseudonym).milestones_reached == (2,)
+
+
+def test_bonuses_and_grants_cost_the_shop_in_the_summary(make_program: Make, clock: Any) -> None:
+    program = make_program(rules=RULES)
+    refer(program, "alice", "bob", "carol")
+    clock.advance(HOLD)
+    program.approve_due()
+    program.grant("dora", Reward.fixed(Decimal("2.50"), "EUR"), reference="g", reason="sorry")
+    summary = program.summary()
+    assert summary.reward_cost == Decimal("32.50")  # 2 x 5 + the bonus of 20 + 2.50
+    assert summary.reward_cost_by_currency == {"EUR": Decimal("32.50")}
