@@ -43,7 +43,7 @@ from .models import (
 )
 from .program import EVENTS, ReferralProgram
 from .reports.experiments import ExperimentReport, VariantReport
-from .rules import Reward, RewardRules
+from .rules import Milestone, Reward, RewardRules
 from .storage import MemoryStore, SqlStore, Store, open_store
 from .tokens import TokenSigner
 
@@ -71,6 +71,7 @@ __all__ = [
     "LeaderboardEntry",
     "LedgerEntry",
     "MemoryStore",
+    "Milestone",
     "Offer",
     "ProgramSummary",
     "Referral",

@@ -14,6 +14,8 @@
     refkit balances --min 20 --currency EUR > payouts.csv   # who to pay: user_id,currency,balance
     refkit pay-out --from payouts.csv --reference-prefix 2026-12   # record the payouts made
     refkit pay-out alice 25.00 EUR --reference bank-7781            # or one payout
+    refkit grant alice 10.00 EUR --reference prize-7 --reason "photo contest"  # by hand
+    refkit grant alice 500 points --reference prize-8 --reason "photo contest"
     refkit rotate-keys --old-key OLD        # keep erasure across a key rotation
 
 Older keys of a rotation (``[newest, older...]``) come from ``REFKIT_OLD_SECRET_KEYS``
@@ -40,6 +42,7 @@ from . import __version__
 from .errors import ConfigurationError, RefkitError, ValidationError
 from .models import LedgerEntry
 from .program import ReferralProgram
+from .rules import Reward
 from .storage import DEFAULT_URL
 
 __all__ = ["BALANCE_COLUMNS", "COMMANDS", "LEDGER_COLUMNS", "main"]
@@ -155,6 +158,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --from: each row's reference is PREFIX:USER:CURRENCY, so running the same "
         "file again records nothing twice",
     )
+    grant = command(
+        "grant",
+        "give a user a reward by hand, approved at once (AMOUNT CURRENCY, or POINTS points); "
+        "idempotent by --reference",
+    )
+    grant.add_argument("user", metavar="USER")
+    grant.add_argument("amount", metavar="AMOUNT")
+    grant.add_argument("currency", metavar="CURRENCY", help="an ISO 4217 code, or 'points'")
+    grant.add_argument("--reference", metavar="REF", required=True, help="the unique reference")
+    grant.add_argument("--reason", metavar="TEXT", required=True, help="why it is given")
     return parser
 
 
@@ -230,6 +243,13 @@ def _stats(program: ReferralProgram, args: argparse.Namespace) -> None:
     stats = program.stats_for(args.user)
     record = dataclasses.asdict(stats)
     record["balance"] = stats.balance
+    record["milestones_reached"] = list(stats.milestones_reached)
+    goal = stats.next_milestone
+    record["next_milestone"] = (
+        None
+        if goal is None
+        else {"count": goal.count, "value": goal.reward.value, "currency": goal.reward.currency}
+    )
     _print_record(record, args.json)
 
 
@@ -379,6 +399,23 @@ def _pay_out(program: ReferralProgram, args: argparse.Namespace) -> None:
     print(f"recorded {len(rows)} payout{'' if len(rows) == 1 else 's'} from {args.source}")
 
 
+def _grant(program: ReferralProgram, args: argparse.Namespace) -> None:
+    reward = _reward(args.amount, args.currency)
+    granted = program.grant(args.user, reward, reference=args.reference, reason=args.reason)
+    unit = "points" if granted.currency is None else granted.currency
+    shown = int(granted.value) if granted.currency is None else granted.value
+    print(f"granted {shown} {unit} to {granted.beneficiary_id} (reward #{granted.id})")
+
+
+def _reward(amount: str, currency: str) -> Reward:
+    """``10.00 EUR`` or ``500 points`` as a :class:`~refkit.Reward`."""
+    if currency.strip().lower() == "points":
+        if not amount.strip().isdigit():
+            raise ValidationError(f"points must be a whole number, got {amount!r}")
+        return Reward.points(int(amount))
+    return Reward.fixed(amount, currency)
+
+
 #: Each subcommand's implementation, ``command(program, args)``: ``flask refkit`` runs the
 #: same ones, so both command lines print the same output and write the same CSV.
 COMMANDS: dict[str, Callable[[ReferralProgram, argparse.Namespace], None]] = {
@@ -392,6 +429,7 @@ COMMANDS: dict[str, Callable[[ReferralProgram, argparse.Namespace], None]] = {
     "export": _export,
     "balances": _balances,
     "pay-out": _pay_out,
+    "grant": _grant,
     "rotate-keys": _rotate_keys,
 }
 

@@ -5,14 +5,15 @@ A second copy of a condition drifts: the dashboard once counted rewards as "due"
 So the writes (``approve_due``) and the read model (:mod:`refkit.reports`) both build their
 statements from the names here:
 
-======================  ====================================================================
-:data:`NET`             an order's amount net of refunds, in minor units
-:data:`COUNTED`         the reward statuses that cost the shop something (pending, approved)
-:func:`counted`         a reward is in one of them
-:data:`OPEN_FLAG`       a review flag nobody has cleared yet
-:func:`due`             a reward ``approve_due`` approves at ``now``
-:func:`period`          a timestamp falls in ``[since, until)``
-======================  ====================================================================
+==========================  ====================================================================
+:data:`NET`                 an order's amount net of refunds, in minor units
+:data:`COUNTED`             the reward statuses that cost the shop something (pending, approved)
+:func:`counted`             a reward is in one of them
+:data:`OPEN_FLAG`           a review flag nobody has cleared yet
+:func:`due`                 a reward ``approve_due`` approves at ``now``
+:func:`toward_milestones`   a referrer's reward that counts toward their milestones
+:func:`period`              a timestamp falls in ``[since, until)``
+==========================  ====================================================================
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from sqlalchemy import ColumnElement, and_, exists
 
 from .storage.schema import conversions, flags, rewards
 
-__all__ = ["COUNTED", "NET", "OPEN_FLAG", "counted", "due", "period"]
+__all__ = ["COUNTED", "NET", "OPEN_FLAG", "counted", "due", "period", "toward_milestones"]
 
 #: An order's amount net of refunds, in minor units of its currency.
 NET: Final = conversions.c.amount_minor - conversions.c.refunded_minor
@@ -46,6 +47,19 @@ def due(now: datetime) -> ColumnElement[bool]:
         rewards.c.status == "pending",
         rewards.c.due_at <= now,
         ~exists().where(and_(flags.c.referee_id == rewards.c.referee_id, OPEN_FLAG)),
+    )
+
+
+def toward_milestones(referrer_id: Any) -> ColumnElement[bool]:
+    """A reward that counts toward ``referrer_id``'s milestones: the referrer reward of one
+    of their own referrals (an order's reward, never a bonus or a grant), approved now.
+    Pending rewards wait (a refund in the hold period cannot farm a milestone); revoked and
+    reversed ones do not count. Read through ``ix_refkit_rewards_beneficiary``."""
+    return and_(
+        rewards.c.beneficiary_id == referrer_id,
+        rewards.c.status == "approved",
+        rewards.c.role == "referrer",
+        rewards.c.order_id.is_not(None),
     )
 
 

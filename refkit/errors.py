@@ -127,7 +127,9 @@ class ExistingCustomer(RefkitError):
 class ConflictError(RefkitError):
     """An order id recorded before with a different customer, amount or currency, or a
     spending ``reference`` (:meth:`~refkit.ReferralProgram.redeem`) used before for another
-    user, amount, currency or kind. ``order_id`` is the order id or the reference."""
+    user, amount, currency or kind, or a grant's (:meth:`~refkit.ReferralProgram.grant`)
+    used before for another user or reward. ``order_id`` is the order id or the
+    reference."""
 
     def __init__(self, order_id: str, message: str) -> None:
         self.order_id = order_id

@@ -10,7 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from .rules import Milestone
 
 __all__ = [
     "Conversion",
@@ -29,7 +32,7 @@ __all__ = [
 ]
 
 Source = Literal["link", "code", "staff"]
-Role = Literal["referrer", "referee"]
+Role = Literal["referrer", "referee", "grant"]
 RewardKind = Literal["percent", "fixed", "points", "discount"]
 RewardStatus = Literal["pending", "approved", "revoked", "reversed", "redeemed"]
 LedgerKind = Literal[
@@ -119,10 +122,15 @@ class EarnedReward:
     negative (it lives with the claim, not among the rewards
     :meth:`~refkit.ReferralProgram.approve` and :meth:`~refkit.ReferralProgram.revoke`
     change).
+
+    A milestone bonus (:class:`~refkit.Milestone`) has ``role="referrer"``, ``milestone``
+    set to the milestone's count, no ``order_id`` and no ``referee_id``. A reward given by
+    hand (:meth:`~refkit.ReferralProgram.grant`) has ``role="grant"``, its ``reference``
+    and ``reason``, no ``order_id`` and no ``referee_id``; both are approved when created.
     """
 
     id: int
-    order_id: str
+    order_id: str | None
     beneficiary_id: str
     role: Role
     kind: RewardKind
@@ -131,9 +139,15 @@ class EarnedReward:
     status: RewardStatus
     created_at: datetime
     due_at: datetime
-    referee_id: str
+    referee_id: str | None
     referrer_id: str
     original_value: Decimal
+    #: the milestone's count for a milestone bonus, ``None`` for any other reward
+    milestone: int | None = None
+    #: a granted reward's idempotency key (:meth:`~refkit.ReferralProgram.grant`)
+    reference: str | None = None
+    #: why a reward was granted by hand
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +225,14 @@ class ReferrerStats:
     rewards minus what was redeemed, paid out or expired, never below zero), and
     ``debt_by_currency`` what a reversal took back after the credit was spent (see
     :meth:`~refkit.ReferralProgram.balance`).
+
+    ``milestone_progress`` counts this user's own referrals whose referrer reward is
+    approved now (pending, revoked and reversed rewards do not count; neither do referrals
+    made by their referees): the count a :class:`~refkit.Milestone` is reached at.
+    ``next_milestone`` is the first milestone of the rules (by count) not paid to this user
+    yet, ``None`` when every one is paid or the rules have none; ``milestones_reached`` the
+    counts of the milestones paid so far (a paid milestone stays paid: see
+    :class:`~refkit.Milestone`).
     """
 
     user_id: str
@@ -224,6 +246,9 @@ class ReferrerStats:
     flagged: int = 0
     balance_by_currency: dict[str, Decimal] = field(default_factory=dict)
     debt_by_currency: dict[str, Decimal] = field(default_factory=dict)
+    milestone_progress: int = 0
+    next_milestone: Milestone | None = None
+    milestones_reached: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.rewards, MoneyTotals):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Final, TypeVar
@@ -35,7 +35,7 @@ from .keys import SecretKeys
 from .models import LeaderboardEntry, ProgramSummary, ReferrerStats
 from .privacy import Pepper
 from .reports import Reports
-from .rules import RewardRules
+from .rules import Milestone, RewardRules
 from .sharing import DEFAULT_SHARE_SUBJECT, DEFAULT_SHARE_TEXT, to_share_text
 from .storage import SqlStore, Store, open_store
 from .storage.deadline import DEFAULT_TIMEOUT
@@ -62,6 +62,8 @@ EVENTS: Final = (
     "reward.revoked",  # EarnedReward (a pending reward cancelled: refund, by hand, or taken
     # over by an earlier-dated order under first_purchase_only)
     "reward.reversed",  # EarnedReward (an approved reward taken back by a refund)
+    "reward.granted",  # EarnedReward (given by hand: ReferralProgram.grant)
+    "milestone.reached",  # EarnedReward (a milestone bonus, approved: Milestone)
 )
 _CACHE_SIZE = 65536
 #: How long a program trusts its in-process cache of codes: a code that another process
@@ -174,7 +176,7 @@ class ReferralProgram(Links, Attribution, Conversions, Credit, Privacy, Discount
         self._cache_lock = threading.Lock()
         self._cache_since: datetime | None = None
         #: The read model: every report on this program's data (:class:`refkit.reports.Reports`).
-        self.reports = Reports(self.store, lambda: self._now())
+        self.reports = Reports(self.store, lambda: self._now(), self._milestones)
 
     def __repr__(self) -> str:
         return f"<ReferralProgram store={self.store!r}>"
@@ -187,6 +189,9 @@ class ReferralProgram(Links, Attribution, Conversions, Credit, Privacy, Discount
 
     def _now(self, at: datetime | None = None, name: str = "at") -> datetime:
         return to_aware(self.clock() if at is None else at, name)
+
+    def _milestones(self) -> Sequence[Milestone]:
+        return () if self.rules is None else self.rules.milestones
 
     def _expire_cache(self) -> None:
         """Forget the cached codes once :data:`CODE_CACHE_TTL` has passed (by the program's

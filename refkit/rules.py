@@ -8,12 +8,13 @@ the conversion's transaction and the database's constraints guard every single-r
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Literal
 
+from . import models
 from .errors import ConfigurationError, ValidationError
 from .models import Referral, RewardKind, Role
 from .money import MAX_AMOUNT, exponent, quantize, to_amount, to_currency, to_minor
@@ -23,6 +24,7 @@ __all__ = [
     "Amounts",
     "ConversionContext",
     "Decision",
+    "Milestone",
     "PlannedReward",
     "Reward",
     "RewardRules",
@@ -168,6 +170,67 @@ class Reward:
 
 
 @dataclass(frozen=True, slots=True)
+class Milestone:
+    """A bonus for a referrer's ``count``-th rewarded referral: ``Milestone(5,
+    Reward.fixed(20, "EUR"))`` pays 20 EUR once, when five of the referrer's own referrals
+    have their referrer reward approved.
+
+    Only the referrer's own referrals count (one level: their referees' referrals never
+    do), and only once their reward is approved, so an order refunded in the hold period
+    never counts. The bonus is paid once per referrer and milestone, enforced by the
+    database, as an approved :class:`~refkit.EarnedReward` with ``milestone=count``. A
+    paid bonus stays paid: a refund after it (a reversed reward lowers the count) does
+    not take it back, and reaching the count again pays nothing more.
+
+    :param count: the number of rewarded referrals, an ``int`` of at least 1.
+    :param reward: what the referrer gets: :meth:`Reward.fixed` or :meth:`Reward.points`
+        (a percent has no order to be a percent of).
+    :raises ConfigurationError: a bad count or reward.
+    """
+
+    count: int
+    reward: Reward
+
+    def __post_init__(self) -> None:
+        count = self.count
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ConfigurationError(
+                f"a milestone's count must be an int of at least 1, got {count!r}"
+            )
+        if not isinstance(self.reward, Reward):
+            raise ConfigurationError(
+                "a milestone's reward must be a Reward (Reward.fixed(...) or Reward.points(...))"
+            )
+        if self.reward.kind not in ("fixed", "points"):
+            raise ConfigurationError(
+                "a milestone's reward must be Reward.fixed(...) or Reward.points(...): "
+                "a percent has no order to be a percent of"
+            )
+
+
+# ReferrerStats.next_milestone (refkit.models, below the rules) names a Milestone in its
+# annotations only; give the name to that module too, so typing.get_type_hints (Sphinx's
+# autodoc, pydantic, cattrs...) resolves ReferrerStats' fields.
+setattr(models, "Milestone", Milestone)  # noqa: B010
+
+
+def _milestones(value: object) -> tuple[Milestone, ...]:
+    """The rules' milestones, sorted by count; a duplicate count is refused."""
+    if isinstance(value, Milestone) or not isinstance(value, Iterable):
+        raise ConfigurationError("milestones must be a list of Milestone(count, reward)")
+    found = list(value)
+    if not all(isinstance(milestone, Milestone) for milestone in found):
+        raise ConfigurationError("milestones must be a list of Milestone(count, reward)")
+    counts = [milestone.count for milestone in found]
+    repeated = sorted({count for count in counts if counts.count(count) > 1})
+    if repeated:
+        raise ConfigurationError(
+            f"two milestones share the count {repeated[0]}: give each count one reward"
+        )
+    return tuple(sorted(found, key=lambda milestone: milestone.count))
+
+
+@dataclass(frozen=True, slots=True)
 class RewardRules:
     """The rewards a program pays and when.
 
@@ -199,6 +262,8 @@ class RewardRules:
         (:meth:`Reward.fixed` or :meth:`Reward.percent` of the order before the discount,
         never more than the order): see :meth:`~refkit.ReferralProgram.offer_for` and
         :meth:`~refkit.ReferralProgram.claim_discount`.
+    :param milestones: bonuses for the referrer's 5th, 10th... rewarded referral: a list of
+        :class:`Milestone`, kept sorted by count (see :class:`Milestone`).
     """
 
     referrer_reward: Reward | None = None
@@ -213,8 +278,10 @@ class RewardRules:
     ends_at: datetime | None = None
     referee_discount: Reward | None = None
     credit_expires_after: timedelta | None = None
+    milestones: Sequence[Milestone] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "milestones", _milestones(self.milestones))
         for name in ("referrer_reward", "referee_reward", "referee_discount"):
             if not isinstance(getattr(self, name), Reward | None):
                 raise ConfigurationError(f"{name} must be a Reward (Reward.percent(...)) or None")

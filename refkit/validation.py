@@ -11,7 +11,15 @@ from datetime import UTC, datetime, timedelta
 
 from .errors import ValidationError
 
-__all__ = ["to_aware", "to_campaign", "to_channel", "to_id", "to_optional_duration", "to_tag"]
+__all__ = [
+    "to_aware",
+    "to_campaign",
+    "to_channel",
+    "to_id",
+    "to_optional_duration",
+    "to_tag",
+    "to_text",
+]
 
 MAX_ID_LENGTH = 255
 MAX_CAMPAIGN_LENGTH = 100
@@ -49,6 +57,15 @@ def to_id(value: object, name: str = "user_id") -> str:
         raise ValidationError(f"{name} must have 1 to {MAX_ID_LENGTH} characters, got {len(text)}")
     _check_text(text, name)
     return text
+
+
+def to_text(value: object, name: str) -> str:
+    """A short required text (a grant's reason): a str of 1 to 255 characters without
+    control characters, not only spaces."""
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_ID_LENGTH:
+        raise ValidationError(f"{name} must be a str of 1 to {MAX_ID_LENGTH} characters")
+    _check_text(value, name)
+    return value
 
 
 def to_campaign(value: object) -> str | None:

@@ -34,6 +34,7 @@ from werkzeug.exceptions import HTTPException
 from refkit import (
     EarnedReward,
     InvalidCode,
+    Milestone,
     Offer,
     ReferrerStats,
     RefkitError,
@@ -115,6 +116,8 @@ def api_blueprint(extension: Extension) -> Blueprint:
                 currency: money(value) for currency, value in stats.balance_by_currency.items()
             },
             debt={currency: money(value) for currency, value in stats.debt_by_currency.items()},
+            milestone_progress=stats.milestone_progress,
+            next_milestone=milestone_json(stats.next_milestone),
         )
 
     @api.get("/me/link", provide_automatic_options=False)
@@ -305,6 +308,20 @@ def reward_json(reward: EarnedReward) -> dict[str, Any]:
         "status": reward.status,
         "created_at": reward.created_at.isoformat(),
         "due_at": reward.due_at.isoformat(),
+        "milestone": reward.milestone,
+    }
+
+
+def milestone_json(milestone: Milestone | None) -> dict[str, Any] | None:
+    """The next milestone: its count and what it pays (``None``: no milestone ahead)."""
+    if milestone is None:
+        return None
+    reward = milestone.reward
+    return {
+        "count": milestone.count,
+        "kind": reward.kind,
+        "value": _value(reward.value, reward.currency),
+        "currency": reward.currency,
     }
 
 

@@ -8,6 +8,7 @@
     flask refkit export [--output FILE]      # the reward ledger as CSV
     flask refkit balances [--min AMOUNT] [--currency CODE] > payouts.csv
     flask refkit pay-out --from payouts.csv --reference-prefix 2026-12
+    flask refkit grant alice 10.00 EUR --reference prize-7 --reason "photo contest"
     flask refkit rotate-keys                 # keep erasure once old keys are removed
 
 The commands use the app's own program (its key, store and rules) and share their output with
@@ -123,6 +124,18 @@ def pay_out(
         source=source,
         reference_prefix=reference_prefix,
     )
+
+
+@refkit_cli.command("grant")
+@click.argument("user")
+@click.argument("amount")
+@click.argument("currency")
+@click.option("--reference", metavar="REF", required=True, help="The grant's unique reference.")
+@click.option("--reason", metavar="TEXT", required=True, help="Why it is given.")
+def grant(user: str, amount: str, currency: str, reference: str, reason: str) -> None:
+    """Give USER a reward by hand, approved at once: AMOUNT CURRENCY, or POINTS points
+    (idempotent by --reference)."""
+    _run("grant", user=user, amount=amount, currency=currency, reference=reference, reason=reason)
 
 
 @refkit_cli.command("rotate-keys")

@@ -81,6 +81,25 @@ _SCHEMAS: dict[str, Any] = {
                 "spent; later credit pays it first.",
                 "additionalProperties": _DECIMAL,
             },
+            "milestone_progress": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "The user's own referrals whose referrer reward is approved "
+                "now: the count milestones are reached at.",
+            },
+            "next_milestone": {
+                **_object(
+                    {
+                        "count": {"type": "integer", "minimum": 1},
+                        "kind": {"enum": ["fixed", "points"]},
+                        "value": {**_DECIMAL, "description": "The amount, or points."},
+                        "currency": {**_NULLABLE_STRING, "description": "null for points."},
+                    },
+                    "The first milestone not paid to the user yet (a bonus paid once when "
+                    "milestone_progress reaches count); null when there is none.",
+                ),
+                "type": ["object", "null"],
+            },
         },
         "The logged-in user's referral code, share link, share URLs and stats.",
     ),
@@ -95,7 +114,7 @@ _SCHEMAS: dict[str, Any] = {
     "Reward": _object(
         {
             "id": {"type": "integer"},
-            "role": {"enum": ["referrer", "referee"]},
+            "role": {"enum": ["referrer", "referee", "grant"]},
             "kind": {"enum": ["percent", "fixed", "points"]},
             "value": {**_DECIMAL, "description": "The amount now, or a number of points."},
             "original_value": {**_DECIMAL, "description": "The amount when it was earned."},
@@ -106,6 +125,10 @@ _SCHEMAS: dict[str, Any] = {
                 "type": "string",
                 "format": "date-time",
                 "description": "When the hold period ends and the reward may be approved.",
+            },
+            "milestone": {
+                "type": ["integer", "null"],
+                "description": "A milestone bonus's count; null for any other reward.",
             },
         },
         "A reward the user earned (as a referrer, or as a referred customer).",

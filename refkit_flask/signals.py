@@ -16,10 +16,12 @@ from blinker import NamedSignal, Namespace
 __all__ = [
     "SIGNALS",
     "conversion_recorded",
+    "milestone_reached",
     "referral_captured",
     "referral_created",
     "reward_approved",
     "reward_created",
+    "reward_granted",
     "reward_reversed",
     "reward_revoked",
 ]
@@ -41,6 +43,12 @@ reward_revoked: NamedSignal = _signals.signal("refkit.reward-revoked")
 #: Sent when an approved reward is reversed by a refund (``record`` is the
 #: :class:`~refkit.EarnedReward`).
 reward_reversed: NamedSignal = _signals.signal("refkit.reward-reversed")
+#: Sent when a reward is given by hand (``record`` is the :class:`~refkit.EarnedReward`,
+#: ``role="grant"``; see :meth:`~refkit.ReferralProgram.grant`).
+reward_granted: NamedSignal = _signals.signal("refkit.reward-granted")
+#: Sent when a referrer reaches a :class:`~refkit.Milestone` (``record`` is the bonus, an
+#: approved :class:`~refkit.EarnedReward` with ``milestone`` set).
+milestone_reached: NamedSignal = _signals.signal("refkit.milestone-reached")
 #: Sent when a visitor arrives with a valid code (``record`` is the canonical code).
 referral_captured: NamedSignal = _signals.signal("refkit.referral-captured")
 
@@ -52,4 +60,6 @@ SIGNALS: dict[str, NamedSignal] = {
     "reward.approved": reward_approved,
     "reward.revoked": reward_revoked,
     "reward.reversed": reward_reversed,
+    "reward.granted": reward_granted,
+    "milestone.reached": milestone_reached,
 }

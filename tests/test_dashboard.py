@@ -7,6 +7,7 @@ pages are read through Flask's test client.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import re
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from flask import Flask
@@ -937,3 +939,36 @@ def test_the_referrer_page_balance_follows_spending_and_shows_a_debt_apart(
     text = page(admin, "/refkit/admin/referrer?id=dora")
     assert metrics(text)["balance"] == format_money(Decimal(0), "EUR")
     assert metrics(text)["debt"] == format_money(Decimal("3.00"), "EUR")
+
+
+def test_the_referrer_page_shows_the_milestone_progress(tmp_path: Path) -> None:
+    clock = refkit.FrozenClock(START)
+    rules = dataclasses.replace(
+        RULES,
+        milestones=[
+            refkit.Milestone(1, refkit.Reward.points(50)),
+            refkit.Milestone(3, refkit.Reward.fixed(Decimal("20"), "EUR")),
+        ],
+    )
+    app = make_app(tmp_path, clock, REFKIT_RULES=rules)
+    program = program_of(app)
+    try:
+        admin = app.test_client()
+        admin.environ_base["HTTP_X_USER"] = "admin"
+        user = '<script>alert(1)</script>"'
+        before = page(admin, f"/refkit/admin/referrer?id={quote(user)}")
+        assert "<script>alert(1)" not in before
+        assert metrics(before)["milestone"].strip() == "0 of 1"
+        for friend in ("bob", "carol"):
+            program.attribute(friend, program.code_for(user))
+            program.record_conversion(f"m-{friend}", friend, Decimal("40.00"), "EUR")
+        clock.advance(days=15)
+        program.approve_due()
+        text = page(admin, f"/refkit/admin/referrer?id={quote(user)}")
+        milestone = re.search(r'data-metric="milestone">(.*?)</dd>', text, re.DOTALL)
+        assert milestone is not None
+        shown = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", milestone.group(1))).split())
+        assert shown == "2 of 3 rewarded referrals, then 20.00 EUR paid at 1"
+        assert "<script>alert(1)" not in text
+    finally:
+        program.store.close()

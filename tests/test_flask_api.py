@@ -6,6 +6,7 @@ schema that ``/refkit/api/openapi.json`` declares for that path, method and stat
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -21,7 +22,7 @@ from werkzeug.test import TestResponse
 
 import refkit
 
-from .support.api_shop import START, program_of, running_shop
+from .support.api_shop import RULES, START, program_of, running_shop
 from .support.settings import SECRET
 
 
@@ -209,6 +210,8 @@ def test_me_gives_the_users_code_absolute_link_and_zero_stats(
         },
         "balance": {},
         "debt": {},
+        "milestone_progress": 0,
+        "next_milestone": None,
     }
 
 
@@ -233,6 +236,44 @@ def test_me_stats_count_the_referrals_with_amounts_as_decimal_strings(
     body = api.get("/me", user="alice").get_json()
     assert (body["balance"], body["debt"]) == ({"EUR": "10.50"}, {})
     assert Decimal(body["stats"]["balance"]) == Decimal("10.50")
+
+
+def test_me_says_how_far_the_user_is_from_the_next_milestone(
+    tmp_path: Path, clock: refkit.FrozenClock
+) -> None:
+    rules = dataclasses.replace(
+        RULES,
+        milestones=[
+            refkit.Milestone(1, refkit.Reward.fixed(Decimal("2.50"), "EUR")),
+            refkit.Milestone(2, refkit.Reward.points(100)),
+        ],
+    )
+    with running_shop(tmp_path, clock, REFKIT_RULES=rules) as app:
+        api, program = Api(app.test_client()), program_of(app)
+        body = api.get("/me", user="alice").get_json()
+        assert (body["milestone_progress"], body["next_milestone"]) == (
+            0,
+            {"count": 1, "kind": "fixed", "value": "2.50", "currency": "EUR"},
+        )
+        program.attribute("bob", program.code_for("alice"))
+        program.record_conversion("o-1", "bob", Decimal("100.00"), "EUR")
+        clock.advance(days=15)
+        program.approve_due()
+        body = api.get("/me", user="alice").get_json()
+        assert (body["milestone_progress"], body["next_milestone"]) == (
+            1,
+            {"count": 2, "kind": "points", "value": "100", "currency": None},
+        )
+        assert body["balance"] == {"EUR": "12.50"}  # 10% of 100, and the bonus
+        rewards = api.get("/me/rewards", user="alice").get_json()["rewards"]
+        assert sorted((r["role"], r["milestone"] or 0) for r in rewards) == [
+            ("referrer", 0),
+            ("referrer", 1),
+        ]
+        program.grant("alice", refkit.Reward.points(7), reference="g-1", reason="contest")
+        rewards = api.get("/me/rewards", user="alice").get_json()["rewards"]
+        assert rewards[0]["role"] == "grant"
+        assert rewards[0]["value"] == "7"
 
 
 # -- GET /offer ----------------------------------------------------------------------------

@@ -539,7 +539,8 @@ def test_without_a_loader_flask_login_current_user_is_used(
 
 
 def run_the_whole_story(app: Flask, clock: refkit.FrozenClock) -> None:
-    """Capture, signup, conversion, approval and refunds: every signal fires."""
+    """Capture, signup, conversion, approval (and the milestone it reaches), refunds and a
+    grant: every signal fires."""
     program = program_of(app)
     first, second = browser(app), browser(app)
     for visitor, user, order in ((first, "carol", "o1"), (second, "dave", "o2")):
@@ -552,6 +553,7 @@ def run_the_whole_story(app: Flask, clock: refkit.FrozenClock) -> None:
             program.approve_due()
     program.refund("o1")  # approved: reversed
     program.refund("o2")  # still pending: revoked
+    program.grant("alice", refkit.Reward.points(3), reference="g-1", reason="goodwill")
 
 
 SIGNAL_RECORDS: dict[str, tuple[type, str | None]] = {
@@ -562,14 +564,22 @@ SIGNAL_RECORDS: dict[str, tuple[type, str | None]] = {
     "reward_approved": (refkit.EarnedReward, "approved"),
     "reward_revoked": (refkit.EarnedReward, "revoked"),
     "reward_reversed": (refkit.EarnedReward, "reversed"),
+    "reward_granted": (refkit.EarnedReward, "approved"),
+    "milestone_reached": (refkit.EarnedReward, "approved"),
 }
+#: The story's rules: with a milestone at the first rewarded referral.
+STORY_RULES = refkit.RewardRules(
+    referrer_reward=RULES.referrer_reward,
+    hold_period=RULES.hold_period,
+    milestones=[refkit.Milestone(1, refkit.Reward.points(10))],
+)
 
 
 @pytest.mark.parametrize("name", sorted(SIGNAL_RECORDS))
 def test_signal_fires_with_the_app_as_sender_and_the_record(
     make_shop: MakeShop, clock: refkit.FrozenClock, name: str
 ) -> None:
-    app = make_shop(rules=RULES)
+    app = make_shop(rules=STORY_RULES)
     received: list[tuple[object, object]] = []
 
     def receiver(sender: object, record: object) -> None:

@@ -333,3 +333,37 @@ def test_a_discount_claimed_in_a_rolled_back_order_is_free_again(
         again = program.claim_discount("o3", "bob", "40", "EUR", connection=session)
         assert again.reasons == ("discount_already_claimed",)
         session.commit()
+
+
+def test_a_grant_and_a_milestone_join_the_transaction_and_fire_after_its_commit(
+    shop_engine: Engine, clock: refkit.FrozenClock, events: list[tuple[str, Any]]
+) -> None:
+    rules = refkit.RewardRules(
+        referrer_reward=refkit.Reward.fixed(Decimal("5"), "EUR"),
+        milestones=[refkit.Milestone(1, refkit.Reward.points(10))],
+    )
+    program = refkit.ReferralProgram(secret_key=SECRET, store=shop_engine, rules=rules, clock=clock)
+    program.on("reward.granted", lambda record: events.append(("reward.granted", record)))
+    program.on("milestone.reached", lambda record: events.append(("milestone.reached", record)))
+    points = refkit.Reward.points(3)
+    with Session(shop_engine) as session:
+        program.grant("alice", points, reference="g-1", reason="sorry", connection=session)
+        session.rollback()
+    assert events == []
+    assert program.balance("alice", None) == 0
+    with Session(shop_engine) as session:
+        program.grant("alice", points, reference="g-1", reason="sorry", connection=session)
+        assert events == []
+        session.commit()
+    assert _names(events) == ["reward.granted"]
+    program.attribute("bob", program.code_for("alice"))
+    reward = program.record_conversion("o-1", "bob", Decimal("40"), "EUR").rewards[0]
+    with Session(shop_engine) as session:
+        program.approve(reward.id, connection=session)
+        session.rollback()
+    assert _names(events) == ["reward.granted"]
+    with Session(shop_engine) as session:
+        program.approve(reward.id, connection=session)
+        session.commit()
+    assert _names(events) == ["reward.granted", "milestone.reached"]
+    assert program.balance("alice", None) == 13

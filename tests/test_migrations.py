@@ -531,3 +531,43 @@ def test_a_migration_leaves_a_shops_sqlite_connection_as_it_found_it(tmp_path: A
     finally:
         plain.dispose()
         keyed.dispose()
+
+
+@DATABASES
+def test_0010_keeps_the_ledger_and_downgrades_without_bonuses_and_grants(engine: Engine) -> None:
+    rules = refkit.RewardRules(
+        referrer_reward=refkit.Reward.fixed(Decimal("10"), "EUR"),
+        milestones=[refkit.Milestone(2, refkit.Reward.fixed(Decimal("20"), "EUR"))],
+    )
+    program = refkit.ReferralProgram(secret_key=SECRET, store=engine, rules=rules)
+    try:
+        code = program.code_for("alice")
+        for friend in ("bob", "carol"):
+            program.attribute(friend, code)
+            program.record_conversion(f"order-{friend}", friend, "40", "EUR")
+        program.approve_due()  # 2 x 10.00 and the bonus of 20.00
+        program.grant("alice", refkit.Reward.points(7), reference="g-1", reason="contest")
+        program.redeem("alice", "5", "EUR", reference="cart-1")
+        assert program.balance("alice", "EUR") == Decimal("35.00")
+        ordered = [r for r in program.rewards() if r.order_id is not None]
+        kept = [e for e in program.ledger() if e.reward_id in {r.id for r in ordered}]
+        spent = [e for e in program.ledger() if e.reward_id is None]
+        downgrade(engine, "0008")  # through 0009: the runner switches SQLite's keys off
+        with engine.connect() as connection:
+            rows = connection.execute(text("SELECT COUNT(*) FROM refkit_ledger")).scalar_one()
+            balance = connection.execute(
+                text("SELECT balance_minor FROM refkit_balances WHERE currency = 'EUR'")
+            ).scalar_one()
+        assert rows == len(kept) + len(spent)
+        assert balance == 1500  # 35.00 - the bonus's 20.00
+        upgrade(engine, HEAD)
+        assert _differences(engine) == []
+        assert program.rewards() == ordered
+        after = sorted(program.ledger(), key=lambda e: e.id)
+        assert after == sorted([*kept, *spent], key=lambda e: e.id)
+        assert program.balance("alice", "EUR") == Decimal("15.00")
+        assert program.balance("alice", None) == 0
+        program.grant("alice", refkit.Reward.points(7), reference="g-1", reason="contest")
+        assert program.balance("alice", None) == 7
+    finally:
+        program.store.close()

@@ -19,7 +19,7 @@ from .. import joined
 from ..errors import ValidationError
 from ..models import Conversion, EarnedReward, LedgerEntry
 from ..money import to_amount, to_currency, to_minor
-from ..steps import claims, conversions, ledger, rewards
+from ..steps import claims, conversions, ledger, milestones, rewards
 from ..validation import to_aware, to_id
 from .base import Base, Events
 
@@ -149,11 +149,18 @@ class Conversions(Base):
     def approve_due(
         self, now: datetime | None = None, *, limit: int = 10_000
     ) -> list[EarnedReward]:
-        """Approve pending rewards whose hold period has passed (run it from a daily job)."""
+        """Approve pending rewards whose hold period has passed (run it from a daily job).
+
+        In the same transaction, pays the milestones (:class:`~refkit.Milestone`) the
+        approvals reached; the ``"milestone.reached"`` event fires for each after the
+        commit. The bonuses are not in the returned list (they were never pending).
+        """
         when = self._now(now, "now")
-        approved = self.store.transaction(lambda c: rewards.approve_due(c, when, limit))
-        for reward in approved:
-            self._emit("reward.approved", reward)
+
+        def work(c: Connection) -> Approved:
+            return self._with_milestones(c, rewards.approve_due(c, when, limit), when)
+
+        approved, _ = self._write(work, None, _approval_events)
         return approved
 
     def approve(
@@ -163,27 +170,42 @@ class Conversions(Base):
         at: datetime | None = None,
         connection: joined.Joinable | None = None,
     ) -> EarnedReward | None:
-        """Approve one pending reward now, hold period or not; ``None`` if not pending."""
-        return self._set_status(reward_id, "approved", at, connection)
+        """Approve one pending reward now, hold period or not; ``None`` if not pending.
+        Pays the milestones the approval reached, as :meth:`approve_due` does."""
+        reward_id = _reward_id(reward_id)
+        when = self._now(at)
+
+        def work(c: Connection) -> Approved:
+            reward = rewards.set_status(c, reward_id, "approved", when)
+            return self._with_milestones(c, [] if reward is None else [reward], when)
+
+        approved, _ = self._write(work, connection, _approval_events)
+        return approved[0] if approved else None
+
+    def _with_milestones(
+        self, connection: Connection, approved: list[EarnedReward], at: datetime
+    ) -> Approved:
+        """The approved rewards, and the milestone bonuses their referrers reached."""
+        goals = () if self.rules is None else tuple(self.rules.milestones)
+        # each referrer once, in one order for every transaction (their row locks)
+        referrers = sorted(
+            {r.referrer_id for r in approved if r.role == "referrer" and r.order_id is not None}
+        )
+        reached = [
+            bonus
+            for referrer in referrers
+            for bonus in milestones.reach(connection, referrer, goals, at)
+        ]
+        return approved, reached
 
     def revoke(self, reward_id: int, *, at: datetime | None = None) -> EarnedReward | None:
         """Revoke one pending reward (fraud, a cancelled order); ``None`` if not pending."""
-        return self._set_status(reward_id, "revoked", at)
-
-    def _set_status(
-        self,
-        reward_id: int,
-        status: str,
-        at: datetime | None,
-        connection: joined.Joinable | None = None,
-    ) -> EarnedReward | None:
-        if isinstance(reward_id, bool) or not isinstance(reward_id, int):
-            raise ValidationError("reward_id must be an int")
+        reward_id = _reward_id(reward_id)
         when = self._now(at)
         return self._write(
-            lambda c: rewards.set_status(c, reward_id, status, when),
-            connection,
-            lambda reward: [] if reward is None else [(f"reward.{status}", reward)],
+            lambda c: rewards.set_status(c, reward_id, "revoked", when),
+            None,
+            lambda reward: [] if reward is None else [("reward.revoked", reward)],
         )
 
     def rewards(
@@ -211,6 +233,23 @@ class Conversions(Base):
                 return
             yield from page
             last = page[-1].id
+
+
+#: Rewards approved, and the milestone bonuses the approvals reached.
+Approved = tuple[list[EarnedReward], list[EarnedReward]]
+
+
+def _reward_id(reward_id: object) -> int:
+    if isinstance(reward_id, bool) or not isinstance(reward_id, int):
+        raise ValidationError("reward_id must be an int")
+    return reward_id
+
+
+def _approval_events(result: Approved) -> Events:
+    approved, reached = result
+    fired: Events = [("reward.approved", reward) for reward in approved]
+    fired.extend(("milestone.reached", bonus) for bonus in reached)
+    return fired
 
 
 def _conversion_events(result: conversions.Recorded) -> Events:

@@ -1,6 +1,7 @@
 """Spending credit: :meth:`balance`, :meth:`redeem`, :meth:`pay_out`, :meth:`expire_credit`
-and :meth:`balances`, mixed into :class:`refkit.ReferralProgram` (the ledger side is
-:mod:`refkit.steps.credit`).
+and :meth:`balances`, and giving it by hand: :meth:`grant`; mixed into
+:class:`refkit.ReferralProgram` (the ledger side is :mod:`refkit.steps.credit`, grants are
+in :mod:`refkit.steps.milestones`).
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from decimal import Decimal
 
 from .. import joined
 from ..errors import ValidationError
-from ..models import Balance, LedgerEntry
+from ..models import Balance, EarnedReward, LedgerEntry
 from ..money import from_minor, to_amount, to_currency, to_minor
-from ..steps import credit
-from ..validation import to_id
+from ..rules import Reward
+from ..steps import credit, milestones
+from ..validation import to_id, to_text
 from .base import Base
 
 __all__ = ["Credit"]
@@ -87,6 +89,44 @@ class Credit(Base):
         new = credit.Spend(kind, uid, units, money, to_id(ref, "reference"), self._now(at))
         entry, _ = self._write(lambda c: credit.spend(c, new), connection)
         return entry
+
+    def grant(
+        self,
+        user_id: str | int,
+        reward: Reward,
+        *,
+        reference: str | int,
+        reason: str,
+        at: datetime | None = None,
+        connection: joined.Joinable | None = None,
+    ) -> EarnedReward:
+        """Give ``user_id`` a reward by hand (goodwill, a contest prize): approved at once,
+        in the ledger and the balance, with ``role="grant"``. Idempotent by ``reference``:
+        the same call again returns the same reward and stores nothing. The
+        ``"reward.granted"`` event fires once, after the commit. With ``connection=``, it
+        is written in the caller's transaction (:mod:`refkit.joined`).
+
+        :param reward: :meth:`Reward.fixed <refkit.Reward.fixed>` or
+            :meth:`Reward.points <refkit.Reward.points>` (a percent has no order).
+        :param reason: why, for the statement and the dashboard (1 to 255 characters).
+        :raises ConflictError: ``reference`` was used for another user or reward.
+        :raises ValidationError: a bad id, reward, reference, reason or time; nothing is
+            stored.
+        """
+        uid = to_id(user_id)
+        if not isinstance(reward, Reward) or reward.kind not in ("fixed", "points"):
+            raise ValidationError(
+                f"grant needs a Reward.fixed(...) or Reward.points(...) to give, got {reward!r}"
+            )
+        new = milestones.Grant(
+            uid, reward, to_id(reference, "reference"), to_text(reason, "reason"), self._now(at)
+        )
+        granted, _ = self._write(
+            lambda c: milestones.grant(c, new),
+            connection,
+            lambda result: [("reward.granted", result[0])] if result[1] else [],
+        )
+        return granted
 
     def expire_credit(self, now: datetime | None = None) -> list[LedgerEntry]:
         """Expire approved credit older than the rules' ``credit_expires_after`` that was not

@@ -42,7 +42,7 @@ Several reports read from one snapshot with :meth:`Reports.read`::
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Final, Protocol, TypeVar
 
@@ -51,6 +51,7 @@ from sqlalchemy import Connection
 from ..errors import StorageError, ValidationError
 from ..experiments import Experiment
 from ..models import Conversion, LeaderboardEntry, ProgramSummary, ReferrerStats
+from ..rules import Milestone
 from ..validation import to_aware, to_campaign, to_channel, to_id
 from .experiments import ExperimentReport, experiment_report
 from .funnel import campaigns, channels, summary
@@ -135,14 +136,22 @@ class Reports:
 
     :param store: the program's store (any store with ``read``, as every built-in one).
     :param clock: "now", for :meth:`due_rewards` and :meth:`due_count` without ``now``.
+    :param milestones: the rules' milestones now, for :meth:`stats_for`'s
+        ``next_milestone`` (none by default).
     :raises ValidationError: from each method, for a bad argument (nothing is read).
     :raises StorageError: from each method, when the database fails, or for a store that
         cannot run SQL reads.
     """
 
-    def __init__(self, store: object, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        store: object,
+        clock: Callable[[], datetime],
+        milestones: Callable[[], Sequence[Milestone]] = lambda: (),
+    ) -> None:
         self._store = store
         self._clock = clock
+        self._milestones = milestones
 
     def __repr__(self) -> str:
         return f"<Reports of {self._store!r}>"
@@ -161,8 +170,8 @@ class Reports:
 
     def stats_for(self, user_id: str | int) -> ReferrerStats:
         """One user's figures as a referrer (see :meth:`refkit.ReferralProgram.stats_for`)."""
-        user = to_id(user_id)
-        return self.read(lambda c: stats_for(c, user))
+        user, goals = to_id(user_id), self._milestones()
+        return self.read(lambda c: stats_for(c, user, goals))
 
     def summary(
         self,

@@ -7,6 +7,7 @@ One referrer's figures and the leaderboard read covering indexes only (revision 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -25,10 +26,11 @@ from sqlalchemy import (
     union_all,
 )
 
-from ..conditions import NET, OPEN_FLAG
+from ..conditions import NET, OPEN_FLAG, toward_milestones
 from ..errors import ValidationError
 from ..models import Conversion, EarnedReward, LeaderboardEntry, ReferrerStats
 from ..money import from_minor
+from ..rules import Milestone
 from ..storage.records import conversion_from_row, reward_from_row
 from ..storage.schema import balances, conversions, flags, referrals, referrer_totals, rewards
 from ._sql import count, money_by_currency
@@ -86,13 +88,23 @@ _STATS_FOR = union_all(
     _figure(
         "balance", balances.c.currency, _NO_TEXT, balances.c.debt_minor, balances.c.balance_minor
     ).where(balances.c.beneficiary_id == _USER, balances.c.currency != ""),
+    # milestones (revision 0010): the count toward them, and the ones paid
+    _figure("progress", _NO_TEXT, _NO_TEXT, func.count(), _NO_NUMBER).where(
+        toward_milestones(_USER)
+    ),
+    _figure(
+        "milestone", _NO_TEXT, _NO_TEXT, cast(rewards.c.milestone, BigInteger), _NO_NUMBER
+    ).where(rewards.c.referrer_id == _USER, rewards.c.milestone.is_not(None)),
 )
 
 
-def stats_for(connection: Connection, user_id: str) -> ReferrerStats:
+def stats_for(
+    connection: Connection, user_id: str, milestones: Sequence[Milestone] = ()
+) -> ReferrerStats:
     """One user's figures as a referrer (and the rewards they earned as a referee), in one
-    statement."""
-    counts = {"visits": 0, "signups": 0, "flagged": 0}
+    statement; ``milestones`` are the rules' (for ``next_milestone``)."""
+    counts = {"visits": 0, "signups": 0, "flagged": 0, "progress": 0}
+    reached: list[int] = []
     by_currency: list[tuple[str, int, int]] = []
     money: dict[str, Decimal] = defaultdict(Decimal)
     points: dict[str, int] = defaultdict(int)
@@ -108,6 +120,8 @@ def stats_for(connection: Connection, user_id: str) -> ReferrerStats:
                 balance[currency] = from_minor(int(units), currency)
             if number:
                 debt[currency] = from_minor(int(number), currency)
+        elif figure == "milestone":
+            reached.append(int(number))
         elif figure == "rewards" and currency is None:
             points[status] += int(units)
         elif figure == "rewards":
@@ -127,6 +141,9 @@ def stats_for(connection: Connection, user_id: str) -> ReferrerStats:
         points=dict(points),
         balance_by_currency=balance,
         debt_by_currency=debt,
+        milestone_progress=counts["progress"],
+        next_milestone=next((m for m in milestones if m.count not in reached), None),
+        milestones_reached=tuple(sorted(reached)),
     )
 
 
@@ -242,6 +259,5 @@ def conversions_of(connection: Connection, referrer_id: str, limit: int) -> list
         for row in connection.execute(
             select(rewards).where(rewards.c.order_id.in_(ids)).order_by(rewards.c.id)
         ):
-            reward = reward_from_row(row)
-            earned[reward.order_id].append(reward)
+            earned[row.order_id].append(reward_from_row(row))
     return [conversion_from_row(row, tuple(earned.get(row.order_id, ()))) for row in rows]

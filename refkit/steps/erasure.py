@@ -252,6 +252,11 @@ def erase(
             referrer_id=_swap(conversions.c.referrer_id, user_id, pseudonym),
         )
     )
+    connection.execute(  # milestone bonuses and grants (revision 0010): no referral
+        update(rewards)
+        .where(rewards.c.order_id.is_(None), rewards.c.referrer_id == user_id)
+        .values(referrer_id=pseudonym, beneficiary_id=pseudonym)
+    )
     connection.execute(
         update(ledger).where(ledger.c.beneficiary_id == user_id).values(beneficiary_id=pseudonym)
     )

@@ -52,6 +52,9 @@ def reward_from_row(row: Any) -> EarnedReward:
         referee_id=row.referee_id,
         referrer_id=row.referrer_id,
         original_value=value_of(row.original_minor, row.currency),
+        milestone=row.milestone,
+        reference=row.reference,
+        reason=row.reason,
     )
 
 

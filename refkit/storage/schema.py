@@ -45,6 +45,13 @@ that holds its role, the reward's own id for one that was taken over (revoked, b
 the one-per-role constraint widened to (``referee_id``, ``role``, ``slot``), so the database
 still keeps one reward per role per referee in slot 0 under any concurrency.
 
+Revision 0010 lets a reward belong to no order: a milestone bonus (``milestone``, the
+milestone's count; UNIQUE (``referrer_id``, ``milestone``), so it is paid once per referrer
+and milestone) and a reward granted by hand (``role = 'grant'``, with a UNIQUE
+``reference`` and its ``reason``). The ``origin`` CHECK keeps the three shapes apart: an
+order's reward has its order and referee; a bonus and a grant have neither, and a bonus is
+always the referrer's own (``beneficiary_id = referrer_id``).
+
 Revision 0011 adds ``variant`` to ``refkit_visits`` and ``refkit_referrals``: the A/B test
 variant (:class:`refkit.Experiment`) a visitor was shown and a referee was bound with.
 """
@@ -219,12 +226,22 @@ conversions = Table(
     Index("ix_refkit_conversions_created", "created_at"),
 )
 
+#: A reward's three shapes (revision 0010): an order's, a milestone bonus, a grant.
+REWARD_ORIGIN = (
+    "(order_id IS NOT NULL AND referee_id IS NOT NULL AND role IN ('referrer', 'referee') "
+    "AND milestone IS NULL AND reference IS NULL AND reason IS NULL) OR "
+    "(order_id IS NULL AND referee_id IS NULL AND role = 'referrer' "
+    "AND milestone IS NOT NULL AND milestone >= 1 AND reference IS NULL AND reason IS NULL) OR "
+    "(order_id IS NULL AND referee_id IS NULL AND role = 'grant' "
+    "AND milestone IS NULL AND reference IS NOT NULL)"
+)
+
 rewards = Table(
     "refkit_rewards",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("order_id", String(_ID), ForeignKey("refkit_conversions.order_id"), nullable=False),
-    Column("referee_id", String(_ID), nullable=False),
+    Column("order_id", String(_ID), ForeignKey("refkit_conversions.order_id")),
+    Column("referee_id", String(_ID)),
     Column("referrer_id", String(_ID), nullable=False),
     Column("beneficiary_id", String(_ID), nullable=False),
     Column("role", String(8), nullable=False),
@@ -238,6 +255,10 @@ rewards = Table(
     # 0: the referee's reward for this role (live, refunded or revoked: it holds the role for
     # good); the reward's own id once an earlier-dated order took it over (revision 0009)
     Column("slot", Integer, nullable=False, server_default="0"),
+    # revision 0010: a milestone bonus's count, a grant's reference and reason
+    Column("milestone", Integer),
+    Column("reference", String(_ID)),
+    Column("reason", String(_ID)),
     ForeignKeyConstraint(
         ["referee_id", "referrer_id"],
         ["refkit_referrals.referee_id", "refkit_referrals.referrer_id"],
@@ -247,9 +268,13 @@ rewards = Table(
     CheckConstraint("slot = 0 OR (slot = id AND status = 'revoked')", name="slot"),
     CheckConstraint(
         "(role = 'referrer' AND beneficiary_id = referrer_id) OR "
-        "(role = 'referee' AND beneficiary_id = referee_id)",
+        "(role = 'referee' AND beneficiary_id = referee_id) OR "
+        "(role = 'grant' AND beneficiary_id = referrer_id)",
         name="one_level",
     ),
+    CheckConstraint(REWARD_ORIGIN, name="origin"),
+    UniqueConstraint("referrer_id", "milestone", name="uq_refkit_rewards_milestone"),
+    UniqueConstraint("reference", name="uq_refkit_rewards_reference"),
     CheckConstraint("kind IN ('percent', 'fixed', 'points')", name="kind"),
     CheckConstraint("status IN ('pending', 'approved', 'revoked', 'reversed')", name="status"),
     CheckConstraint("(kind = 'points') = (currency IS NULL)", name="points_have_no_currency"),

@@ -367,7 +367,7 @@ def invite() -> ResponseReturnValue:
     rewards: list[EarnedReward] = _safely(lambda: program.rewards(user_id=user.id)) or []
     referral = _safely(lambda: program.referral_for(user.id))
     leaders: list[LeaderboardEntry] = _safely(lambda: program.leaderboard(limit=5)) or []
-    ids = [r.referee_id for r in rewards] + [e.referrer_id for e in leaders]
+    ids = [r.referee_id for r in rewards if r.referee_id] + [e.referrer_id for e in leaders]
     if referral is not None:
         ids.append(referral.referrer_id)
     names = db.user_names(db.connection(), ids)
