@@ -14,12 +14,13 @@ cookie), and :func:`write` puts a changed payload on the response.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from flask import Response, request
 
-from refkit import Fingerprint, InvalidToken, TokenSigner
+from refkit import Fingerprint, TokenSigner
+from refkit.capture import COOKIE_PURPOSE, load_payload
+from refkit.capture import click_fingerprint as _click_fingerprint
 from refkit.clock import Clock
 
 from .config import Settings
@@ -31,32 +32,19 @@ __all__ = ["click_fingerprint", "cookie_signer", "payload", "set_payload", "writ
 def cookie_signer(settings: Settings, clock: Clock) -> TokenSigner:
     """The signer of the referral cookie: the app's keys, its own purpose, the window."""
     return TokenSigner(
-        settings.secret_key, "referral-cookie", max_age=settings.cookie_max_age, clock=clock
+        settings.secret_key, COOKIE_PURPOSE, max_age=settings.cookie_max_age, clock=clock
     )
 
 
 def _from_request(state: RefKitState) -> dict[str, Any] | None:
-    """The request's referral cookie payload, if present, valid and within the window."""
-    token = request.cookies.get(state.settings.cookie_name)
-    if not token:
-        return None
-    try:
-        found = state.cookies.loads(token)
-    except InvalidToken:
-        return None
-    if not isinstance(found, dict) or not isinstance(found.get("code"), str):
-        return None
-    # The token is signed again whenever it changes; the window runs from the first touch.
-    try:
-        first_touch = datetime.fromisoformat(str(found.get("at")))
-    except ValueError:
-        return None
-    if (
-        first_touch.tzinfo is None
-        or state.program.clock() - first_touch > state.settings.cookie_max_age
-    ):
-        return None
-    return found
+    """The request's referral cookie payload, if present, valid and within the window
+    (:func:`refkit.capture.load_payload`)."""
+    return load_payload(
+        state.cookies,
+        request.cookies.get(state.settings.cookie_name),
+        now=state.program.clock(),
+        max_age=state.settings.cookie_max_age,
+    )
 
 
 def payload(state: RefKitState) -> dict[str, Any] | None:
@@ -93,12 +81,4 @@ def write(state: RefKitState, response: Response) -> Response:
 
 def click_fingerprint(found: dict[str, Any]) -> Fingerprint | None:
     """The click's fingerprint kept in a referral payload, if it holds one."""
-    hashes = found.get("fp")
-    if not isinstance(hashes, list) or len(hashes) != 2:
-        return None
-    ip, user_agent = (h if isinstance(h, str) and len(h) <= 64 else None for h in hashes)
-    try:
-        at = datetime.fromisoformat(str(found.get("at")))
-    except ValueError:
-        return None
-    return Fingerprint(ip, user_agent, at if at.tzinfo is not None else None)
+    return _click_fingerprint(found)
