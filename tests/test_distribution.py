@@ -81,7 +81,8 @@ def test_the_sdist_and_wheel_build_pass_twine_check_and_install_with_flask(tmp_p
     for packaged in (
         "refkit/py.typed",
         "refkit_flask/py.typed",
-        "refkit_flask/templates/refkit/admin.html",
+        "refkit/dashboard/templates/refkit/admin.html",
+        "refkit_flask/templates/refkit/invite.html",
         "refkit_flask/demo/templates/shop/base.html",
         "refkit_flask/demo/static/shop.css",
     ):
