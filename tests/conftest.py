@@ -32,6 +32,7 @@ pytest_plugins = [
     "tests.support.shop_fixtures",
     "tests.support.faults",
     "tests.support.browser_fixtures",
+    "tests.support.django_fixtures",
 ]
 
 Program = refkit.ReferralProgram
