@@ -25,7 +25,6 @@ from urllib.parse import urlencode
 
 import jinja2
 from django.http import (
-    FileResponse,
     HttpRequest,
     HttpResponse,
     HttpResponseBadRequest,
@@ -137,11 +136,16 @@ def referrer(request: HttpRequest) -> HttpResponse:
 
 @require_safe
 @dashboard_only
-def stylesheet(request: HttpRequest) -> FileResponse:
+def stylesheet(request: HttpRequest) -> HttpResponse:
     """The pages' stylesheet (refkit's own: the CSP allows styles from this site only)."""
-    response = FileResponse((page.STATIC / "admin.css").open("rb"), content_type="text/css")
+    response = HttpResponse(_stylesheet(), content_type="text/css; charset=utf-8")
     response["Cache-Control"] = "private, max-age=3600"
     return response
+
+
+@functools.cache
+def _stylesheet() -> bytes:
+    return (page.STATIC / "admin.css").read_bytes()
 
 
 def _back(request: HttpRequest, anchor: str = "due", **outcome: Any) -> HttpResponseRedirect:

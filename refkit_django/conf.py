@@ -52,7 +52,17 @@ from refkit.capture import DEFAULT_BOT_USER_AGENTS, DEFAULT_COOKIE_MAX_AGE, Refe
 from refkit.clock import Clock, system_clock
 from refkit.dashboard.failures import FailureLog
 
-__all__ = ["KEYS", "Settings", "State", "get_state", "program", "read_settings", "reset"]
+__all__ = [
+    "KEYS",
+    "Settings",
+    "State",
+    "database_url",
+    "get_state",
+    "in_test_environment",
+    "program",
+    "read_settings",
+    "reset",
+]
 
 #: Every key ``settings.REFKIT`` may hold (any other is refused: a typo would be ignored).
 KEYS = frozenset(
@@ -109,16 +119,27 @@ def in_test_environment() -> bool:
 
 
 def _database_url(alias: str, test_store: str) -> str:
-    """A SQLAlchemy URL for the Django database ``alias`` (its current connection settings,
-    so the test database under the test runner)."""
+    """A SQLAlchemy URL for the Django database ``alias`` (its connection's current
+    settings, so the test database under the test runner)."""
     from django.db import connections
 
-    if alias not in settings.DATABASES:
+    if alias not in connections:
         raise ConfigurationError(
             f"REFKIT['DATABASE'] is {alias!r}, which is not in settings.DATABASES: name one "
             f"of {sorted(settings.DATABASES)} or set REFKIT['STORE'] to a URL"
         )
-    found = connections[alias].settings_dict
+    return database_url(connections[alias].settings_dict, test_store, alias=alias)
+
+
+def database_url(found: Mapping[str, Any], test_store: str, *, alias: str = "default") -> str:
+    """A SQLAlchemy URL for a Django database's settings (``settings.DATABASES[alias]``).
+
+    An in-memory SQLite database (Django's default test database) cannot be shared with
+    refkit's own connections: it means ``test_store`` under the test runner, ``memory://``
+    otherwise.
+
+    :raises refkit.ConfigurationError: neither SQLite nor PostgreSQL.
+    """
     engine, name = str(found.get("ENGINE", "")), str(found.get("NAME") or "")
     if engine.endswith("sqlite3"):
         if name in ("", ":memory:") or "mode=memory" in name:

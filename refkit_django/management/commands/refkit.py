@@ -40,11 +40,14 @@ class Command(BaseCommand):
             if stop.code:
                 raise CommandError(f"bad arguments for refkit {given[0]}") from None
             return
-        self.stdout.ending = ""
+        self.stdout.ending = self.stderr.ending = ""
         try:
-            with contextlib.redirect_stdout(self.stdout):  # type: ignore[type-var]
+            with (
+                contextlib.redirect_stdout(self.stdout),  # type: ignore[type-var]
+                contextlib.redirect_stderr(self.stderr),  # type: ignore[type-var]
+            ):
                 cli.COMMANDS[parsed.command](program(), parsed)
         except RefkitError as error:
             raise CommandError(" ".join(str(error).split())) from None
         finally:
-            self.stdout.ending = "\n"
+            self.stdout.ending = self.stderr.ending = "\n"
