@@ -20,7 +20,7 @@ The rules, the same in every framework:
 
 The cookie is signed (itsdangerous, through :class:`~refkit.TokenSigner`) with the site's
 keys for its own purpose (:class:`ReferralCookie`); the framework sets it HttpOnly,
-SameSite=Lax, Secure over HTTPS, for :attr:`ReferralCookie.max_age`.
+SameSite=Lax, Secure over HTTPS, for ``ReferralCookie.max_age``.
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ class ReferralCookie:
 
     def load(self, token: str | None) -> dict[str, Any] | None:
         """The payload of a cookie value if it is genuine, holds a code, and its first touch
-        is within :attr:`max_age`; else ``None`` (missing, tampered with, stale)."""
+        is within ``max_age``; else ``None`` (missing, tampered with, stale)."""
         return load_payload(self.signer, token, now=self.clock(), max_age=self.max_age)
 
 

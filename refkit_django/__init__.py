@@ -20,8 +20,6 @@
 See the "Django" page of the documentation.
 """
 
-from __future__ import annotations
-
 from .conf import program, reset
 from .shop import (
     attribute_signup,

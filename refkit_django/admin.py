@@ -11,7 +11,7 @@
 =============================================  =============================================
 
 The pages are the Flask extension's, not a copy: the same Jinja templates, page data and SVG
-charts (:mod:`refkit.dashboard`), from the program's public read model. Everyone without the
+charts (``refkit.dashboard``), from the program's public read model. Everyone without the
 permission (anonymous users included) gets 403. The forms carry Django's CSRF token (the POST
 views are ``csrf_protect``-ed) and answer with a redirect back to the dashboard.
 """

@@ -31,7 +31,7 @@ Under Django's test runner (while ``django.test.utils.setup_test_environment`` i
 the store is ``TEST_STORE`` instead of ``STORE`` or the default file, so tests never write into
 the real store; with ``DATABASE`` it follows Django's test database (an in-memory SQLite test
 database means the ``TEST_STORE``). The program is built on first use and built again when
-``REFKIT`` (or the test database) changes: :func:`reset` forgets it.
+``REFKIT`` (or the test database) changes: ``refkit_django.reset()`` forgets it.
 """
 
 from __future__ import annotations

@@ -124,7 +124,7 @@ def conversion(
 ) -> Conversion | None:
     """Record a purchase once the shop's transaction commits.
 
-    It is recorded on :func:`django.db.transaction.on_commit`: at once outside a transaction
+    It is recorded on ``django.db.transaction.on_commit``: at once outside a transaction
     (and then returned), after the commit inside ``atomic`` or with ``ATOMIC_REQUESTS``, and
     never for an order that rolls back. Inside a :func:`track_conversion` view it waits for
     the view to answer below 400 too. The customer defaults to the logged-in user; a guest's

@@ -14,8 +14,9 @@
 Everyone else gets 403. The forms carry a per-session CSRF token (kept in Flask's session, so
 the app needs ``SECRET_KEY``; without one the page says so and shows no buttons), and a POST
 answers with a redirect back to the dashboard (post/redirect/get) whose query string says what
-happened. Pages are server-rendered, charts are inline SVG (:mod:`refkit_flask.charts`), and
-nothing loads from elsewhere: the dashboard works offline and without JavaScript.
+happened. Pages are server-rendered from ``refkit.dashboard`` (shared with the Django app),
+charts are inline SVG, and nothing loads from elsewhere: the dashboard works offline and
+without JavaScript.
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ class Failure:
 
 @dataclass(frozen=True, slots=True)
 class RecentFailures:
-    """What the dashboard shows: the count over :data:`RECENT` and the last failures."""
+    """What the dashboard shows: the count over ``RECENT`` (7 days) and the last failures."""
 
     count: int
     last: tuple[Failure, ...]

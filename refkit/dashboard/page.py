@@ -2,8 +2,8 @@
 
 :func:`dashboard_context` and :func:`referrer_context` return what the templates in
 ``refkit/dashboard/templates/refkit/`` (Jinja; :data:`TEMPLATES`) need, charts included,
-built from the program's public read model (:mod:`refkit.dashboard.data`) and the SVG
-charts (:mod:`refkit.dashboard.charts`). A framework adds three things: ``url_for(endpoint,
+built from the program's public read model (``refkit.dashboard.data``) and the SVG
+charts (``refkit.dashboard.charts``). A framework adds three things: ``url_for(endpoint,
 **params)`` for the links and forms (endpoints ``.admin``, ``.referrer``, ``.decide``,
 ``.approve_due``, ``.pay_out``, ``.clear_flags`` and ``refkit.static``), ``csrf_token()``
 and ``csrf_field``, and the recent ``failures``

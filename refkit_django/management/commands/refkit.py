@@ -1,6 +1,6 @@
 """``python manage.py refkit COMMAND``: the ``refkit`` command on the site's program.
 
-The commands are :mod:`refkit.cli`'s (``approve``, ``review [--clear REFEREE]``,
+The commands are the ``refkit`` command's (``approve``, ``review [--clear REFEREE]``,
 ``balances [--min AMOUNT] [--currency CODE]``, ``export [-o FILE]``, ``stats [USER] [--json]``,
 ``leaderboard``, ``code``, ``resolve``, ``pay-out``, ``rotate-keys``, ``init``), run on the
 program built from ``settings.REFKIT``: no URL or key to pass.
