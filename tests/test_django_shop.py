@@ -172,3 +172,57 @@ def test_the_shops_own_mistake_raises_under_debug_and_is_logged_otherwise(
     assert program.conversion(order["order_id"]) is None
     with override_settings(DEBUG=True), pytest.raises(refkit.ValidationError):
         customer.post("/checkout", order)
+
+
+@pytest.mark.usefixtures("django_environment")
+def test_a_storage_failure_never_breaks_the_shops_pages(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from django.test import override_settings
+
+    import refkit_django
+    from refkit_django.conf import get_state
+
+    down = "postgresql+psycopg://nobody:nothing@127.0.0.1:1/refkit"  # nothing listens there
+    with override_settings(REFKIT={"TEST_STORE": down, "TIMEOUT": 1}):
+        friend = _client()
+        assert friend.get("/", {"ref": "K7WQ-9XMP-3RDA"}).status_code == 200
+        _, answer = _signup(friend, _name("gus"))
+        assert answer == {"referrer": None}
+        assert friend.get("/page").status_code == 200
+        paid = friend.post("/checkout", {"order_id": _name("o"), "amount": "40.00"})
+        assert paid.json() == {"paid": "40.00", "discount": "0"}  # full price, no error page
+        assert get_state().failures.recent(get_state().program.clock()).count >= 3
+    assert "StorageError" in caplog.text
+    refkit_django.reset()
+
+
+def test_core_events_are_sent_as_django_signals(
+    django_refkit: Configure, double_sided: refkit.RewardRules
+) -> None:
+    from refkit_django import signals
+
+    program = django_refkit(RULES=double_sided)
+    seen: list[tuple[str, object]] = []
+    receivers = {}
+    for event, signal in signals.SIGNALS.items():
+
+        def receiver(sender: object, record: object, event: str = event, **kwargs: object) -> None:
+            seen.append((event, record))
+
+        receivers[event] = receiver
+        signal.connect(receiver)
+    try:
+        friend = _client()
+        friend.get("/", {"ref": program.code_for("alice")})
+        _signup(friend, _name("hal"))
+        friend.post("/checkout", {"order_id": _name("o"), "amount": "40.00"})
+    finally:
+        for event, signal in signals.SIGNALS.items():
+            signal.disconnect(receivers[event])
+    events = [event for event, _ in seen]
+    assert events.count("referral.created") == 1
+    assert events.count("conversion.recorded") == 1
+    assert "reward.created" in events
+    referral = next(record for event, record in seen if event == "referral.created")
+    assert isinstance(referral, refkit.Referral)
