@@ -18,8 +18,10 @@ key                           meaning (default)
 ``FLAG_SAME_DEVICE``          flag a signup from the click's device and browser (``False``)
 ``BOT_USER_AGENTS``           a pattern of User-Agents that count no visit (``""``: none)
 ``RAISE_ERRORS``              ``True``/``False``; ``None``: the shop's mistakes raised under DEBUG
-``FAST_PURCHASE``, ``CLAIM_TTL``, ``SIGNAL_RETENTION``, ``TIMEOUT``: the
-:class:`refkit.ReferralProgram` options of the same names
+``FAST_PURCHASE``             the :class:`refkit.ReferralProgram` option ``fast_purchase``
+``CLAIM_TTL``                 the program's ``claim_ttl``
+``SIGNAL_RETENTION``          the program's ``signal_retention``
+``TIMEOUT``                   the program's ``timeout`` (seconds)
 ============================  =====================================================================
 
 Without ``STORE`` or ``DATABASE`` the store is the SQLite file ``refkit.db`` in ``BASE_DIR``

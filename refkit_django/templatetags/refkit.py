@@ -1,14 +1,14 @@
 """``{% load refkit %}``: the logged-in user's code and link, the invite snippet, the offer.
 
-=====================================  ===========================================================
-``{% refkit_link %}``                  the user's share link (``campaign="..."`` optional);
-                                       empty when nobody is logged in
-``{% refkit_code %}``                  the user's code; empty when nobody is logged in
-``{% refkit_invite %}``                "Invite a friend": the link in a read-only field and the
-                                       code (template ``refkit_django/invite.html``)
-``{% refkit_offer amount currency %}`` the friend's discount on this cart, when there is one
-                                       (template ``refkit_django/offer.html``)
-=====================================  ===========================================================
+======================================  ==========================================================
+``{% refkit_link %}``                   the user's share link (``campaign="..."`` optional);
+                                        empty when nobody is logged in
+``{% refkit_code %}``                   the user's code; empty when nobody is logged in
+``{% refkit_invite %}``                 "Invite a friend": the link in a read-only field and the
+                                        code (template ``refkit_django/invite.html``)
+``{% refkit_offer amount currency %}``  the friend's discount on this cart, when there is one
+                                        (template ``refkit_django/offer.html``)
+======================================  ==========================================================
 
 The tags need the ``request`` in the context (``django.template.context_processors.request``).
 """
