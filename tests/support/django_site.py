@@ -7,6 +7,7 @@ the ``django_db`` fixture of :mod:`tests.support.django_fixtures`).
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal
 from typing import Any
 
@@ -14,6 +15,11 @@ import django
 from django.conf import settings
 
 from .settings import SECRET
+
+# Playwright's sync API (the browser tests' session-wide Chromium) keeps an event loop running
+# in the main thread, and Django then refuses database work there as "async"; the tests
+# call Django synchronously, which is what this switch (meant for such environments) allows.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 if not settings.configured:
     settings.configure(
