@@ -11,7 +11,7 @@ DEMO_STAMP := $(VENV)/.installed-demo
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[flask,postgres,dev,docs,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[flask,django,postgres,dev,docs,bench]'
 	touch $(STAMP)
 
 $(DEMO_STAMP): pyproject.toml

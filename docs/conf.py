@@ -48,6 +48,12 @@ nitpick_ignore = [
     ("py:class", "refkit_flask.state.T"),
     ("py:class", "refkit.storage.base.T"),
     ("py:class", "refkit.joined.T"),
+    # refkit_django's decorator type variable, and Django's classes (no Django inventory).
+    ("py:class", "refkit_django.shop.F"),
+    ("py:class", "django.http.request.HttpRequest"),
+    ("py:class", "django.dispatch.dispatcher.Signal"),
+    # A dataclass field's Mapping[str, str] annotation, split at its comma by autodoc.
+    ("py:class", "collections.abc.Mapping[str"),
 ]
 
 autodoc_member_order = "bysource"

@@ -16,6 +16,7 @@ from typing import Any
 from flask import Flask
 
 from refkit import ConfigurationError, Experiment, RewardRules, ValidationError
+from refkit.capture import DEFAULT_BOT_USER_AGENTS
 from refkit.clock import Clock, system_clock
 from refkit.discounts import DEFAULT_CLAIM_TTL
 from refkit.keys import MIN_KEY_LENGTH
@@ -32,15 +33,6 @@ __all__ = [
     "check_options",
     "read_settings",
 ]
-
-#: User-Agents treated as bots (``REFKIT_BOT_USER_AGENTS``): crawlers, link-preview fetchers
-#: (a chat app unfurling a share link is not a friend clicking it) and command-line HTTP
-#: clients, which set no cookie and count no visit.
-DEFAULT_BOT_USER_AGENTS = (
-    r"bot\b|bot/|crawl|spider|slurp|preview|facebookexternalhit|facebookcatalog|embedly|"
-    r"whatsapp|telegram|slack|discord|skype|linkedin|pinterest|vkshare|w3c_validator|"
-    r"headlesschrome|lighthouse|python-requests|curl/|wget/|httpclient|okhttp|go-http-client"
-)
 
 #: The keyword options of ``RefKit(...)`` that are :class:`refkit.ReferralProgram` options;
 #: each wins over its config key.

@@ -27,6 +27,7 @@ from flask import (
 from markupsafe import Markup
 
 from refkit import Conversion, Offer, Referral, ReferralProgram, RefkitError
+from refkit.dashboard import page
 from refkit.sharing import QR_CHANNEL, SHARE_CHANNELS, qr_svg, share_urls, to_share_text
 from refkit.validation import to_channel
 
@@ -115,10 +116,14 @@ class RefKit:
     def _blueprint(self) -> Blueprint:
         """The ``refkit`` blueprint of one app: the JSON API (``/api/...``, nested) and the
         admin pages (``/admin...``)."""
+        # The admin pages' templates and stylesheet are shared with the Django app
+        # (refkit.dashboard); the blueprint's own folder holds the invite snippet.
         blueprint = Blueprint(
-            "refkit", __name__, template_folder="templates", static_folder="static"
+            "refkit", __name__, template_folder="templates", static_folder=str(page.STATIC)
         )
         register_security_headers(blueprint)
+        pages = Blueprint("pages", __name__, template_folder=str(page.TEMPLATES))
+        blueprint.register_blueprint(pages)  # routes none: lends the dashboard's templates
         blueprint.register_blueprint(api_blueprint(self), url_prefix="/api")
         register_admin(blueprint, self)
         return blueprint

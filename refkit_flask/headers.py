@@ -20,24 +20,14 @@ from flask import Blueprint, Response
 from flask.blueprints import BlueprintSetupState
 
 from refkit import ConfigurationError
+from refkit.dashboard.page import SECURITY_HEADERS
 
 __all__ = ["CONFIG_KEY", "DEFAULT_SECURITY_HEADERS", "register_security_headers", "resolve"]
 
 CONFIG_KEY = "REFKIT_SECURITY_HEADERS"
 
-#: What refkit's pages send by default. ``img-src data:`` is for nothing today but keeps
-#: inline SVG data images possible; the charts are inline ``<svg>`` elements styled by
-#: presentation attributes (``fill=``), which a CSP does not restrict.
-DEFAULT_SECURITY_HEADERS: Mapping[str, str] = {
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'self'; img-src 'self' data:; "
-        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "X-Frame-Options": "DENY",  # frame-ancestors for browsers that predate it
-    "Cross-Origin-Opener-Policy": "same-origin",
-}
+#: What refkit's pages send by default (the same for the Django app's pages).
+DEFAULT_SECURITY_HEADERS: Mapping[str, str] = SECURITY_HEADERS
 
 
 def resolve(setting: Any) -> dict[str, str]:

@@ -33,6 +33,7 @@ pytest_plugins = [
     "tests.support.faults",
     "tests.support.browser_fixtures",
     "tests.support.axe",
+    "tests.support.django_fixtures",
 ]
 
 Program = refkit.ReferralProgram

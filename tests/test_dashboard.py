@@ -22,8 +22,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 import refkit
-from refkit_flask import charts, dashboard
-from refkit_flask.formatting import (
+from refkit.dashboard import charts
+from refkit.dashboard import data as dashboard
+from refkit.dashboard.formatting import (
     format_date,
     format_money,
     format_money_totals,

@@ -27,8 +27,8 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 import refkit
-from refkit_flask import dashboard
-from refkit_flask.formatting import format_count, format_money_totals, format_ratio
+from refkit.dashboard import data as dashboard
+from refkit.dashboard.formatting import format_count, format_money_totals, format_ratio
 
 from .support.api_shop import START, make_app, program_of
 from .support.story import ago, seed_story

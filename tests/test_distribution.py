@@ -81,7 +81,12 @@ def test_the_sdist_and_wheel_build_pass_twine_check_and_install_with_flask(tmp_p
     for packaged in (
         "refkit/py.typed",
         "refkit_flask/py.typed",
-        "refkit_flask/templates/refkit/admin.html",
+        "refkit/dashboard/templates/refkit/admin.html",
+        "refkit/dashboard/static/admin.css",
+        "refkit_flask/templates/refkit/invite.html",
+        "refkit_django/py.typed",
+        "refkit_django/templates/refkit_django/invite.html",
+        "refkit_django/migrations/0001_initial.py",
         "refkit_flask/demo/templates/shop/base.html",
         "refkit_flask/demo/static/shop.css",
     ):
@@ -91,6 +96,7 @@ def test_the_sdist_and_wheel_build_pass_twine_check_and_install_with_flask(tmp_p
     )
     assert b"Name: refkit-referrals\n" in metadata
     assert b"Provides-Extra: flask\n" in metadata
+    assert b"Provides-Extra: django\n" in metadata
 
     # An empty virtualenv, the wheel with its flask extra, and the demo answering its home page
     # (the wheel's templates and static files included).
@@ -133,4 +139,4 @@ def test_make_demo_installs_only_the_flask_extra_and_make_test_everything() -> N
     assert installs == ["$(BIN)/python -m pip install --quiet -e '.[flask]'"]
     [test_stamp] = make_recipe("test")[0]
     installs = [line for line in make_recipe(test_stamp)[1] if "pip install" in line]
-    assert any("'.[flask,postgres,dev,docs,bench]'" in line for line in installs)
+    assert any("'.[flask,django,postgres,dev,docs,bench]'" in line for line in installs)

@@ -147,31 +147,33 @@ def test_quickstart_users_test_passes(examples: Path, tmp_path: Path) -> None:
 # -- Django and FastAPI --------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("django_environment")
 def test_django_example_binds_and_rewards(examples: Path) -> None:
-    pytest.importorskip("django", reason="the docs extra installs Django")
+    """docs/examples/django_shop.py, on the test suite's Django (its settings applied)."""
     django_shop = _import("django_shop")
-    from django.test import Client
+    from django.test import Client, override_settings
 
-    program = django_shop.program
-    code = program.code_for("alice")
-    friend = Client()
-    assert friend.get("/", {"ref": code.lower()}).status_code == 200
-    assert "refkit_referral" in friend.cookies
-    assert friend.post("/signup", {"email": "bob"}).status_code == 302
-    assert program.referral_for("bob").referrer_id == "alice"
-    paid = friend.post("/orders/paid", {"order_id": "o-1", "email": "bob", "amount": "30.00"})
-    assert paid.json() == {"reasons": ["referrer_rewarded", "referee_rewarded"], "rewards": 2}
+    import refkit_django
 
-    guest = Client()
-    guest.get("/", {"ref": code})
-    paid = guest.post("/orders/paid", {"order_id": "o-2", "email": "guest", "amount": "9.00"})
-    assert paid.json()["rewards"] == 2  # a guest checkout binds through the cookie
-    assert program.referral_for("guest").source == "code"
-
-    stranger = Client()
-    stranger.get("/", {"ref": "not-a-code"})
-    assert "refkit_referral" not in stranger.cookies
-    program.store.close()
+    site = override_settings(
+        ROOT_URLCONF="django_shop", MIDDLEWARE=django_shop.MIDDLEWARE, REFKIT=django_shop.REFKIT
+    )
+    with site:
+        program = refkit_django.program()
+        friend = Client(HTTP_USER_AGENT=BROWSER)
+        assert friend.get("/", {"ref": program.code_for("alice")}).status_code == 200
+        assert "5.00 EUR" in friend.get("/").content.decode()  # the offer banner
+        signup = {"username": "bob-docs", "email": "bob@example.com"}
+        assert friend.post("/signup", signup).status_code == 302
+        bob = str(friend.session["_auth_user_id"])
+        assert program.referral_for(bob).referrer_id == "alice"
+        assert "Invite a friend" in friend.get("/").content.decode()
+        paid = friend.post("/checkout", {"order_id": "o-docs-1", "total": "40.00"})
+        assert paid.json() == {"paid": "35.00", "discount": "5.00"}
+        conversion = program.conversion("o-docs-1")
+        assert conversion is not None
+        assert {r.role for r in conversion.rewards} == {"referrer", "referee"}
+    refkit_django.reset()
 
 
 def test_fastapi_example_binds_and_rewards(examples: Path) -> None:

@@ -11,7 +11,8 @@ def test_all_lists_exactly_the_public_names() -> None:
     modules = {"clock", "codes", "errors", "keys", "models", "money", "program", "rules",
                "storage", "tokens", "validation", "cli", "demo", "testing", "privacy",
                "reports", "conditions", "steps", "joined", "discounts", "keyring",
-               "calls", "sharing", "experiments"}  # fmt: skip
+               "calls", "sharing", "experiments", "capture", "dashboard",
+               "serialize"}  # fmt: skip
     assert set(refkit.__all__) == public - modules
     for name in refkit.__all__:
         assert getattr(refkit, name) is not None
@@ -48,11 +49,27 @@ def test_flask_all_lists_exactly_the_public_names() -> None:
     assert "RefKit" in refkit_flask.__all__
 
 
+def test_django_all_lists_exactly_the_public_names() -> None:
+    import refkit_django
+
+    public = {name for name in dir(refkit_django) if not name.startswith("_")}
+    modules = {"conf", "shop", "requests", "failures", "signals", "middleware", "views",
+               "admin", "urls", "apps", "models", "templatetags", "management",
+               "migrations"}  # fmt: skip
+    assert set(refkit_django.__all__) == public - modules
+    for name in ("program", "attribute_signup", "track_conversion", "conversion", "offer",
+                 "claim_discount"):  # fmt: skip
+        assert name in refkit_django.__all__
+
+
 def test_core_never_imports_flask() -> None:
     import subprocess
     import sys
 
-    code = "import sys, refkit, refkit.cli, refkit.demo; print('flask' in sys.modules)"
+    code = (
+        "import sys, refkit, refkit.cli, refkit.demo, refkit.capture, refkit.serialize; "
+        "print('flask' in sys.modules or 'django' in sys.modules)"
+    )
     result = subprocess.run(  # noqa: S603
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )

@@ -9,7 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 import refkit
-from refkit_flask import dashboard
+from refkit.dashboard import data as dashboard
 
 from .support.shop import BROWSER, browser, cookie_payload, program_of
 

@@ -1,118 +1,100 @@
-"""django_shop.py: refkit's core in Django, as one file (``python django_shop.py runserver``).
+"""django_shop.py: a Django shop with a double-sided referral program, as one file.
 
-In a real project the settings go to ``settings.py``, the program and middleware to your
-app's ``referrals.py``, the views to ``views.py`` and the routes to ``urls.py``.
+Run it with ``python django_shop.py migrate`` then ``python django_shop.py runserver``. In a
+real project the settings go to ``settings.py``, the views to ``views.py`` and the routes to
+``urls.py``; the lines marked ``# refkit`` are all the referral program needs.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
-from collections.abc import Callable
-from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import django
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect
-from django.urls import path
-from django.views.decorators.http import require_POST
 
 import refkit
 
-if not settings.configured:  # settings.py
+HERE = Path(__file__).resolve().parent
+# settings.py
+REFKIT = {  # refkit
+    "RULES": refkit.RewardRules(  # refkit
+        currency="EUR",  # refkit
+        referrer_reward=refkit.Reward.fixed(Decimal("10"), "EUR"),  # refkit: for the referrer
+        referee_discount=refkit.Reward.fixed(Decimal("5"), "EUR"),  # refkit: off the friend's order
+    ),  # refkit
+}  # refkit; the store: BASE_DIR / "refkit.db", or "DATABASE": "default", or "STORE": a URL
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "refkit_django.middleware.ReferralMiddleware",  # refkit: ?ref= and the signed cookie
+]
+if not settings.configured:
     settings.configure(
-        SECRET_KEY=os.environ.get("DJANGO_SECRET_KEY", "dev only: set 32+ random characters"),
-        ROOT_URLCONF=__name__,
+        BASE_DIR=HERE,
+        SECRET_KEY=os.environ.get("DJANGO_SECRET_KEY", "dev only: set 50 random characters!"),
         ALLOWED_HOSTS=["127.0.0.1", "localhost", "testserver"],
-        MIDDLEWARE=["django.middleware.csrf.CsrfViewMiddleware", f"{__name__}.ReferralMiddleware"],
-    )
+        INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth",
+                        "django.contrib.sessions", "refkit_django"],  # refkit
+        MIDDLEWARE=MIDDLEWARE,
+        REFKIT=REFKIT,
+        ROOT_URLCONF=__name__,
+        DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": HERE / "shop.db"}},
+        TEMPLATES=[{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True,
+                    "OPTIONS": {"context_processors": [  # the tags need the request
+                        "django.template.context_processors.request"]}}],
+    )  # fmt: skip
     django.setup()
 
-# referrals.py: one program for the whole process, signing with Django's SECRET_KEY.
-WINDOW = timedelta(days=30)
-program = refkit.ReferralProgram(
-    secret_key=settings.SECRET_KEY,
-    store=os.environ.get("REFKIT_DATABASE_URL", "sqlite:///refkit.db"),
-    rules=refkit.RewardRules(
-        referrer_reward=refkit.Reward.fixed(Decimal("10"), "EUR"),
-        referee_reward=refkit.Reward.fixed(Decimal("5"), "EUR"),
-        attribution_window=WINDOW,
-    ),
-)
-cookies = refkit.TokenSigner(settings.SECRET_KEY, "referral-cookie", max_age=WINDOW)
-
-
-class ReferralMiddleware:
-    """``?ref=<code>`` on any page: count a visit and keep the code in a signed cookie."""
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        response = self.get_response(request)
-        code = request.GET.get("ref")
-        if code and "refkit_referral" not in request.COOKIES:  # first touch wins
-            try:
-                program.record_visit(code)
-                token = cookies.dumps({"code": program.verify(code)})
-            except refkit.InvalidCode:
-                return response
-            response.set_cookie(
-                "refkit_referral",
-                token,
-                max_age=int(WINDOW.total_seconds()),
-                httponly=True,
-                samesite="Lax",
-                secure=request.is_secure(),
-            )
-        return response
-
-
-def referral_code(request: HttpRequest) -> str | None:
-    """The code in the visitor's referral cookie, if it is genuine and fresh."""
-    try:
-        return str(cookies.loads(request.COOKIES.get("refkit_referral"))["code"])
-    except refkit.InvalidToken:  # missing, expired, or tampered with
-        return None
-
-
 # views.py
+from django.contrib.auth import get_user_model, login  # noqa: E402
+from django.contrib.auth.decorators import login_required  # noqa: E402
+from django.http import HttpRequest, HttpResponse, JsonResponse  # noqa: E402
+from django.shortcuts import redirect  # noqa: E402
+from django.template import engines  # noqa: E402
+from django.urls import include, path  # noqa: E402
+from django.views.decorators.http import require_POST  # noqa: E402
+
+import refkit_django  # noqa: E402  refkit
+
+HOME = engines["django"].from_string(
+    "{% load refkit %}<h1>The shop</h1>{% refkit_invite %}"  # refkit: "Invite a friend"
+    "{% refkit_offer '40.00' 'EUR' %}"  # refkit: the friend's discount, when there is one
+)
+
+
 def home(request: HttpRequest) -> HttpResponse:
-    return HttpResponse("Welcome to the shop")
+    return HttpResponse(HOME.render({}, request))
 
 
 @require_POST
 def signup(request: HttpRequest) -> HttpResponse:
-    user_id = request.POST["email"]  # ... your sign-up creates request.user here
-    code = referral_code(request)
-    if code is not None:
-        # A code that no longer resolves, or their own: no referral.
-        with contextlib.suppress(refkit.InvalidCode, refkit.SelfReferral):
-            program.attribute(user_id, code)
+    user = get_user_model().objects.create_user(request.POST["username"], request.POST["email"])
+    login(request, user)
+    refkit_django.attribute_signup(request, user.pk, email=user.email)  # refkit
     return redirect("/")
 
 
 @require_POST
-def order_paid(request: HttpRequest) -> JsonResponse:
-    """Your payment confirmation (a webhook, the order's save): safe to call twice."""
-    conversion = program.record_conversion(
-        request.POST["order_id"],
-        request.POST["email"],
-        Decimal(request.POST["amount"]),
-        "EUR",
-        code=referral_code(request),  # a guest checkout binds through the cookie too
-    )
-    return JsonResponse({"reasons": conversion.reasons, "rewards": len(conversion.rewards)})
+@login_required
+@refkit_django.track_conversion  # refkit: recorded only if the view answers below 400
+def checkout(request: HttpRequest) -> HttpResponse:
+    order_id, total = request.POST["order_id"], Decimal(request.POST["total"])  # your order
+    claim = refkit_django.claim_discount(request, order_id, total, "EUR")  # refkit
+    paid = total - claim.discount  # charge this much
+    refkit_django.conversion(request, order_id=order_id, amount=paid, currency="EUR")  # refkit
+    return JsonResponse({"paid": str(paid), "discount": str(claim.discount)})
 
 
 # urls.py
 urlpatterns = [
     path("", home),
     path("signup", signup),
-    path("orders/paid", order_paid),
+    path("checkout", checkout),
+    path("", include("refkit_django.urls")),  # refkit: /r/<code>, /refkit/api/, /refkit/admin/
 ]
 
 if __name__ == "__main__":
