@@ -9,6 +9,9 @@
   Django app both render.
 - ``refkit.dashboard.failures``: the failures refkit caught during requests, shown on the
   page.
+- ``refkit.dashboard.experiment``: the A/B test's panel (intervals drawn, p-values in words).
+- ``refkit.dashboard.names``: people's names from the shop's display-name loader, looked up
+  once per request.
 
 It needs MarkupSafe (installed with the ``flask`` or the ``django`` extra); ``import refkit``
 does not import it.
