@@ -250,6 +250,9 @@ def test_a_decision_lands_on_its_notice_with_the_focus(
     visit(owner, f"{story_shop}/refkit/admin")
     page.locator("#due button.revoke").first.click()
     page.wait_for_url("**/refkit/admin?*done=revoked*#notice")
+    # The browser moves the focus to the fragment's target once it has scrolled to it, which
+    # can come after the load event on a busy machine: wait for it (a real failure times out).
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'notice'")
     assert page.evaluate("document.activeElement.id") == "notice"
     box = page.locator("#notice").bounding_box()
     assert box is not None

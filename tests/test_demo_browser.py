@@ -8,6 +8,7 @@ the app served on 127.0.0.1 from a thread; without Chromium or Playwright the te
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from decimal import Decimal
@@ -25,6 +26,9 @@ from refkit_flask.demo import create_app, db
 from .support.shop import BROWSER
 
 pytestmark = pytest.mark.browser
+
+#: The demo's A/B test of welcome offers: each variant's discount off the first order.
+OFFERS = {"A": Decimal("5.00"), "B": Decimal("10.00")}
 
 
 def program_of(app: Flask) -> ReferralProgram:
@@ -91,27 +95,36 @@ def test_a_friend_buys_with_the_discount_in_chromium(
         code = program_of(app).code_for(user_id(app, "alice@example.com"))
     page = new_page(chromium)
     page.goto(f"{server}/r/{code}")
-    assert "Alice Martin invited you" in page.content()
+    landed = page.content()
+    assert "Alice Martin invited you" in landed
+    # The landing showed her one of the two welcome offers (the demo's A/B test), at random.
+    shown = re.search(r"Alice Martin invited you: (\d+\.\d\d) EUR off", landed)
+    assert shown is not None
     page.goto(f"{server}/signup")
     page.get_by_label("Name").fill("Grace Hopper")
     page.get_by_label("Email").fill("grace@example.com")
     page.get_by_label("Password").fill("cobol-1959")
     page.get_by_role("button", name="Sign up").click()
     page.wait_for_url(f"{server}/")
+    with app.app_context():
+        referral = program_of(app).referral_for(user_id(app, "grace@example.com"))
+    assert referral is not None
+    off = OFFERS[str(referral.variant)]  # the variant she was shown is the one stored
+    assert shown.group(1) == f"{off}"
     shop = page.content()
-    assert "Alice Martin invited you: 5.00 EUR off" in shop
+    assert f"Alice Martin invited you: {off} EUR off" in shop
     assert "<s>39.00 EUR</s>" in shop
     buy(page, "Pour-over coffee kit")
     confirmation = page.content()
-    assert "34.00 EUR" in confirmation
-    assert "took 5.00 EUR off this order" in confirmation
+    assert f"{Decimal('39.00') - off} EUR" in confirmation
+    assert f"took {off} EUR off this order" in confirmation
     with app.app_context():
         conversion = program_of(app).conversion(page.url.rsplit("/", 1)[1])
     assert conversion is not None
-    assert conversion.amount == Decimal("34.00")
-    assert [r.value for r in conversion.rewards if r.kind == "discount"] == [Decimal("5.00")]
+    assert conversion.amount == Decimal("39.00") - off
+    assert [r.value for r in conversion.rewards if r.kind == "discount"] == [off]
     page.goto(f"{server}/")
-    assert "invited you: 5.00 EUR off" not in page.content()  # used on the first order
+    assert f"invited you: {off} EUR off" not in page.content()  # used on the first order
 
 
 def test_a_referrer_spends_her_credit_in_chromium(chromium: Any, server: str, app: Flask) -> None:
@@ -127,9 +140,10 @@ def test_a_referrer_spends_her_credit_in_chromium(chromium: Any, server: str, ap
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(f"{server}/")
     assert f"{credit:,.2f} EUR</strong> of credit to spend" in page.content()
-    buy(page, "Pour-over coffee kit", use_credit=True)
+    # The grinder costs more than her credit (with her milestone bonus): all of it is spent.
+    buy(page, "Espresso grinder", use_credit=True)
     assert f"You paid {credit:,.2f} EUR of this order with your credit" in page.content()
-    assert f"{Decimal('39.00') - credit:,.2f} EUR" in page.content()
+    assert f"{Decimal('249.00') - credit:,.2f} EUR" in page.content()
     reference = page.url.rsplit("/", 1)[1]
     with app.app_context():
         program = program_of(app)

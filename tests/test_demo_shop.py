@@ -23,11 +23,15 @@ from refkit import ReferralProgram
 from refkit_flask import RefKitState
 from refkit_flask.demo import create_app, db
 
+from .support.shop import cookie_payload
+
 BROWSER = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/124.0 Safari/537.36"
 )
 FAST_HASH = "pbkdf2:sha256:1000"  # the seeded passwords hash quickly in tests
+SEEDED_USERS = 27  # the 7 demo logins and 20 customers without a login
+SEEDED_ORDERS = 15  # 7 of the demo logins', 8 of the customers without one
 
 
 def make_app(instance: Path, **config: object) -> Flask:
@@ -104,7 +108,30 @@ def product_id(app: Flask, slug: str) -> int:
     return product.id
 
 
-def test_a_friend_follows_the_link_signs_up_and_buys(app: Flask) -> None:
+def landed_in(app: Flask, link: str, variant: str) -> tuple[FlaskClient, int]:
+    """A new browser that opened ``link`` and was shown ``variant`` of the welcome offer
+    (the landing assigns each new visitor one at random), and how many landings that took."""
+    for tries in range(1, 65):
+        client = browser(app)
+        landing = client.get(link)
+        assert landing.status_code == 302
+        assert landing.location == "/"
+        payload = cookie_payload(app, client)
+        assert payload is not None
+        if payload["ab"] == ["welcome-offer", variant]:
+            return client, tries
+    raise AssertionError(f"no visitor was shown {variant!r} in 64 landings")
+
+
+# The offer under test: 5 EUR (A) or 10 EUR (B) off the friend's first order. The 39.00 EUR
+# kit then costs 34.00 or 29.00 EUR, and Alice earns 10% of what was paid.
+OFFERS = [("A", "5.00", "34.00", "3.40"), ("B", "10.00", "29.00", "2.90")]
+
+
+@pytest.mark.parametrize(("variant", "off", "paid", "earned"), OFFERS)
+def test_a_friend_follows_the_link_signs_up_and_buys(
+    app: Flask, variant: str, off: str, paid: str, earned: str
+) -> None:
     # Alice (seeded) finds her share link on the invite page.
     alice = browser(app)
     log_in(alice, "alice@example.com", "demo-alice")
@@ -113,12 +140,12 @@ def test_a_friend_follows_the_link_signs_up_and_buys(app: Flask) -> None:
     assert link, "no share link on the invite page"
     assert "/r/" in link.group(1)
 
-    # A new visitor opens it in a browser, sees the invitation, and signs up.
-    grace = browser(app)
-    landing = grace.get(link.group(1))
-    assert landing.status_code == 302
-    assert landing.location == "/"
-    assert "Alice Martin invited you!" in grace.get("/").get_data(as_text=True)
+    # A new visitor opens it in a browser, sees the invitation with her variant's offer, and
+    # signs up.
+    grace, landings = landed_in(app, link.group(1), variant)
+    welcome = grace.get("/").get_data(as_text=True)
+    assert "Alice Martin invited you!" in welcome
+    assert f"Alice Martin invited you: {off} EUR off" in welcome
     token = csrf_from(grace, "/signup")
     signed_up = grace.post(
         "/signup",
@@ -134,12 +161,12 @@ def test_a_friend_follows_the_link_signs_up_and_buys(app: Flask) -> None:
     assert "You were invited by a friend" in signed_up.get_data(as_text=True)
 
     # She logs out, logs back in, and buys the pour-over kit (39.00 EUR): the shop shows her
-    # friend's 5.00 EUR off, and she is charged 34.00 EUR.
+    # variant's discount, and she is charged the rest.
     grace.post("/logout", data={"csrf_token": csrf_from(grace, "/")})
     assert "Log in" in grace.get("/").get_data(as_text=True)
     log_in(grace, "grace@example.com", "cobol-1959")
     shop_page = grace.get("/").get_data(as_text=True)
-    assert "Alice Martin invited you: 5.00 EUR off" in shop_page
+    assert f"Alice Martin invited you: {off} EUR off" in shop_page
     assert "<s>39.00 EUR</s>" in shop_page
     bought = grace.post(
         "/checkout",
@@ -152,8 +179,8 @@ def test_a_friend_follows_the_link_signs_up_and_buys(app: Flask) -> None:
     assert bought.status_code == 302
     assert bought.location.startswith("/orders/DS-")
     confirmation = grace.get(bought.location).get_data(as_text=True)
-    assert "34.00 EUR" in confirmation  # 39.00 minus the friend's 5.00
-    assert "took 5.00 EUR off this order" in confirmation
+    assert f"{paid} EUR" in confirmation  # 39.00 minus the friend's discount
+    assert f"took {off} EUR off this order" in confirmation
     assert "You earned <strong>5.00 EUR</strong> (referee reward, pending" in confirmation
     assert "Alice Martin invited you" not in grace.get("/").get_data(as_text=True)  # used
     assert "DS-" in grace.get("/orders").get_data(as_text=True)
@@ -163,12 +190,13 @@ def test_a_friend_follows_the_link_signs_up_and_buys(app: Flask) -> None:
 
     # Alice's page now shows the visit, the signup, the order and her pending 10%.
     after = alice.get("/invite").get_data(as_text=True)
-    for name in ("visits", "signups", "conversions"):
+    assert int(stat(after, "visits")) == int(stat(before, "visits")) + landings
+    for name in ("signups", "conversions"):
         assert int(stat(after, name)) == int(stat(before, name)) + 1, name
-    assert money(stat(after, "revenue")) == money(stat(before, "revenue")) + Decimal("34.00")
-    assert money(stat(after, "pending")) == money(stat(before, "pending")) + Decimal("3.40")
+    assert money(stat(after, "revenue")) == money(stat(before, "revenue")) + Decimal(paid)
+    assert money(stat(after, "pending")) == money(stat(before, "pending")) + Decimal(earned)
     assert re.search(
-        r"inviting Grace Hopper</td>\s*<td class=\"num\">3.40 EUR</td>\s*"
+        rf"inviting Grace Hopper</td>\s*<td class=\"num\">{earned} EUR</td>\s*"
         r"<td><span class=\"badge\">pending</span>",
         after,
     )
@@ -187,8 +215,13 @@ def test_a_friend_follows_the_link_signs_up_and_buys(app: Flask) -> None:
         referral = program.referral_for(user.id)
         assert referral is not None
         assert referral.referrer_id == str(alice_user.id)
+        assert referral.variant == variant
         rewards = {(r.role, r.value, r.status) for r in program.rewards(user_id=user.id)}
-        assert rewards == {("referee", Decimal("5.00"), "pending")}
+        assert rewards == {("referee", Decimal("5.00"), "pending")}  # the same in A and B
+        conversion = program.conversion(bought.location.rsplit("/", 1)[1])
+        assert conversion is not None
+        assert conversion.amount == Decimal(paid)
+        assert [r.value for r in conversion.rewards if r.kind == "discount"] == [Decimal(off)]
 
 
 def test_seeding_is_idempotent(tmp_path: Path) -> None:
@@ -214,17 +247,17 @@ def test_seeding_is_idempotent(tmp_path: Path) -> None:
         program.store.close()
     assert counts[0] == counts[1]
     users, products, orders, visits, signups, conversions, rewards = counts[0]
-    assert (users, products, orders) == (7, 5, 7)
-    assert (visits, signups, conversions) == (13, 4, 6)  # Frank walked in: not referred
-    assert rewards == 8
+    assert (users, products, orders) == (SEEDED_USERS, 5, SEEDED_ORDERS)
+    assert (visits, signups, conversions) == (37, 24, 14)  # Frank walked in: not referred
+    assert rewards == 25  # 12 referees' first orders earned two each, and Alice's bonus
 
 
 def test_the_seeded_story_has_approved_and_pending_rewards(app: Flask) -> None:
     with app.app_context():
         statuses = [r.status for r in program_of(app).rewards()]
         leaders = program_of(app).leaderboard()
-    assert statuses.count("approved") == 4
-    assert statuses.count("pending") == 4
+    assert statuses.count("approved") == 13
+    assert statuses.count("pending") == 12
     assert leaders[0].conversions >= 3
     owner = browser(app)
     log_in(owner, "owner@example.com", "demo-owner")
@@ -242,7 +275,7 @@ def test_anonymous_visitors_are_sent_to_log_in(app: Flask) -> None:
     checkout = client.post("/checkout", data={"product_id": "1", "csrf_token": "x"})
     assert checkout.status_code == 302
     assert checkout.location.startswith("/login?next=")
-    assert count_rows(app, "orders") == 7
+    assert count_rows(app, "orders") == SEEDED_ORDERS
 
 
 def test_a_bad_csrf_token_is_refused_and_records_nothing(app: Flask) -> None:
@@ -254,7 +287,7 @@ def test_a_bad_csrf_token_is_refused_and_records_nothing(app: Flask) -> None:
     for data in ({"csrf_token": "forged"}, {}):
         answer = bob.post("/checkout", data={"product_id": "1", **data})
         assert answer.status_code == 400
-    assert count_rows(app, "orders") == 7
+    assert count_rows(app, "orders") == SEEDED_ORDERS
     with app.app_context():
         assert program_of(app).summary() == before
     # Log-in and sign-up forms are protected too.
@@ -285,7 +318,7 @@ def test_wrong_password_and_taken_email(app: Flask) -> None:
     )
     assert taken.status_code == 400
     assert "exists already" in taken.get_data(as_text=True)
-    assert count_rows(app, "users") == 7
+    assert count_rows(app, "users") == SEEDED_USERS
 
 
 def free_port() -> int:
@@ -350,3 +383,71 @@ def test_the_owner_lists_balances_and_records_a_payout(app: Flask) -> None:
         assert program.balance(line.user_id, line.currency) == 0
         paid = [e for e in program.ledger(line.user_id) if e.kind == "paid_out"]
     assert [(e.reference, -e.approved) for e in paid] == [("bank-1", line.amount)]
+
+
+def user_of(app: Flask, email: str) -> str:
+    conn = db.connect(app.config["SHOP_DATABASE"])
+    try:
+        user = db.user_by_email(conn, email)
+    finally:
+        conn.close()
+    assert user is not None
+    return str(user.id)
+
+
+def test_the_dashboard_shows_the_seeded_ab_test_of_two_welcome_offers(app: Flask) -> None:
+    with app.app_context():
+        report = program_of(app).experiment_report()
+    assert report.key == "welcome-offer"
+    a, b = report.variants
+    assert (a.variant, a.visits, a.signups, a.first_purchases) == ("A", 19, 12, 5)
+    assert (b.variant, b.visits, b.signups, b.first_purchases) == ("B", 18, 12, 7)
+    assert b.p_value is not None
+    assert 0.05 < b.p_value < 1  # 5 of 12 against 7 of 12: not significant (yet)
+    # B's 10 EUR off costs more per purchase than A's 5 EUR: the trade-off under test.
+    assert a.cost_per_acquisition is not None
+    assert b.cost_per_acquisition is not None
+    assert b.cost_per_acquisition > a.cost_per_acquisition
+
+    owner = browser(app)
+    log_in(owner, "owner@example.com", "demo-owner")
+    page = owner.get("/refkit/admin").get_data(as_text=True)
+    panel = page.split('id="experiment"', 1)[1].split("</section>", 1)[0]
+    assert "welcome-offer" in panel
+    rows = dict(re.findall(r'<tr data-variant="([^"]+)">(.*?)</tr>', panel, re.S))
+    assert sorted(rows) == ["A", "B"]
+    assert re.search(r'data-label="Conversion rate">41\.7%', rows["A"])
+    assert re.search(r'data-label="Conversion rate">58\.3%', rows["B"])
+    assert "control" in rows["A"]
+    assert f"no significant difference yet (p = {b.p_value:.2f})" in rows["B"]
+
+
+def test_alice_reached_the_milestone_once_and_bob_is_on_his_way(app: Flask) -> None:
+    alice, bob = user_of(app, "alice@example.com"), user_of(app, "bob@example.com")
+    with app.app_context():
+        program = program_of(app)
+        program.approve_due()  # approving again pays no second bonus
+        bonuses = [r for r in program.rewards(limit=1000) if r.milestone is not None]
+        alice_stats, bob_stats = program.stats_for(alice), program.stats_for(bob)
+    assert [(r.beneficiary_id, r.milestone, r.value, r.status) for r in bonuses] == [
+        (alice, 3, Decimal("15.00"), "approved")
+    ]
+    assert (alice_stats.milestone_progress, alice_stats.milestones_reached) == (3, (3,))
+    assert alice_stats.next_milestone is None
+    assert bob_stats.milestone_progress == 2
+    assert bob_stats.next_milestone is not None
+    assert bob_stats.next_milestone.count == 3
+
+    # Their invite pages say so, and so does the dashboard's referrer page.
+    alice_page = browser(app)
+    log_in(alice_page, "alice@example.com", "demo-alice")
+    invite = alice_page.get("/invite").get_data(as_text=True)
+    assert re.search(r"bonus: 3 friends rewarded</td>\s*<td class=\"num\">15.00 EUR</td>", invite)
+    assert stat(invite, "milestone") == "3 friends"
+    bob_page = browser(app)
+    log_in(bob_page, "bob@example.com", "demo-bob")
+    assert stat(bob_page.get("/invite").get_data(as_text=True), "milestone") == "2 of 3 friends"
+    owner = browser(app)
+    log_in(owner, "owner@example.com", "demo-owner")
+    referrer = owner.get(f"/refkit/admin/referrer?id={bob}").get_data(as_text=True)
+    assert re.search(r'data-metric="milestone">2 of 3\s*<span class="note">', referrer)

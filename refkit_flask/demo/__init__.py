@@ -20,7 +20,7 @@ from typing import Any
 
 from flask import Flask
 
-from refkit import Reward, RewardRules
+from refkit import Experiment, Milestone, Reward, RewardRules
 
 from . import db, seed
 from .shop import blueprint, refkit
@@ -31,20 +31,39 @@ __all__ = ["DEMO_RULES", "DEMO_SECRET_KEY", "create_app", "refkit"]
 #: set ``DEMO_SECRET_KEY`` (at least 32 random characters) to override it here.
 DEMO_SECRET_KEY = "refkit-demo-shop--DEMO-ONLY-public-key--never-use-in-production"  # noqa: S105
 
-#: Double-sided: the referrer earns 10% of what the referee paid (at most 20 EUR), the referee
-#: gets 5 EUR off their first order at checkout and a 5 EUR welcome reward; orders from 10 EUR;
-#: rewards are held 14 days (the refund window).
-#: Each referee earns its referrer one reward at most; a too-small first order does not forfeit
-#: it (``first_purchase_only`` is off).
-DEMO_RULES = RewardRules(
-    referrer_reward=Reward.percent(10, cap=Decimal("20")),
-    referee_reward=Reward.fixed(Decimal("5"), "EUR"),
-    referee_discount=Reward.fixed(Decimal("5"), "EUR"),
-    currency="EUR",
-    min_order_amount=Decimal("10"),
-    first_purchase_only=False,
-    attribution_window=timedelta(days=60),
-    hold_period=timedelta(days=14),
+#: The rules both offers share. Double-sided: the referrer earns 10% of what the referee paid
+#: (at most 20 EUR), the referee gets money off their first order at checkout (the offer under
+#: test, see :data:`DEMO_RULES`) and a 5 EUR welcome reward; orders from 10 EUR; rewards are
+#: held 14 days (the refund window). Each referee earns its referrer one reward at most; a
+#: too-small first order does not forfeit it (``first_purchase_only`` is off). A referrer's
+#: third rewarded friend earns a 15 EUR bonus, once (a milestone, counted on approved rewards).
+_SHARED: dict[str, Any] = {
+    "referrer_reward": Reward.percent(10, cap=Decimal("20")),
+    "referee_reward": Reward.fixed(Decimal("5"), "EUR"),
+    "currency": "EUR",
+    "min_order_amount": Decimal("10"),
+    "first_purchase_only": False,
+    "attribution_window": timedelta(days=60),
+    "hold_period": timedelta(days=14),
+    "milestones": [Milestone(3, Reward.fixed(Decimal("15"), "EUR"))],
+}
+
+#: A running A/B test of two welcome offers: half of the invited visitors (assigned at the
+#: landing, kept in the referral cookie, stored on the referral at signup) are offered 5 EUR
+#: off their first order ("A", the control), the other half 10 EUR off ("B"); everything else
+#: is the same in both. The trade-off the dashboard's experiment panel measures: B may convert
+#: more friends into buyers, but each of its purchases costs 5 EUR more in discounts, and
+#: since the referrer's 10% is of what the friend paid, B's referrers earn a little less per
+#: order. B is worth it only if its conversion rate is higher by enough to pay for that (compare
+#: the variants' cost per purchase, not only their conversion rates), and the seeded story's
+#: few referees cannot tell yet. The milestone is on both variants (a program's milestones are
+#: the control's rules' ones).
+DEMO_RULES = Experiment(
+    "welcome-offer",
+    {
+        "A": RewardRules(referee_discount=Reward.fixed(Decimal("5"), "EUR"), **_SHARED),
+        "B": RewardRules(referee_discount=Reward.fixed(Decimal("10"), "EUR"), **_SHARED),
+    },
 )
 
 
