@@ -96,12 +96,25 @@ class Prepared:
         return found
 
     @staticmethod
-    def _parameters(rendered: _Rendered, values: Mapping[str, Any]) -> Mapping[str, Any]:
+    def _parameters(
+        rendered: _Rendered,
+        values: Mapping[str, Any],
+        converted: dict[tuple[Processor, Any], Any] | None = None,
+    ) -> Mapping[str, Any]:
+        """The driver's parameters for ``values``: the statement's constants added, and the
+        values converted by their types, each distinct value once (the rows of a
+        multi-row or ``executemany`` statement share ``converted``, and usually their
+        dates)."""
         if not rendered.constants and not rendered.binds:
             return values
         parameters = {**rendered.constants, **values}
+        if converted is None:
+            converted = {}
         for name, process in rendered.binds:
-            parameters[name] = process(parameters[name])
+            key = (process, parameters[name])
+            if key not in converted:
+                converted[key] = process(key[1])
+            parameters[name] = converted[key]
         return parameters
 
     def _run(self, connection: Connection, values: Mapping[str, Any]) -> Any:
@@ -131,7 +144,9 @@ class Prepared:
             connection.execute(self.statement, [dict(row) for row in rows])  # type: ignore[call-overload]
             return
         rendered = self._rendered.get(dialect) or self._render(dialect)
-        connection.exec_driver_sql(rendered.sql, [self._parameters(rendered, r) for r in rows])
+        converted: dict[tuple[Processor, Any], Any] = {}
+        parameters = [self._parameters(rendered, row, converted) for row in rows]
+        connection.exec_driver_sql(rendered.sql, parameters)
 
     def row(self, connection: Connection, values: Mapping[str, Any]) -> SimpleNamespace | None:
         """Run once; the first row returned, one attribute per selected column, its
