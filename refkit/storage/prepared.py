@@ -76,10 +76,16 @@ class Prepared:
         named = type(dialect)(paramstyle=PREPARED_DIALECTS[dialect.name])  # type: ignore[call-arg]
         compiled = self.statement.compile(dialect=named, column_keys=list(self.keys))
         constants = {k: v for k, v in compiled.params.items() if k not in self.keys}
+        # One processor per type (types that print alike convert alike), so that values
+        # of several parameters of one type are converted once (see _parameters).
+        processors: dict[str, Processor | None] = {}
+        for type_ in self.types.values():
+            if repr(type_) not in processors:
+                processors[repr(type_)] = type_.dialect_impl(dialect).bind_processor(dialect)
         binds = tuple(
             (name, process)
             for name, type_ in self.types.items()
-            if (process := type_.dialect_impl(dialect).bind_processor(dialect)) is not None
+            if (process := processors[repr(type_)]) is not None
         )
         selected = tuple(getattr(self.statement, "exported_columns", ()))
         found = _Rendered(
