@@ -110,7 +110,9 @@ class Prepared:
         """The driver's parameters for ``values``: the statement's constants added, and the
         values converted by their types, each distinct value once (the rows of a
         multi-row or ``executemany`` statement share ``converted``, and usually their
-        dates)."""
+        dates). Values that compare equal must convert alike: true of refkit's converted
+        types (UTC datetimes); a type that renders equal values differently (a Numeric's
+        ``Decimal("1.0")`` and ``Decimal("1.00")``) would need its own key."""
         if not rendered.constants and not rendered.binds:
             return values
         parameters = {**rendered.constants, **values}
