@@ -29,16 +29,18 @@ MAX_CHANNEL_LENGTH = 32
 _CHANNEL = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}")
 
 
-def _has_control_characters(text: str) -> bool:
-    return any(ord(char) < 32 or 127 <= ord(char) < 160 for char in text)
+#: C0 and C1 control characters (U+0000 to U+001F, U+007F to U+009F).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: Lone surrogates (U+D800 to U+DFFF): a str can hold them, UTF-8 cannot.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def _check_text(text: str, name: str) -> None:
     """Refuse control characters, and lone surrogates (not Unicode text: no database stores
     them, and they would fail deep inside the driver instead of here)."""
-    if _has_control_characters(text):
+    if _CONTROL.search(text):
         raise ValidationError(f"{name} must not contain control characters: {text!r}")
-    if any(0xD800 <= ord(char) < 0xE000 for char in text):
+    if _SURROGATE.search(text):
         raise ValidationError(
             f"{name} contains a lone surrogate and is not valid Unicode text: {text!r}; "
             "decode the bytes it came from as UTF-8"

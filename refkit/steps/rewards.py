@@ -164,20 +164,21 @@ def create(
                 connection.execute(GIVE_SLOT_BACK, {"referrer": referral.referrer_id})
             outcomes[index] = "already_rewarded"
             continue
+        value = value_of(minor, plan.currency)
         reward = EarnedReward(
             id=reward_id,
             order_id=order_id,
             beneficiary_id=plan.beneficiary_id,
             role=plan.role,
             kind=plan.kind,
-            value=value_of(minor, plan.currency),
+            value=value,
             currency=plan.currency,
             status="pending",
             created_at=at,
             due_at=due_at,
             referee_id=referral.referee_id,
             referrer_id=referral.referrer_id,
-            original_value=value_of(minor, plan.currency),
+            original_value=value,  # not lowered yet
         )
         outcomes[index] = reward
         accrued.append(ledger.entry(reward, "accrued", at, pending=minor))

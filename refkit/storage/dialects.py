@@ -103,6 +103,12 @@ def _row_name(key: str, index: int) -> str:
 
 
 @cache
+def _row_names(keys: tuple[str, ...], count: int) -> tuple[tuple[str, ...], ...]:
+    """The parameter names of each of ``count`` rows of ``keys`` (:func:`_row_name`)."""
+    return tuple(tuple(_row_name(key, i) for key in keys) for i in range(count))
+
+
+@cache
 def _insert_rows_statement(
     table: Table, dialect: str, keys: tuple[str, ...], count: int, by: str
 ) -> Prepared:
@@ -144,7 +150,11 @@ def insert_ignore_rows(
         return {value: key for value, key in keys.items() if key is not None}
     columns = tuple(rows[0])
     prepared = _insert_rows_statement(table, dialect, columns, len(rows), by)
-    parameters = {_row_name(k, i): row[k] for i, row in enumerate(rows) for k in columns}
+    parameters = {
+        name: row[key]
+        for row, names in zip(rows, _row_names(columns, len(rows)), strict=True)
+        for key, name in zip(columns, names, strict=True)
+    }
     if dialect != "sqlite":
         return {value: key for key, value in prepared.rows(connection, parameters)}
     result = prepared.execute(connection, parameters)

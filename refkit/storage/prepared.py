@@ -76,10 +76,16 @@ class Prepared:
         named = type(dialect)(paramstyle=PREPARED_DIALECTS[dialect.name])  # type: ignore[call-arg]
         compiled = self.statement.compile(dialect=named, column_keys=list(self.keys))
         constants = {k: v for k, v in compiled.params.items() if k not in self.keys}
+        # One processor per type (types that print alike convert alike), so that values
+        # of several parameters of one type are converted once (see _parameters).
+        processors: dict[str, Processor | None] = {}
+        for type_ in self.types.values():
+            if repr(type_) not in processors:
+                processors[repr(type_)] = type_.dialect_impl(dialect).bind_processor(dialect)
         binds = tuple(
             (name, process)
             for name, type_ in self.types.items()
-            if (process := type_.dialect_impl(dialect).bind_processor(dialect)) is not None
+            if (process := processors[repr(type_)]) is not None
         )
         selected = tuple(getattr(self.statement, "exported_columns", ()))
         found = _Rendered(
@@ -96,12 +102,27 @@ class Prepared:
         return found
 
     @staticmethod
-    def _parameters(rendered: _Rendered, values: Mapping[str, Any]) -> Mapping[str, Any]:
+    def _parameters(
+        rendered: _Rendered,
+        values: Mapping[str, Any],
+        converted: dict[tuple[Processor, Any], Any] | None = None,
+    ) -> Mapping[str, Any]:
+        """The driver's parameters for ``values``: the statement's constants added, and the
+        values converted by their types, each distinct value once (the rows of a
+        multi-row or ``executemany`` statement share ``converted``, and usually their
+        dates). Values that compare equal must convert alike: true of refkit's converted
+        types (UTC datetimes); a type that renders equal values differently (a Numeric's
+        ``Decimal("1.0")`` and ``Decimal("1.00")``) would need its own key."""
         if not rendered.constants and not rendered.binds:
             return values
         parameters = {**rendered.constants, **values}
+        if converted is None:
+            converted = {}
         for name, process in rendered.binds:
-            parameters[name] = process(parameters[name])
+            key = (process, parameters[name])
+            if key not in converted:
+                converted[key] = process(key[1])
+            parameters[name] = converted[key]
         return parameters
 
     def _run(self, connection: Connection, values: Mapping[str, Any]) -> Any:
@@ -131,7 +152,9 @@ class Prepared:
             connection.execute(self.statement, [dict(row) for row in rows])  # type: ignore[call-overload]
             return
         rendered = self._rendered.get(dialect) or self._render(dialect)
-        connection.exec_driver_sql(rendered.sql, [self._parameters(rendered, r) for r in rows])
+        converted: dict[tuple[Processor, Any], Any] = {}
+        parameters = [self._parameters(rendered, row, converted) for row in rows]
+        connection.exec_driver_sql(rendered.sql, parameters)
 
     def row(self, connection: Connection, values: Mapping[str, Any]) -> SimpleNamespace | None:
         """Run once; the first row returned, one attribute per selected column, its
