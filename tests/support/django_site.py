@@ -39,7 +39,16 @@ if not settings.configured:
             "refkit_django.middleware.ReferralMiddleware",
         ],
         ROOT_URLCONF=__name__,
-        DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
+        # One in-memory database shared by every connection of the process: once Playwright's
+        # event loop runs in the main thread, Django's connections are kept per context, and
+        # a new connection to a plain ":memory:" would open an empty database.
+        DATABASES={
+            "default": {
+                "ENGINE": "django.db.backends.sqlite3",
+                "NAME": "file:refkit_django_tests?mode=memory&cache=shared",
+                "OPTIONS": {"uri": True},
+            }
+        },
         TEMPLATES=[
             {
                 "BACKEND": "django.template.backends.django.DjangoTemplates",
