@@ -38,6 +38,7 @@ __all__ = [
     "set_payload",
     "variant_of",
     "write",
+    "clear",
 ]
 
 
@@ -74,10 +75,28 @@ def set_payload(changed: dict[str, Any]) -> None:
     request_state().cookie = changed
 
 
+def clear() -> None:
+    """Forget this visitor's referral from now on: :func:`payload` reads none, and
+    :func:`write` deletes the cookie (after a signup used it)."""
+    request_state().cookie = {}
+
+
 def write(state: RefKitState, response: Response) -> Response:
-    """``after_request``: sign the payload this request changed onto the response."""
+    """``after_request``: sign the payload this request changed onto the response, or delete
+    the cookie when it was cleared."""
     pending = request_state().cookie
-    if pending is not None:
+    if pending is not None and not pending:
+        request_state().cookie = None
+        if response.status_code >= 400:  # the signup failed: the next try still binds
+            return response
+        response.delete_cookie(
+            state.settings.cookie_name,
+            path="/",
+            secure=request.is_secure,
+            httponly=True,
+            samesite="Lax",
+        )
+    elif pending is not None:
         request_state().cookie = None
         response.set_cookie(
             state.settings.cookie_name,

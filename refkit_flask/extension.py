@@ -220,6 +220,9 @@ class RefKit:
 
         With ``RefKit(session=db.session)`` both are written in the shop's session: the
         shop's commit stores the new user and their referral together.
+
+        The referral cookie is deleted once the signup answered (below 400), so the next
+        signup on a shared browser is not attributed to the same link.
         """
         found = _captured()
         state = get_state()
@@ -251,6 +254,7 @@ class RefKit:
                 connection=joined,
             )
         )
+        cookie.clear()  # the next signup on this browser is not attributed to the same link
         return result
 
     def conversion(
@@ -291,9 +295,10 @@ class RefKit:
                 raise RefkitError("refkit.conversion() needs customer_id when nobody is logged in")
             program = get_state().program
             code, variant = pending.code, None
-            if code is None:
-                # The cookie first (no database work): most checkouts carry none, and then
-                # whether the customer is already referred does not matter here.
+            if code is None and self.current_user_id() is None:
+                # A guest's order binds through the cookie; a logged-in customer never does
+                # (attribute_signup() bound them if a link brought them). The cookie first (no
+                # database work): most checkouts carry none.
                 found = _captured()
                 if found is not None and program.referral_for(customer) is None:
                     code, variant = found["code"], cookie.variant_of(program, found)
@@ -431,7 +436,10 @@ class RefKit:
         if code is not None:
             return (GUEST_ID if customer is None else customer), code, None
         found = _captured()
-        if found is None:
+        if found is None or self.current_user_id() is not None:
+            # A logged-in customer signed up already: attribute_signup() bound them if they
+            # came through a link. A link clicked later never binds them at checkout (an
+            # existing customer is not a friend brought in); only a guest's order binds.
             return (GUEST_ID if customer is None else customer), None, None
         program = get_state().program
         if customer is not None and program.referral_for(customer) is not None:

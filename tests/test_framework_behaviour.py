@@ -46,13 +46,6 @@ def shop(
     yield DjangoShop(configure(RULES=RULES))
 
 
-def differs(request: pytest.FixtureRequest, shop: Shop, reason: str) -> None:
-    """Flask does otherwise today (a difference the suite shows rather than hides): the
-    Flask case is a strict xfail, which fails once Flask does the same as Django."""
-    if shop.framework == FLASK:
-        request.node.add_marker(pytest.mark.xfail(strict=True, reason=reason))
-
-
 # -- capture -------------------------------------------------------------------------------
 
 
@@ -144,16 +137,8 @@ def test_a_signup_without_a_link_binds_nothing(shop: Shop) -> None:
 
 
 def test_a_signup_clears_the_cookie_so_the_next_signup_here_is_not_attributed(
-    shop: Shop, request: pytest.FixtureRequest
+    shop: Shop,
 ) -> None:
-    differs(
-        request,
-        shop,
-        (
-            "refkit_flask keeps the cookie after attribute_signup: the next signup on a "
-            "shared browser is attributed to the same referrer"
-        ),
-    )
     shared = shop.browser()
     shared.get("/", ref=shop.program.code_for("alice"))
     shared.signup(unique("bob"))
@@ -212,15 +197,7 @@ def test_an_order_is_recorded_once(shop: Shop) -> None:
     assert len(conversion.rewards) == 2
 
 
-def test_an_existing_customer_who_clicks_a_link_is_never_bound(
-    shop: Shop, request: pytest.FixtureRequest
-) -> None:
-    differs(
-        request,
-        shop,
-        "refkit_flask binds a logged-in customer who is not referred yet through the cookie "
-        "at checkout (RefKit._checkout_customer): the hole issue 17 closes for Django",
-    )
+def test_an_existing_customer_who_clicks_a_link_is_never_bound(shop: Shop) -> None:
     customer = shop.browser()
     dave, _ = customer.signup(unique("dave"))  # an account from before any link
     customer.get("/", ref=shop.program.code_for("alice"))
