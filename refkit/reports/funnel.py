@@ -181,30 +181,13 @@ def campaigns(
     found: dict[str | None, dict[str, Any]] = defaultdict(
         lambda: {"revenue": defaultdict(Decimal), "reward_cost": defaultdict(Decimal)}
     )
-    for campaign, number in connection.execute(
-        select(visits.c.campaign, func.count())
-        .where(*period(visits.c.created_at, since, until))
-        .group_by(visits.c.campaign)
-    ):
-        found[campaign]["visits"] = int(number)
+    referred = _visits_and_revenue(connection, "campaign", since, until, found)
     for campaign, number in connection.execute(
         select(referrals.c.campaign, func.count())
         .where(*period(referrals.c.created_at, since, until))
         .group_by(referrals.c.campaign)
     ):
         found[campaign]["signups"] = int(number)
-    referred = [
-        conversions.c.referrer_id.is_not(None),
-        *period(conversions.c.created_at, since, until),
-    ]
-    for campaign, currency, number, units in connection.execute(
-        select(conversions.c.campaign, conversions.c.currency, func.count(), func.sum(NET))
-        .where(*referred)
-        .group_by(conversions.c.campaign, conversions.c.currency)
-    ):
-        entry = found[campaign]
-        entry["conversions"] = entry.get("conversions", 0) + int(number)
-        entry["revenue"][currency] += from_minor(int(units or 0), currency)
     for campaign, buyers in connection.execute(
         select(conversions.c.campaign, func.count(func.distinct(conversions.c.customer_id)))
         .where(*referred)
@@ -264,12 +247,7 @@ def channels(
     :func:`summary` does.
     """
     found: dict[str | None, dict[str, Any]] = defaultdict(lambda: {"revenue": defaultdict(Decimal)})
-    for channel, number in connection.execute(
-        select(visits.c.channel, func.count())
-        .where(*period(visits.c.created_at, since, until))
-        .group_by(visits.c.channel)
-    ):
-        found[channel]["visits"] = int(number)
+    referred = _visits_and_revenue(connection, "channel", since, until, found)
     bought = conversions.c.customer_id == referrals.c.referee_id
     bought_by = and_(bought, conversions.c.created_at < until) if until is not None else bought
     for channel, number, buyers in connection.execute(
@@ -283,18 +261,6 @@ def channels(
     ):
         found[channel]["signups"] = int(number)
         found[channel]["buyers"] = int(buyers)
-    referred = [
-        conversions.c.referrer_id.is_not(None),
-        *period(conversions.c.created_at, since, until),
-    ]
-    for channel, currency, number, units in connection.execute(
-        select(conversions.c.channel, conversions.c.currency, func.count(), func.sum(NET))
-        .where(*referred)
-        .group_by(conversions.c.channel, conversions.c.currency)
-    ):
-        entry = found[channel]
-        entry["conversions"] = entry.get("conversions", 0) + int(number)
-        entry["revenue"][currency] += from_minor(int(units or 0), currency)
     for channel, customers in connection.execute(
         select(conversions.c.channel, func.count(func.distinct(conversions.c.customer_id)))
         .where(*referred)
@@ -313,3 +279,34 @@ def channels(
         )
         for channel, entry in found.items()
     ]
+
+
+def _visits_and_revenue(
+    connection: Connection,
+    group: str,
+    since: datetime | None,
+    until: datetime | None,
+    found: dict[str | None, dict[str, Any]],
+) -> list[ColumnElement[bool]]:
+    """Fill ``found`` (keyed by the ``group`` column: ``"campaign"`` or ``"channel"``) with
+    each group's visits, referred conversions and revenue by currency in ``[since, until)``;
+    the conditions of a referred conversion in the period, for the caller's other reads."""
+    for key, number in connection.execute(
+        select(visits.c[group], func.count())
+        .where(*period(visits.c.created_at, since, until))
+        .group_by(visits.c[group])
+    ):
+        found[key]["visits"] = int(number)
+    referred = [
+        conversions.c.referrer_id.is_not(None),
+        *period(conversions.c.created_at, since, until),
+    ]
+    for key, currency, number, units in connection.execute(
+        select(conversions.c[group], conversions.c.currency, func.count(), func.sum(NET))
+        .where(*referred)
+        .group_by(conversions.c[group], conversions.c.currency)
+    ):
+        entry = found[key]
+        entry["conversions"] = entry.get("conversions", 0) + int(number)
+        entry["revenue"][currency] += from_minor(int(units or 0), currency)
+    return referred
