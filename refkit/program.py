@@ -174,7 +174,8 @@ class ReferralProgram(Links, Attribution, Conversions, Credit, Privacy, Discount
         self._numbers: dict[str, int] = {}
         self._users: dict[int, str] = {}
         self._cache_lock = threading.Lock()
-        self._cache_since: datetime | None = None
+        #: When the cached codes were read, and when they expire (by the program's clock).
+        self._cache_window: tuple[datetime, datetime] | None = None
         #: The read model: every report on this program's data (:class:`refkit.reports.Reports`).
         self.reports = Reports(self.store, lambda: self._now(), self._milestones)
 
@@ -196,13 +197,18 @@ class ReferralProgram(Links, Attribution, Conversions, Credit, Privacy, Discount
     def _expire_cache(self) -> None:
         """Forget the cached codes once :data:`CODE_CACHE_TTL` has passed (by the program's
         clock), so revocations and erasures made elsewhere are seen."""
+        window = self._cache_window
+        if window is not None:
+            try:
+                if window[0] <= self.clock() <= window[1]:
+                    return  # the hot path: one clock call, two comparisons
+            except TypeError:
+                pass  # not an aware datetime: _now() below says what is wrong
         now = self._now()
-        since = self._cache_since
-        if since is None or not timedelta(0) <= now - since <= CODE_CACHE_TTL:
-            with self._cache_lock:
-                self._numbers.clear()
-                self._users.clear()
-                self._cache_since = now
+        with self._cache_lock:
+            self._numbers.clear()
+            self._users.clear()
+            self._cache_window = (now, now + CODE_CACHE_TTL)
 
     def _remember(self, user_id: str, number: int) -> None:
         with self._cache_lock:
