@@ -52,11 +52,31 @@ def _landing(directory: Path, count: int) -> Callable[[int], object]:
     return lambda i: _call(app, environs[i])
 
 
+def _checkout(referred: bool) -> Prepared:
+    """The Flask shop's ``POST /checkout`` (:mod:`bench.wsgi_app`): a customer bound in the
+    set-up (a conversion with two rewards), or one nobody referred (a conversion without)."""
+
+    def prepare(directory: Path, count: int) -> Callable[[int], object]:
+        from .flask_views import _call, _checkout
+        from .wsgi_app import refkit_app
+
+        app = refkit_app(directory)
+        customers = [f"customer-{i}" for i in range(count)]
+        if referred:
+            _bind(app.extensions["refkit"].program, customers)
+        environs = [_checkout(f"o-{i}", customer) for i, customer in enumerate(customers)]
+        return lambda i: _call(app, environs[i])
+
+    return prepare
+
+
 PATHS: dict[str, Prepared] = {
     "conversion": _conversion,
     "visit": _visit,
     "attribution": _attribution,
     "landing": _landing,
+    "checkout": _checkout(referred=True),
+    "checkout-solo": _checkout(referred=False),
 }
 
 
