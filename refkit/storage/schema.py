@@ -58,6 +58,7 @@ variant (:class:`refkit.Experiment`) a visitor was shown and a referee was bound
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -123,6 +124,21 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         result: datetime = value.replace(tzinfo=UTC)
         return result
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        """On SQLite, the text SQLAlchemy's ``DATETIME`` stores (``2026-12-06 10:05:57.105542``,
+        always six digits of microseconds) written by ``datetime.isoformat`` in one C call:
+        the dialect's own processor formats a dict of the fields through ``%``, about four
+        times slower, on every date of every hot-path statement."""
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        def process(value: datetime | None) -> str | None:
+            if value is None:
+                return None
+            return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+        return process
 
 
 naming_convention = {
