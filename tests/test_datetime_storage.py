@@ -30,7 +30,8 @@ moments = st.datetimes(
 
 @given(moments)
 def test_sqlite_dates_are_stored_as_sqlalchemy_stores_them(moment: datetime) -> None:
-    assert _OURS is not None and _SQLALCHEMY is not None
+    assert _OURS is not None
+    assert _SQLALCHEMY is not None
     assert _OURS(moment) == _SQLALCHEMY(moment.astimezone(UTC).replace(tzinfo=None))
 
 
