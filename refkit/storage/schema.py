@@ -76,6 +76,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -104,7 +105,7 @@ __all__ = [
 ]
 
 #: The Alembic revision this metadata matches (see ``storage/migrations``).
-SCHEMA_VERSION = "0012"
+SCHEMA_VERSION = "0014"
 MAX_MINOR = 10**16  # 10^12 major units with up to four decimals (CLF, UYW)
 
 
@@ -182,7 +183,14 @@ visits = Table(
     Index("ix_refkit_visits_referrer", "referrer_id", "created_at"),
     Index("ix_refkit_visits_created", "created_at"),
     Index("ix_refkit_visits_campaign", "campaign", "created_at"),
-    Index("ix_refkit_visits_channel", "channel", "created_at"),
+    # Partial (revision 0014): a visit without a channel is in no channel's index.
+    Index(
+        "ix_refkit_visits_channel",
+        "channel",
+        "created_at",
+        sqlite_where=text("channel IS NOT NULL"),
+        postgresql_where=text("channel IS NOT NULL"),
+    ),
 )
 
 referrals = Table(
@@ -229,7 +237,15 @@ conversions = Table(
     _money_check("amount_minor"),
     CheckConstraint("refunded_minor >= 0 AND refunded_minor <= amount_minor", name="refund"),
     CheckConstraint("length(currency) = 3", name="currency"),
-    Index("ix_refkit_conversions_referrer", "referrer_id", "created_at"),
+    # Partial (revision 0014): an order nobody referred, the common case, is in neither of
+    # the referrer's indexes, and every query on them names a referrer or asks for one.
+    Index(
+        "ix_refkit_conversions_referrer",
+        "referrer_id",
+        "created_at",
+        sqlite_where=text("referrer_id IS NOT NULL"),
+        postgresql_where=text("referrer_id IS NOT NULL"),
+    ),
     # stats_for, leaderboard and summary sum a referrer's orders by currency from the index alone
     Index(
         "ix_refkit_conversions_referrer_net",
@@ -237,6 +253,8 @@ conversions = Table(
         "currency",
         "amount_minor",
         "refunded_minor",
+        sqlite_where=text("referrer_id IS NOT NULL"),
+        postgresql_where=text("referrer_id IS NOT NULL"),
     ),
     Index("ix_refkit_conversions_customer", "customer_id", "created_at"),
     Index("ix_refkit_conversions_created", "created_at"),
