@@ -25,7 +25,7 @@ from ..money import from_minor, to_minor
 from ..rules import ConversionContext, Decision, RewardRules, decide
 from ..storage.dialects import insert_ignore
 from ..storage.prepared import Prepared
-from ..storage.records import referral_from_row
+from ..storage.records import REFERRAL_COLUMNS, referral_from_row
 from ..storage.schema import (
     CLAIM_HELD,
     UTCDateTime,
@@ -105,16 +105,7 @@ def _offer_context() -> Any:
         )
 
     return select(
-        referrals.c.referee_id,
-        referrals.c.referrer_id,
-        referrals.c.source,
-        referrals.c.campaign,
-        referrals.c.created_at,
-        referrals.c.channel,
-        referrals.c.utm_source,
-        referrals.c.utm_medium,
-        referrals.c.utm_campaign,
-        referrals.c.variant,
+        *(referrals.c[name] for name in REFERRAL_COLUMNS),
         exists().where(conversions.c.customer_id == customer).label("bought"),
         rewarded("referrer").label("referrer_rewarded"),
         rewarded("referee").label("referee_rewarded"),

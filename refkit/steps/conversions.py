@@ -40,7 +40,7 @@ from ..models import Conversion, EarnedReward, Referral
 from ..rules import ConversionContext, Decision, PlannedReward, RewardRules, decide
 from ..storage.dialects import insert_ignore
 from ..storage.prepared import Prepared
-from ..storage.records import conversion_from_row, referral_from_row
+from ..storage.records import REFERRAL_COLUMNS, conversion_from_row, referral_from_row
 from ..storage.schema import (
     UTCDateTime,
     conversions,
@@ -181,16 +181,7 @@ def _conversion_context() -> Any:
             referrer_later=later("referrer"),
             referee_later=later("referee"),
         ),
-        referrals.c.referee_id,
-        referrals.c.referrer_id,
-        referrals.c.source,
-        referrals.c.campaign,
-        referrals.c.created_at,
-        referrals.c.channel,
-        referrals.c.utm_source,
-        referrals.c.utm_medium,
-        referrals.c.utm_campaign,
-        referrals.c.variant,
+        *(referrals.c[name] for name in REFERRAL_COLUMNS),
         select(signals.c.clicked_at)
         .where(signals.c.referee_id == referrals.c.referee_id)
         .scalar_subquery()

@@ -12,8 +12,8 @@ from sqlalchemy import Boolean, Connection, String, bindparam, select, text
 from ..models import Fingerprint, Referral, Source
 from ..storage.dialects import insert_ignore
 from ..storage.prepared import Prepared
-from ..storage.records import referral_from_row
-from ..storage.schema import UTCDateTime, referrals
+from ..storage.records import REFERRAL_COLUMNS, referral_from_row
+from ..storage.schema import referrals
 from . import erasure, review
 from .referrers import add_to_totals
 from .visits import TAGS
@@ -70,9 +70,7 @@ ATTRIBUTION_CONTEXT: Final = Prepared(
             SELECT pseudonym FROM refkit_erasures
             WHERE pseudonym IN (:pseudonym0, :pseudonym1, :pseudonym2) LIMIT 1
         ) AS erased,
-        r.referee_id, r.referrer_id, r.source, r.campaign, r.created_at,
-        r.channel, r.utm_source, r.utm_medium, r.utm_campaign,
-        r.variant,
+        {", ".join(f"r.{name}" for name in REFERRAL_COLUMNS)},
         EXISTS (
             SELECT 1 FROM refkit_identities mine
             JOIN refkit_identities other ON other.email_hash = mine.email_hash
@@ -85,19 +83,10 @@ ATTRIBUTION_CONTEXT: Final = Prepared(
         ) AS bought_before
     FROM (SELECT 1 AS one) AS one
     LEFT OUTER JOIN refkit_referrals r ON r.referee_id = :referee
-    """  # noqa: S608 (only the constant cycle query is included)
+    """  # noqa: S608 (only constants are included: the cycle query, the column names)
     ).columns(
         erased=String,
-        referee_id=String,
-        referrer_id=String,
-        source=String,
-        campaign=String,
-        created_at=UTCDateTime,
-        channel=String,
-        utm_source=String,
-        utm_medium=String,
-        utm_campaign=String,
-        variant=String,
+        **{name: referrals.c[name].type for name in REFERRAL_COLUMNS},
         same_email=Boolean,
         cycle=Boolean,
         disposable=Boolean,

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 from ..models import Conversion, EarnedReward, LedgerEntry, Referral
 from ..money import from_minor
 
 __all__ = [
+    "REFERRAL_COLUMNS",
     "conversion_from_row",
     "ledger_from_row",
     "referral_from_row",
@@ -22,19 +24,14 @@ def value_of(units: int, currency: str | None) -> Decimal:
     return Decimal(units) if currency is None else from_minor(units, currency)
 
 
+#: The columns of ``refkit_referrals`` a :class:`~refkit.Referral` is made of, named as its
+#: fields: every statement that reads a referral selects these (``referrals.c[name]``).
+REFERRAL_COLUMNS: Final = tuple(field.name for field in fields(Referral))
+
+
 def referral_from_row(row: Any) -> Referral:
-    return Referral(
-        referee_id=row.referee_id,
-        referrer_id=row.referrer_id,
-        source=row.source,
-        created_at=row.created_at,
-        campaign=row.campaign,
-        channel=row.channel,
-        utm_source=row.utm_source,
-        utm_medium=row.utm_medium,
-        utm_campaign=row.utm_campaign,
-        variant=row.variant,
-    )
+    """The referral in ``row``, which has an attribute per :data:`REFERRAL_COLUMNS`."""
+    return Referral(**{name: getattr(row, name) for name in REFERRAL_COLUMNS})
 
 
 def reward_from_row(row: Any) -> EarnedReward:
