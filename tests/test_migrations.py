@@ -63,7 +63,7 @@ def _refkit_tables(engine: Engine) -> set[str]:
 
 
 def test_head_is_the_schema_version() -> None:
-    assert HEAD == SCHEMA_VERSION == "0012"
+    assert HEAD == SCHEMA_VERSION == "0013"
 
 
 def test_schema_matches_metadata(engine: Engine) -> None:
