@@ -54,6 +54,19 @@ always the referrer's own (``beneficiary_id = referrer_id``).
 
 Revision 0011 adds ``variant`` to ``refkit_visits`` and ``refkit_referrals``: the A/B test
 variant (:class:`refkit.Experiment`) a visitor was shown and a referee was bound with.
+
+Revision 0013 makes the three unique keys of columns that most rows leave NULL partial unique
+indexes, under the same names: ``uq_refkit_rewards_milestone`` (``referrer_id``,
+``milestone``) and ``uq_refkit_rewards_reference`` on the rewards, ``uq_refkit_ledger_reference``
+on the ledger, each ``WHERE`` its last column ``IS NOT NULL``. They refuse the same rows (NULLs
+never conflicted), but an order's rewards and their ledger entries, which leave those columns
+NULL, no longer write an entry into them.
+
+Revision 0014 does the same for three plain indexes: the referrer's two on
+``refkit_conversions`` (``ix_refkit_conversions_referrer`` and the covering
+``ix_refkit_conversions_referrer_net``) leave out the orders nobody referred, and
+``ix_refkit_visits_channel`` the visits without a channel. Every query on them names a
+referrer or a channel, or asks for referred orders only, which lets the databases use them.
 """
 
 from __future__ import annotations
@@ -152,6 +165,19 @@ naming_convention = {
 metadata = MetaData(naming_convention=naming_convention)
 
 _ID = 255
+
+
+def _unique_if_set(name: str, *columns: str) -> Index:
+    """UNIQUE ``columns`` on the rows whose last column is set: a partial unique index.
+
+    NULLs never conflict in a unique constraint, but SQLite and PostgreSQL still write an
+    index entry for each; the partial index has none for the rows that leave the column NULL
+    (every order's reward and every reward's ledger entry), so the hot path writes less, and
+    the same rows are refused (revision 0013). ``INSERT ... ON CONFLICT DO NOTHING`` (no
+    conflict target) is answered by it as by a constraint.
+    """
+    where = text(f"{columns[-1]} IS NOT NULL")
+    return Index(name, *columns, unique=True, sqlite_where=where, postgresql_where=where)
 
 
 def _money_check(column: str) -> CheckConstraint:
@@ -307,8 +333,8 @@ rewards = Table(
         name="one_level",
     ),
     CheckConstraint(REWARD_ORIGIN, name="origin"),
-    UniqueConstraint("referrer_id", "milestone", name="uq_refkit_rewards_milestone"),
-    UniqueConstraint("reference", name="uq_refkit_rewards_reference"),
+    _unique_if_set("uq_refkit_rewards_milestone", "referrer_id", "milestone"),
+    _unique_if_set("uq_refkit_rewards_reference", "reference"),
     CheckConstraint("kind IN ('percent', 'fixed', 'points')", name="kind"),
     CheckConstraint("status IN ('pending', 'approved', 'revoked', 'reversed')", name="status"),
     CheckConstraint("(kind = 'points') = (currency IS NULL)", name="points_have_no_currency"),
@@ -360,7 +386,7 @@ ledger = Table(
         name="range",
     ),
     UniqueConstraint("reward_id", "once_key", name="uq_refkit_ledger_once"),
-    UniqueConstraint("reference", name="uq_refkit_ledger_reference"),
+    _unique_if_set("uq_refkit_ledger_reference", "reference"),
     Index("ix_refkit_ledger_beneficiary", "beneficiary_id", "created_at"),
     Index("ix_refkit_ledger_created", "created_at"),
 )
