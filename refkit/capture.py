@@ -77,6 +77,9 @@ DEFAULT_BOT_USER_AGENTS = (
     r"headlesschrome|lighthouse|python-requests|curl/|wget/|httpclient|okhttp|go-http-client"
 )
 _BOTS = re.compile(DEFAULT_BOT_USER_AGENTS, re.IGNORECASE)
+# The default pattern (all lowercase ASCII) on a lowercased ASCII User-Agent: the same answer
+# as _BOTS, whose case-insensitive search costs about 20 us on a browser's User-Agent.
+_BOTS_LOWERCASE = re.compile(DEFAULT_BOT_USER_AGENTS)
 #: The cookie's signing purpose (its own salt: a cookie is never accepted as another token).
 COOKIE_PURPOSE = "referral-cookie"
 #: The cookie's life when the rules have no attribution window.
@@ -93,7 +96,11 @@ def is_bot(user_agent: str | None, pattern: re.Pattern[str] | None = _BOTS) -> b
     client (or is missing), by ``pattern`` (``None``: never)."""
     if pattern is None:
         return False
-    return not user_agent or bool(pattern.search(user_agent))
+    if not user_agent:
+        return True
+    if user_agent.isascii() and (pattern is _BOTS or pattern == _BOTS):
+        return _BOTS_LOWERCASE.search(user_agent.lower()) is not None
+    return pattern.search(user_agent) is not None
 
 
 def safe_local_path(target: str | None, fallback: str) -> str:
@@ -215,10 +222,12 @@ def capture(
         if landing.method.upper() != "GET" or is_bot(landing.user_agent, bots):
             program.resolve(canonical)
             return Captured(canonical)
-        payload = dict(current or {})
+        before: Mapping[str, Any] = current or {}
+        payload = dict(before)
         # The A/B test's variant, assigned to the visitor (never taken from the URL).
         variant = assign_variant(program, payload)
-        today = program.clock().date().isoformat()
+        now = program.clock()
+        today = now.date().isoformat()
         seen = {c: day for c, day in dict(payload.get("seen") or {}).items() if day == today}
         counted = seen.get(canonical) == today
         campaign = _campaign(landing.args.get(campaign_param))
@@ -244,7 +253,7 @@ def capture(
     if not _first_touch_holds(program, payload, canonical):
         click = program.fingerprint(ip=landing.ip, user_agent=landing.user_agent)
         kept: dict[str, Any] = {k: payload[k] for k in ("vid", "ab") if k in payload}
-        payload = {"code": canonical, "campaign": campaign, "at": program.clock().isoformat()}
+        payload = {"code": canonical, "campaign": campaign, "at": now.isoformat()}
         payload.update(kept)
         if any(tags.values()):
             payload["tags"] = tags
@@ -252,7 +261,7 @@ def capture(
     payload["seen"] = seen
     # Signed again only when it changed: the window runs from the first touch (kept in the
     # payload), not from the signature, so an unchanged cookie stays as it is.
-    changed = payload if payload != dict(current or {}) else None
+    changed = payload if payload != before else None
     return Captured(canonical, changed, recorded=not counted, visitor=True)
 
 
@@ -310,14 +319,15 @@ def cookie_tags(found: Mapping[str, Any]) -> dict[str, str | None]:
 
 def _checked(channel: object, utm: Mapping[str, object]) -> dict[str, str | None]:
     """The channel and UTM tags the core accepts; any other value becomes ``None``."""
-    result: dict[str, str | None] = {}
-    try:
-        result["channel"] = to_channel(channel or None)
-    except ValidationError:
-        result["channel"] = None
+    result: dict[str, str | None] = {"channel": None}
+    if channel:  # most landings carry no tags: nothing to check
+        try:
+            result["channel"] = to_channel(channel)
+        except ValidationError:
+            result["channel"] = None
     for name, value in utm.items():
         try:
-            result[name] = to_tag(value or None, name)
+            result[name] = to_tag(value, name) if value else None
         except ValidationError:
             result[name] = None
     return result

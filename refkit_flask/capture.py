@@ -18,6 +18,7 @@ this module reads the request and hands the payload to :mod:`refkit_flask.cookie
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import cast
 
 from flask import Blueprint, Response, current_app, redirect, request
@@ -101,16 +102,29 @@ def landing_blueprint(settings: Settings) -> Blueprint:
     @blueprint.route(f"{settings.landing_path}/<path:code>", methods=["GET", "HEAD"])
     def landing(code: str) -> Response:
         state = get_state()
-        guard(lambda: capture(state, code, request.args.get(settings.campaign_param)))
-        target = safe_local_path(request.args.get("next"), settings.landing_redirect)
+        guard(lambda: capture(state, code, _query(settings.campaign_param)))
+        target = safe_local_path(_query("next"), settings.landing_redirect)
         return cast(Response, redirect(target, code=302))
 
     return blueprint
 
 
-def capture_query_param() -> None:
-    """``before_request`` (with ``REFKIT_CAPTURE_ALL_PAGES``): capture ``?ref=`` on any page."""
-    state = get_state()
-    code = request.args.get(state.settings.query_param)
-    if code and request.blueprint != "refkit_landing":
-        guard(lambda: capture(state, code, request.args.get(state.settings.campaign_param)))
+def capture_query_param(settings: Settings) -> Callable[[], None]:
+    """The ``before_request`` hook (with ``REFKIT_CAPTURE_ALL_PAGES``) capturing ``?ref=`` on
+    any page; a request without the parameter costs one look at the query string."""
+    query_param, campaign_param = settings.query_param, settings.campaign_param
+
+    def capture_ref() -> None:
+        code = _query(query_param)
+        if code and request.blueprint != "refkit_landing":
+            state = get_state()
+            guard(lambda: capture(state, code, _query(campaign_param)))
+
+    return capture_ref
+
+
+def _query(name: str) -> str | None:
+    """The query parameter's first value, or ``None``: ``request.args.get(name)`` without
+    the exception werkzeug raises and catches for a missing one."""
+    args = request.args
+    return args[name] if name in args else None  # noqa: SIM401 (.get raises, catches)

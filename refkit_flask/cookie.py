@@ -28,7 +28,7 @@ from refkit.capture import click_fingerprint as _click_fingerprint
 from refkit.clock import Clock
 
 from .config import Settings
-from .state import RefKitState, request_state
+from .state import RefKitState, get_state, made_request_state, request_state
 
 __all__ = [
     "assign_variant",
@@ -52,20 +52,23 @@ def cookie_signer(settings: Settings, clock: Clock) -> TokenSigner:
 def _from_request(state: RefKitState) -> dict[str, Any] | None:
     """The request's referral cookie payload, if present, valid and within the window
     (:func:`refkit.capture.load_payload`)."""
+    if "HTTP_COOKIE" not in request.environ:  # a new visitor: no cookies to parse
+        return None
+    cookies, name = request.cookies, state.settings.cookie_name
+    token = cookies[name] if name in cookies else None  # noqa: SIM401 (.get raises, catches)
+    if not token:  # no referral cookie: no clock, no signature check
+        return None
     return load_payload(
-        state.cookies,
-        request.cookies.get(state.settings.cookie_name),
-        now=state.program.clock(),
-        max_age=state.settings.cookie_max_age,
+        state.cookies, token, now=state.program.clock(), max_age=state.settings.cookie_max_age
     )
 
 
 def payload(state: RefKitState) -> dict[str, Any] | None:
     """This visitor's referral payload (a copy): the one this request set, else the valid
     cookie the request carries, else ``None``."""
-    pending = request_state().cookie
-    if pending is not None:
-        return dict(pending)
+    requested = made_request_state()
+    if requested is not None and requested.cookie is not None:
+        return dict(requested.cookie)
     return _from_request(state)
 
 
@@ -81,27 +84,30 @@ def clear() -> None:
     request_state().cookie = {}
 
 
-def write(state: RefKitState, response: Response) -> Response:
+def write(response: Response) -> Response:
     """``after_request``: sign the payload this request changed onto the response, or delete
-    the cookie when it was cleared."""
-    pending = request_state().cookie
-    if pending is not None and not pending:
-        request_state().cookie = None
+    the cookie when it was cleared (a request that changed none costs one lookup)."""
+    requested = made_request_state()
+    if requested is None or requested.cookie is None:
+        return response
+    pending, requested.cookie = requested.cookie, None
+    state = get_state()
+    settings = state.settings
+    if not pending:
         if response.status_code >= 400:  # the signup failed: the next try still binds
             return response
         response.delete_cookie(
-            state.settings.cookie_name,
+            settings.cookie_name,
             path="/",
             secure=request.is_secure,
             httponly=True,
             samesite="Lax",
         )
-    elif pending is not None:
-        request_state().cookie = None
+    else:
         response.set_cookie(
-            state.settings.cookie_name,
+            settings.cookie_name,
             state.cookies.dumps(pending),
-            max_age=int(state.settings.cookie_max_age.total_seconds()),
+            max_age=int(settings.cookie_max_age.total_seconds()),
             httponly=True,
             samesite="Lax",
             secure=request.is_secure,

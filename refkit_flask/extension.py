@@ -18,7 +18,6 @@ from blinker import NamedSignal
 from flask import (
     Blueprint,
     Flask,
-    Response,
     has_app_context,
     has_request_context,
     make_response,
@@ -37,7 +36,7 @@ from .api import api_blueprint
 from .cli import refkit_cli
 from .config import check_options, read_settings
 from .headers import register_security_headers
-from .state import GUEST_ID, RefKitState, get_state, guard, request_state
+from .state import GUEST_ID, RefKitState, get_state, guard, made_request_state, request_state
 
 __all__ = ["RefKit"]
 
@@ -107,8 +106,8 @@ class RefKit:
         app.register_blueprint(capture.landing_blueprint(settings))
         app.register_blueprint(self._blueprint(), url_prefix=settings.url_prefix)
         if settings.capture_all_pages:
-            app.before_request(capture.capture_query_param)
-        app.after_request(_write_cookie)
+            app.before_request(capture.capture_query_param(settings))
+        app.after_request(cookie.write)
         app.context_processor(self._template_helpers)
         if "refkit" not in app.cli.commands:
             app.cli.add_command(refkit_cli)
@@ -279,29 +278,35 @@ class RefKit:
         follow the commit.
         """
         pending = _PendingConversion(order_id, amount, currency, customer_id, code)
-        joined = has_app_context() and get_state().settings.session is not None
-        queue = request_state().conversions if has_app_context() and not joined else None
-        if queue is not None:
-            queue.append(pending)
-            return None
+        if has_app_context() and get_state().settings.session is None:
+            requested = made_request_state()  # a track_conversion view made it
+            if requested is not None and requested.conversions is not None:
+                requested.conversions.append(pending)
+                return None
         return self._record(pending)
 
     def _record(self, pending: _PendingConversion) -> Conversion | None:
         def work() -> Conversion | None:
             customer = pending.customer_id
+            logged_in = customer is None  # the customer is the logged-in user
             if customer is None:
                 customer = self.current_user_id()
             if customer is None:
                 raise RefkitError("refkit.conversion() needs customer_id when nobody is logged in")
-            program = get_state().program
+            state = get_state()
+            program = state.program
             code, variant = pending.code, None
-            if code is None and self.current_user_id() is None:
-                # A guest's order binds through the cookie; a logged-in customer never does
-                # (attribute_signup() bound them if a link brought them). The cookie first (no
-                # database work): most checkouts carry none.
-                found = _captured()
-                if found is not None and program.referral_for(customer) is None:
-                    code, variant = found["code"], cookie.variant_of(program, found)
+            # A guest's order binds through the cookie; a logged-in customer never does
+            # (attribute_signup() bound them if a link brought them). The cookie first (no
+            # database work, no user lookup): most checkouts carry none.
+            found = _captured() if code is None else None
+            if (
+                found is not None
+                and not logged_in
+                and self.current_user_id() is None
+                and program.referral_for(customer) is None
+            ):
+                code, variant = found["code"], cookie.variant_of(program, found)
             return program.record_conversion(
                 pending.order_id,
                 customer,
@@ -309,7 +314,7 @@ class RefKit:
                 pending.currency,
                 code=code,
                 variant=variant,
-                connection=get_state().settings.session,
+                connection=state.settings.session,
             )
 
         result: Conversion | None = guard(work)
@@ -545,10 +550,6 @@ def _in_transaction(session: Any) -> bool:
     """Whether the shop's session (or connection) has a transaction open now."""
     check = getattr(session, "in_transaction", None)
     return bool(check()) if callable(check) else False
-
-
-def _write_cookie(response: Response) -> Response:
-    return cookie.write(get_state(), response)
 
 
 def _send(app: Flask, signal: NamedSignal, record: object) -> None:

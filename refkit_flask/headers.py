@@ -60,15 +60,23 @@ def resolve(setting: Any) -> dict[str, str]:
 def register_security_headers(blueprint: Blueprint) -> None:
     """Send the app's security headers on every answer of ``blueprint`` (and of the
     blueprints nested in it)."""
-    headers: dict[str, str] = {}
+    # Resolved once, when the blueprint is registered: each answer only appends them.
+    headers: list[tuple[str, str]] = []
+    lowered: set[str] = set()
 
     def read_config(state: BlueprintSetupState) -> None:
-        headers.update(resolve(state.app.config.get(CONFIG_KEY, {})))
+        resolved = resolve(state.app.config.get(CONFIG_KEY, {}))
+        headers.extend(resolved.items())
+        lowered.update(name.lower() for name in resolved)
 
     blueprint.record_once(read_config)
 
     @blueprint.after_request
     def add_headers(response: Response) -> Response:
-        for name, value in headers.items():
-            response.headers[name] = value
+        sent = response.headers
+        if any(name.lower() in lowered for name, _ in sent):
+            for name, value in headers:  # the view set one of them: replace it
+                sent[name] = value
+        else:  # the usual answer has none of them: append them all at once
+            sent[len(sent) :] = headers
         return response

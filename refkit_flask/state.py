@@ -31,6 +31,7 @@ __all__ = [
     "RequestState",
     "get_state",
     "guard",
+    "made_request_state",
     "request_state",
 ]
 
@@ -122,6 +123,13 @@ def request_state() -> RequestState:
         found = RequestState()
         g._refkit = found
     return found
+
+
+def made_request_state() -> RequestState | None:
+    """refkit's data in ``g._refkit`` if this request (or app context) made it, else ``None``
+    (nothing is made: a request refkit never touched has nothing to read or write)."""
+    found = g.get("_refkit")
+    return found if isinstance(found, RequestState) else None
 
 
 def guard(work: Callable[[], T], default: T | None = None) -> T | None:

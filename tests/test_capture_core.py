@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 import refkit
-from refkit.capture import Landing, ReferralCookie, capture, click_fingerprint
+from refkit.capture import (
+    DEFAULT_BOT_USER_AGENTS,
+    Landing,
+    ReferralCookie,
+    capture,
+    click_fingerprint,
+    is_bot,
+)
 from tests.support.settings import SECRET
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"
@@ -97,3 +108,39 @@ def test_the_cookie_is_signed_and_lasts_the_window_from_the_first_touch(
     assert other.load(token) is None
     clock.advance(timedelta(days=31))
     assert cookies.load(token) is None
+
+
+_CASE_INSENSITIVE = re.compile(DEFAULT_BOT_USER_AGENTS, re.IGNORECASE)
+_USER_AGENTS = [
+    BROWSER,
+    "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+    "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
+    "WhatsApp/2.23.20.0",
+    "facebookExternalHit/1.1",
+    "Mozilla/5.0 HeadlessChrome/120.0",
+    "CURL/8.4.0",
+    "python-requests/2.31",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0) Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 Robotics-Lab-Browser",  # "bot" inside a word: not a bot by the pattern
+    "Mozilla/5.0 Bot",
+    "Mozilla/5.0 (Ünïcödé; \u212aURL/1.0) Sp\u0131der",  # non-ASCII: the case-insensitive search
+    "\u017fpider/1.0",
+]
+
+
+def test_is_bot_answers_as_the_case_insensitive_default_pattern() -> None:
+    for user_agent in _USER_AGENTS:
+        assert is_bot(user_agent) == bool(_CASE_INSENSITIVE.search(user_agent)), user_agent
+        assert is_bot(user_agent, _CASE_INSENSITIVE) == is_bot(user_agent), user_agent
+    assert is_bot("Mozilla/5.0 (compatible; Googlebot/2.1)")
+    assert not is_bot(BROWSER)
+    assert is_bot(None)
+    assert is_bot("")
+    assert not is_bot("Googlebot", None)
+    assert is_bot("Internal-Monitor", re.compile("internal-monitor", re.IGNORECASE))
+    assert not is_bot("Internal-Monitor", re.compile("internal-monitor"))
+
+
+@given(st.text(max_size=80) | st.sampled_from(_USER_AGENTS).map(str.swapcase))
+def test_is_bot_agrees_with_the_pattern_on_any_text(user_agent: str) -> None:
+    assert is_bot(user_agent) == (not user_agent or bool(_CASE_INSENSITIVE.search(user_agent)))

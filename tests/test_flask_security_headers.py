@@ -13,12 +13,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Blueprint, Flask, Response
 from werkzeug.serving import make_server
 
 import refkit
 from refkit_flask.demo.__main__ import DemoRequestHandler
-from refkit_flask.headers import DEFAULT_SECURITY_HEADERS
+from refkit_flask.headers import DEFAULT_SECURITY_HEADERS, register_security_headers
 from tests.support.shop import MakeShop, browser, code_of
 
 STRICT = {
@@ -117,6 +117,31 @@ def test_a_dict_overrides_extends_and_drops_headers(make_shop: MakeShop) -> None
     assert "X-Frame-Options" not in answer.headers
     assert answer.headers["Permissions-Policy"] == "camera=()"
     assert answer.headers["Content-Security-Policy"] == STRICT["Content-Security-Policy"]
+
+
+def test_a_header_the_view_set_itself_is_replaced_not_doubled() -> None:
+    app = Flask("headers")
+    pages = Blueprint("pages", __name__)
+    register_security_headers(pages)
+
+    @pages.get("/framed")
+    def framed() -> Response:
+        answer = Response("page")
+        answer.headers["x-frame-options"] = "SAMEORIGIN"
+        answer.headers.add("X-Frame-Options", "ALLOW-FROM https://example.com")
+        return answer
+
+    @pages.get("/plain")
+    def plain() -> str:
+        return "page"
+
+    app.register_blueprint(pages)
+    client = app.test_client()
+    for path in ("/framed", "/plain"):
+        answer = client.get(path)
+        assert answer.headers.getlist("X-Frame-Options") == ["DENY"]
+        for name, value in DEFAULT_SECURITY_HEADERS.items():
+            assert answer.headers.getlist(name) == [value]
 
 
 def test_none_sends_none_of_them(make_shop: MakeShop) -> None:
