@@ -167,17 +167,20 @@ metadata = MetaData(naming_convention=naming_convention)
 _ID = 255
 
 
-def _unique_if_set(name: str, *columns: str) -> Index:
-    """UNIQUE ``columns`` on the rows whose last column is set: a partial unique index.
+def _where_set(name: str, *columns: str, column: str, unique: bool = False) -> Index:
+    """An index of ``columns`` over the rows whose ``column`` is set: a partial index
+    (revisions 0013 and 0014).
 
-    NULLs never conflict in a unique constraint, but SQLite and PostgreSQL still write an
-    index entry for each; the partial index has none for the rows that leave the column NULL
-    (every order's reward and every reward's ledger entry), so the hot path writes less, and
-    the same rows are refused (revision 0013). ``INSERT ... ON CONFLICT DO NOTHING`` (no
-    conflict target) is answered by it as by a constraint.
+    SQLite and PostgreSQL write an index entry for every row, NULL keys included (and NULLs
+    never conflict in a unique one). Most rows leave these columns NULL: every order's reward
+    and every reward's ledger entry (no milestone, no reference), the orders nobody referred,
+    the visits without a channel. The partial index has no entry for them, so the hot paths
+    write less, and every query on it names a value or asks for ``IS NOT NULL``, which lets
+    the databases use it. A unique one refuses the same rows as a constraint would, and
+    answers ``INSERT ... ON CONFLICT DO NOTHING`` (no conflict target) as one.
     """
-    where = text(f"{columns[-1]} IS NOT NULL")
-    return Index(name, *columns, unique=True, sqlite_where=where, postgresql_where=where)
+    where = text(f"{column} IS NOT NULL")
+    return Index(name, *columns, unique=unique, sqlite_where=where, postgresql_where=where)
 
 
 def _money_check(column: str) -> CheckConstraint:
@@ -209,14 +212,7 @@ visits = Table(
     Index("ix_refkit_visits_referrer", "referrer_id", "created_at"),
     Index("ix_refkit_visits_created", "created_at"),
     Index("ix_refkit_visits_campaign", "campaign", "created_at"),
-    # Partial (revision 0014): a visit without a channel is in no channel's index.
-    Index(
-        "ix_refkit_visits_channel",
-        "channel",
-        "created_at",
-        sqlite_where=text("channel IS NOT NULL"),
-        postgresql_where=text("channel IS NOT NULL"),
-    ),
+    _where_set("ix_refkit_visits_channel", "channel", "created_at", column="channel"),
 )
 
 referrals = Table(
@@ -263,24 +259,16 @@ conversions = Table(
     _money_check("amount_minor"),
     CheckConstraint("refunded_minor >= 0 AND refunded_minor <= amount_minor", name="refund"),
     CheckConstraint("length(currency) = 3", name="currency"),
-    # Partial (revision 0014): an order nobody referred, the common case, is in neither of
-    # the referrer's indexes, and every query on them names a referrer or asks for one.
-    Index(
-        "ix_refkit_conversions_referrer",
-        "referrer_id",
-        "created_at",
-        sqlite_where=text("referrer_id IS NOT NULL"),
-        postgresql_where=text("referrer_id IS NOT NULL"),
-    ),
+    # An order nobody referred, the common case, is in neither of the referrer's indexes.
+    _where_set("ix_refkit_conversions_referrer", "referrer_id", "created_at", column="referrer_id"),
     # stats_for, leaderboard and summary sum a referrer's orders by currency from the index alone
-    Index(
+    _where_set(
         "ix_refkit_conversions_referrer_net",
         "referrer_id",
         "currency",
         "amount_minor",
         "refunded_minor",
-        sqlite_where=text("referrer_id IS NOT NULL"),
-        postgresql_where=text("referrer_id IS NOT NULL"),
+        column="referrer_id",
     ),
     Index("ix_refkit_conversions_customer", "customer_id", "created_at"),
     Index("ix_refkit_conversions_created", "created_at"),
@@ -333,8 +321,10 @@ rewards = Table(
         name="one_level",
     ),
     CheckConstraint(REWARD_ORIGIN, name="origin"),
-    _unique_if_set("uq_refkit_rewards_milestone", "referrer_id", "milestone"),
-    _unique_if_set("uq_refkit_rewards_reference", "reference"),
+    _where_set(
+        "uq_refkit_rewards_milestone", "referrer_id", "milestone", column="milestone", unique=True
+    ),
+    _where_set("uq_refkit_rewards_reference", "reference", column="reference", unique=True),
     CheckConstraint("kind IN ('percent', 'fixed', 'points')", name="kind"),
     CheckConstraint("status IN ('pending', 'approved', 'revoked', 'reversed')", name="status"),
     CheckConstraint("(kind = 'points') = (currency IS NULL)", name="points_have_no_currency"),
@@ -386,7 +376,7 @@ ledger = Table(
         name="range",
     ),
     UniqueConstraint("reward_id", "once_key", name="uq_refkit_ledger_once"),
-    _unique_if_set("uq_refkit_ledger_reference", "reference"),
+    _where_set("uq_refkit_ledger_reference", "reference", column="reference", unique=True),
     Index("ix_refkit_ledger_beneficiary", "beneficiary_id", "created_at"),
     Index("ix_refkit_ledger_created", "created_at"),
 )
