@@ -30,7 +30,7 @@ from refkit.capture import UTM_TAGS, cookie_tags, is_bot, safe_local_path
 from . import cookie, signals
 from .config import Settings
 from .headers import register_security_headers
-from .state import RefKitState, get_state, guard
+from .state import RefKitState, first_value, get_state, guard
 
 __all__ = [
     "UTM_TAGS",
@@ -124,7 +124,5 @@ def capture_query_param(settings: Settings) -> Callable[[], None]:
 
 
 def _query(name: str) -> str | None:
-    """The query parameter's first value, or ``None``: ``request.args.get(name)`` without
-    the exception werkzeug raises and catches for a missing one."""
-    args = request.args
-    return args[name] if name in args else None  # noqa: SIM401 (.get raises, catches)
+    """The query parameter's first value, or ``None``."""
+    return first_value(request.args, name)

@@ -28,7 +28,7 @@ from refkit.capture import click_fingerprint as _click_fingerprint
 from refkit.clock import Clock
 
 from .config import Settings
-from .state import RefKitState, get_state, made_request_state, request_state
+from .state import RefKitState, first_value, get_state, made_request_state, request_state
 
 __all__ = [
     "assign_variant",
@@ -54,8 +54,7 @@ def _from_request(state: RefKitState) -> dict[str, Any] | None:
     (:func:`refkit.capture.load_payload`)."""
     if "HTTP_COOKIE" not in request.environ:  # a new visitor: no cookies to parse
         return None
-    cookies, name = request.cookies, state.settings.cookie_name
-    token = cookies[name] if name in cookies else None  # noqa: SIM401 (.get raises, catches)
+    token = first_value(request.cookies, state.settings.cookie_name)
     if not token:  # no referral cookie: no clock, no signature check
         return None
     return load_payload(

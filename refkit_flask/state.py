@@ -13,7 +13,7 @@ the package but :mod:`~refkit_flask.config`, so imports run one way: ``extension
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, cast
 
@@ -31,6 +31,7 @@ __all__ = [
     "RequestState",
     "get_state",
     "guard",
+    "first_value",
     "made_request_state",
     "request_state",
 ]
@@ -118,10 +119,9 @@ class RequestState:
 
 def request_state() -> RequestState:
     """refkit's data in ``g._refkit``, made on first use (needs an app context)."""
-    found = g.get("_refkit")
-    if not isinstance(found, RequestState):
-        found = RequestState()
-        g._refkit = found
+    found = made_request_state()
+    if found is None:
+        found = g._refkit = RequestState()
     return found
 
 
@@ -130,6 +130,13 @@ def made_request_state() -> RequestState | None:
     (nothing is made: a request refkit never touched has nothing to read or write)."""
     found = g.get("_refkit")
     return found if isinstance(found, RequestState) else None
+
+
+def first_value(values: Mapping[str, str], name: str) -> str | None:
+    """The first value of ``name`` in a request's query string or cookies, or ``None``: what
+    ``values.get(name)`` answers, without the ``KeyError`` werkzeug's ``get`` raises and
+    catches for a missing name (most requests carry none of refkit's)."""
+    return values[name] if name in values else None  # noqa: SIM401 (see the docstring)
 
 
 def guard(work: Callable[[], T], default: T | None = None) -> T | None:
