@@ -52,7 +52,7 @@ def _landing(directory: Path, count: int) -> Callable[[int], object]:
     return lambda i: _call(app, environs[i])
 
 
-def _checkout(referred: bool) -> Prepared:
+def _checkout_path(referred: bool) -> Prepared:
     """The Flask shop's ``POST /checkout`` (:mod:`bench.wsgi_app`): a customer bound in the
     set-up (a conversion with two rewards), or one nobody referred (a conversion without)."""
 
@@ -75,8 +75,8 @@ PATHS: dict[str, Prepared] = {
     "visit": _visit,
     "attribution": _attribution,
     "landing": _landing,
-    "checkout": _checkout(referred=True),
-    "checkout-solo": _checkout(referred=False),
+    "checkout": _checkout_path(referred=True),
+    "checkout-solo": _checkout_path(referred=False),
 }
 
 

@@ -98,7 +98,7 @@ def is_bot(user_agent: str | None, pattern: re.Pattern[str] | None = _BOTS) -> b
         return False
     if not user_agent:
         return True
-    if user_agent.isascii() and (pattern is _BOTS or pattern == _BOTS):
+    if user_agent.isascii() and pattern == _BOTS:  # a pattern equals itself at once
         return _BOTS_LOWERCASE.search(user_agent.lower()) is not None
     return pattern.search(user_agent) is not None
 
