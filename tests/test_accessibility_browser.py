@@ -9,14 +9,12 @@ axe-core comes from the npm registry (tests/support/axe.py); Chromium is Debian'
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask, Response, render_template_string, request
-from werkzeug.serving import make_server
 
 import refkit
 from refkit_flask import RefKitState
@@ -25,6 +23,7 @@ from refkit_flask.demo.seed import ACCOUNTS
 
 from .support.api_shop import START, make_app
 from .support.axe import audit
+from .support.browser_fixtures import loopback
 from .support.shop import BROWSER
 from .support.story import seed_story
 
@@ -36,15 +35,8 @@ ALICE = next(a for a in ACCOUNTS if a.key == "alice")
 
 
 def serve(app: Flask) -> Iterator[str]:
-    served = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=served.serve_forever, name="a11y-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{served.server_port}"
-    finally:
-        served.shutdown()
-        thread.join(timeout=10)
-        served.server_close()
+    with loopback(app, "a11y-server") as base:
+        yield base
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ import os
 import random
 import re
 import shutil
-import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -24,13 +23,13 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from werkzeug.serving import make_server
 
 import refkit
 from refkit.dashboard import data as dashboard
 from refkit.dashboard.formatting import format_count, format_money_totals, format_ratio
 
 from .support.api_shop import START, make_app, program_of
+from .support.browser_fixtures import loopback
 from .support.story import ago, seed_story
 
 DESKTOP = {"width": 1280, "height": 900}
@@ -82,15 +81,8 @@ def app(tmp_path: Path) -> Iterator[Flask]:
 @pytest.fixture
 def server(app: Flask) -> Iterator[str]:
     """The app on 127.0.0.1 (loopback only), on a free port, until the test ends."""
-    served = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=served.serve_forever, name="dashboard-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{served.server_port}"
-    finally:
-        served.shutdown()
-        thread.join(timeout=10)
-        served.server_close()
+    with loopback(app, "dashboard-server") as base:
+        yield base
 
 
 def open_page(chromium: Any, viewport: dict[str, int], **options: Any) -> Any:

@@ -9,7 +9,6 @@ the app served on 127.0.0.1 from a thread; without Chromium or Playwright the te
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -17,12 +16,12 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from werkzeug.serving import make_server
 
 from refkit import ReferralProgram
 from refkit_flask import RefKitState
 from refkit_flask.demo import create_app, db
 
+from .support.browser_fixtures import loopback
 from .support.shop import BROWSER
 
 pytestmark = pytest.mark.browser
@@ -53,15 +52,8 @@ def app(tmp_path: Path) -> Iterator[Flask]:
 
 @pytest.fixture
 def server(app: Flask) -> Iterator[str]:
-    served = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=served.serve_forever, name="demo-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{served.server_port}"
-    finally:
-        served.shutdown()
-        thread.join(timeout=10)
-        served.server_close()
+    with loopback(app, "demo-server") as base:
+        yield base
 
 
 def user_id(app: Flask, email: str) -> int:

@@ -4,7 +4,6 @@ console error, hostile names shown as text, and no sideways scroll on a phone or
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -12,12 +11,12 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from werkzeug.serving import make_server
 
 import refkit
 from refkit import Experiment, Reward, RewardRules
 
 from .support.api_shop import START, make_app, program_of
+from .support.browser_fixtures import loopback
 
 pytestmark = pytest.mark.browser
 
@@ -50,15 +49,8 @@ def app(tmp_path: Path) -> Iterator[Flask]:
 
 @pytest.fixture
 def server(app: Flask) -> Iterator[str]:
-    served = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=served.serve_forever, name="experiment-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{served.server_port}"
-    finally:
-        served.shutdown()
-        thread.join(timeout=10)
-        served.server_close()
+    with loopback(app, "experiment-server") as base:
+        yield base
 
 
 @pytest.mark.parametrize("width", [375, 1280])

@@ -7,18 +7,17 @@ from a static file the strict policy allows (the browser test checks they apply)
 from __future__ import annotations
 
 import re
-import threading
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from flask import Blueprint, Flask, Response
-from werkzeug.serving import make_server
 
 import refkit
 from refkit_flask.demo.__main__ import DemoRequestHandler
 from refkit_flask.headers import DEFAULT_SECURITY_HEADERS, register_security_headers
+from tests.support.browser_fixtures import loopback
 from tests.support.shop import MakeShop, browser, code_of
 
 STRICT = {
@@ -160,15 +159,9 @@ def test_a_setting_of_the_wrong_type_is_a_configuration_error(
 
 
 def test_the_demo_server_names_no_versions(shop: Flask) -> None:
-    served = make_server("127.0.0.1", 0, shop, threaded=True, request_handler=DemoRequestHandler)
-    thread = threading.Thread(target=served.serve_forever, daemon=True)
-    thread.start()
-    try:
-        base = f"http://127.0.0.1:{served.server_port}"
-        with urllib.request.urlopen(f"{base}/refkit/api/openapi.json") as answer:  # noqa: S310
-            servers = answer.headers.get_all("Server")
-        assert servers == ["refkit-demo"]  # not "Werkzeug/3.x Python/3.x"
-    finally:
-        served.shutdown()
-        thread.join(10)
-        served.server_close()
+    with (
+        loopback(shop, "demo-server", request_handler=DemoRequestHandler) as base,
+        urllib.request.urlopen(f"{base}/refkit/api/openapi.json") as answer,  # noqa: S310
+    ):
+        servers = answer.headers.get_all("Server")
+    assert servers == ["refkit-demo"]  # not "Werkzeug/3.x Python/3.x"

@@ -5,7 +5,6 @@ strict Content-Security-Policy, rendered, screenshotted and decoded by a real QR
 from __future__ import annotations
 
 import io
-import threading
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -14,11 +13,11 @@ import pytest
 import zxingcpp
 from flask import Flask, render_template_string, request
 from PIL import Image
-from werkzeug.serving import make_server
 
 import refkit
 from refkit_flask.headers import DEFAULT_SECURITY_HEADERS
 
+from .support.browser_fixtures import loopback
 from .support.shop import MakeShop, code_of, state_of
 
 HOSTILE_URL = 'https://shop.example/p?x="><svg onload=alert(1)>&y=</text>&z=%26'
@@ -70,15 +69,8 @@ def shop(make_shop: MakeShop) -> Flask:
 @pytest.fixture
 def server(shop: Flask) -> Iterator[str]:
     """The shop on 127.0.0.1 (loopback only), on a free port, until the test ends."""
-    served = make_server("127.0.0.1", 0, shop, threaded=True)
-    thread = threading.Thread(target=served.serve_forever, name="invite-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{served.server_port}"
-    finally:
-        served.shutdown()
-        thread.join(timeout=10)
-        served.server_close()
+    with loopback(shop, "invite-server") as base:
+        yield base
 
 
 def test_the_invite_snippets_qr_code_decodes_to_the_qr_link_under_a_strict_csp(

@@ -7,10 +7,13 @@ Debian's Chromium through Playwright (whose own browser download does not work h
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from werkzeug.serving import make_server
 
 CHROMIUM = "/usr/bin/chromium"
 #: Without the background-networking flags Chromium keeps dialling out, and this machine's
@@ -26,6 +29,22 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+@contextmanager
+def loopback(app: Any, name: str = "test-server", **options: Any) -> Iterator[str]:
+    """``app`` served on 127.0.0.1 (loopback only), on a free port, in a thread, until the
+    block ends; its base URL. ``options`` go to werkzeug's ``make_server`` (a
+    ``request_handler``, for example)."""
+    served = make_server("127.0.0.1", 0, app, threaded=True, **options)
+    thread = threading.Thread(target=served.serve_forever, name=name, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{served.server_port}"
+    finally:
+        served.shutdown()
+        thread.join(timeout=10)
+        served.server_close()
 
 
 def _unavailable(reason: str) -> None:
